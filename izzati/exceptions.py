@@ -1,0 +1,77 @@
+"""Every error izzati raises, under one base class."""
+
+from __future__ import annotations
+
+__all__ = [
+    "IzzatiError",
+    "HTTPError",
+    "BadRequest",
+    "PayloadTooLarge",
+    "UnsupportedMediaType",
+    "CallbackError",
+    "ConfigError",
+    "QueueError",
+    "QueueUnavailable",
+    "QueueClosed",
+]
+
+
+class IzzatiError(Exception):
+    """Base class of all izzati errors."""
+
+
+class HTTPError(IzzatiError):
+    """An error that becomes an HTTP response with a JSON body `{"error", "detail"}`."""
+
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, detail: str, *, code: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+
+
+class BadRequest(HTTPError, ValueError):
+    """The request body could not be read: malformed JSON, form or multipart."""
+
+    status_code = 400
+    code = "bad_request"
+
+
+class PayloadTooLarge(HTTPError):
+    """The request body, a field or the number of parts is over a configured limit."""
+
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(HTTPError):
+    """A non-empty body of a media type izzati cannot read."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class CallbackError(HTTPError):
+    """The user's callback raised, or returned something izzati cannot send."""
+
+    status_code = 500
+    code = "callback_failed"
+
+
+class ConfigError(IzzatiError, ValueError):
+    """A setting or argument is wrong; the message names the value."""
+
+
+class QueueError(IzzatiError):
+    """A queue operation failed."""
+
+
+class QueueUnavailable(QueueError, ConnectionError):
+    """The queue's broker cannot be reached."""
+
+
+class QueueClosed(QueueError, EOFError):
+    """The queue was closed."""
