@@ -1,0 +1,114 @@
+"""Queues between the web process and workers: one protocol, ``memory://`` and ``redis://``.
+
+``open_queue(url)`` resolves a URL to a queue:
+
+- ``memory://`` → :class:`MemoryQueue`, a ``multiprocessing`` queue. It lives in one process tree
+  (it reaches workers by ``fork``), and an item taken by a worker that crashes is gone.
+- ``redis://`` / ``rediss://`` → :class:`RedisQueue`, a Redis stream with a consumer group. Any
+  number of processes on any machines share it; items travel as JSON; an item whose worker died
+  before acknowledging it is redelivered to another worker within ``redelivery_timeout`` seconds.
+
+Both raise the standard library's ``queue.Empty`` / ``queue.Full`` like ``multiprocessing.Queue``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing.queues
+import time
+import urllib.parse
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from ._redis_queue import RedisQueue, mask_url
+from ._utils import mp_context
+from .exceptions import ConfigError, QueueUnavailable
+
+__all__ = ["Queue", "MemoryQueue", "RedisQueue", "open_queue"]
+
+if TYPE_CHECKING:
+    _MPQueue = multiprocessing.queues.Queue[Any]
+else:  # not subscriptable at runtime before Python 3.12
+    _MPQueue = multiprocessing.queues.Queue
+
+
+@runtime_checkable
+class Queue(Protocol):
+    """What a worker and a callback see as ``q``: the ``multiprocessing.Queue`` surface + ack."""
+
+    def put(self, item: Any, /, block: bool = True, timeout: float | None = None) -> None:
+        """Append an item; raise ``queue.Full`` if there is no room in time."""
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        """Take the next item; raise ``queue.Empty`` if none comes in time."""
+
+    def put_nowait(self, item: Any, /) -> None:
+        """Append an item or raise ``queue.Full`` at once."""
+
+    def get_nowait(self) -> Any:
+        """Take the next item or raise ``queue.Empty`` at once."""
+
+    def empty(self) -> bool:
+        """Return True if no item waits (a snapshot: it may change at once)."""
+
+    def qsize(self) -> int:
+        """Return how many items wait (approximate)."""
+
+    def close(self) -> None:
+        """Release this handle's resources; the queue's items stay."""
+
+    def task_done(self) -> None:
+        """Acknowledge the items taken with ``get()``: they are done and will not come back."""
+
+
+class MemoryQueue(_MPQueue):
+    """A ``multiprocessing`` queue on izzati's context, for one machine and one process tree.
+
+    It is exactly a ``multiprocessing.Queue`` (as fast; passed to workers by ``fork``) plus a
+    no-op ``task_done()``: it cannot redeliver an item taken by a worker that crashed.
+    """
+
+    def __init__(self, maxsize: int = 0) -> None:
+        super().__init__(maxsize, ctx=mp_context())
+
+    def task_done(self) -> None:
+        """Do nothing: a memory queue has no acknowledgement."""
+
+
+def open_queue(
+    url: str,
+    *,
+    name: str = "izzati",
+    maxsize: int = 0,
+    connect_timeout: float = 10.0,
+    redelivery_timeout: float = 10.0,
+) -> Queue:
+    """Return the queue ``url`` names: ``memory://`` or ``redis://host:port/db``.
+
+    For Redis, wait up to ``connect_timeout`` seconds (retrying with backoff, so the start order
+    of containers does not matter) and raise ``QueueUnavailable`` if it does not answer.
+    """
+    scheme = urllib.parse.urlsplit(url).scheme.lower() if "://" in url else ""
+    if scheme == "memory":
+        return MemoryQueue(maxsize)
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(
+            f"unknown queue URL scheme {scheme!r} in {mask_url(url)!r}: use memory:// or redis://"
+        )
+    q = RedisQueue(
+        url,
+        name=name,
+        maxsize=maxsize,
+        connect_timeout=connect_timeout,
+        redelivery_timeout=redelivery_timeout,
+    )
+    deadline = time.monotonic() + connect_timeout
+    delay = 0.1
+    while not q.ping():
+        if time.monotonic() + delay > deadline:
+            q.close()
+            raise QueueUnavailable(
+                f"Redis at {mask_url(url)} did not answer within {connect_timeout:g}s "
+                "(is it running, and is the URL right?)"
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
+    return q
