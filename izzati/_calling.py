@@ -1,0 +1,119 @@
+"""The calling convention: how `text`, `data`, `q`, args and kwargs reach a callback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+__all__ = ["Invoker", "describe"]
+
+
+def describe(func: Callable[..., Any]) -> str:
+    """Name a callable the way a user wrote it: `module:qualname`."""
+    module = getattr(func, "__module__", None) or "?"
+    name = getattr(func, "__qualname__", None) or repr(func)
+    return f"{module}:{name}"
+
+
+def _signature(func: Callable[..., Any]) -> inspect.Signature | None:
+    try:
+        return inspect.signature(func)
+    except (TypeError, ValueError):  # some builtins have no introspectable signature
+        return None
+
+
+def _is_async(func: Callable[..., Any]) -> bool:
+    while isinstance(func, functools.partial):
+        func = func.func
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
+        getattr(func, "__call__", None)  # noqa: B004 - an object with an async __call__
+    )
+
+
+class Invoker:
+    """Calls a callback as `callback([q,] text, data, *args, **kwargs)` and checks that it can.
+
+    Arguments:
+        callback: the user's function, plain or `async def`.
+        args, kwargs: extra arguments after `text, data`, as in `Backend(callback, args, kwargs)`.
+        queue: the queue handed to the callback, or None.
+        queue_first: pass the queue as the first positional argument (`Backend(background=True)`).
+            Otherwise a queue goes by name: first when the first parameter is named `q`, as `q=`
+            when a later parameter is named `q` and nothing else fills it.
+    """
+
+    def __init__(
+        self,
+        callback: Callable[..., Any],
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        queue: Any = None,
+        queue_first: bool = False,
+    ) -> None:
+        if not callable(callback):
+            raise TypeError(f"the callback must be callable, not {type(callback).__name__}: {callback!r}")
+        self.callback = callback
+        self.args = tuple(args)
+        self.kwargs = dict(kwargs or {})
+        self.is_async = _is_async(callback)
+        self.lead: tuple[Any, ...] = ()
+        signature = _signature(callback)
+        if queue is not None and not queue_first and signature is not None:
+            names = list(signature.parameters)
+            if names and names[0] == "q":
+                queue_first = True
+            elif "q" in names and "q" not in self.kwargs:
+                try:
+                    bound = signature.bind_partial(None, None, *self.args, **self.kwargs)
+                except TypeError:
+                    bound = None
+                if bound is not None and "q" not in bound.arguments:
+                    self.kwargs["q"] = queue
+        if queue_first:
+            self.lead = (queue,)
+        if signature is not None:
+            self._check(signature)
+
+    def _check(self, signature: inspect.Signature) -> None:
+        try:
+            signature.bind(*self.lead, None, None, *self.args, **self.kwargs)
+        except TypeError as exc:
+            shape = ", ".join(
+                (["q"] if self.lead else [])
+                + ["text", "data"]
+                + ["<arg>"] * len(self.args)
+                + [f"{key}=..." for key in self.kwargs]
+            )
+            raise TypeError(
+                f"callback {describe(self.callback)}{signature} cannot be called as "
+                f"callback({shape}): {exc}"
+            ) from None
+
+    def call_sync(self, text: dict[str, Any], data: list[Any]) -> Any:
+        """Call the callback in this thread (a coroutine function is run to completion)."""
+        result = self.callback(*self.lead, text, data, *self.args, **self.kwargs)
+        if inspect.isawaitable(result):
+            return asyncio.run(_await(result))
+        return result
+
+    async def call(self, text: dict[str, Any], data: list[Any], executor: ThreadPoolExecutor | None) -> Any:
+        """Call the callback: awaited when async, else in a worker thread of `executor`."""
+        if self.is_async:
+            return await self.callback(*self.lead, text, data, *self.args, **self.kwargs)
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        call = functools.partial(self.callback, *self.lead, text, data, *self.args, **self.kwargs)
+        result = await loop.run_in_executor(executor, context.run, call)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable

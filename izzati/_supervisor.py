@@ -1,0 +1,61 @@
+"""Several uvicorn server processes on one socket, started and stopped together."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from multiprocessing.process import BaseProcess
+from types import FrameType
+
+import uvicorn
+
+from ._utils import mp_context
+
+__all__ = ["serve_forked", "stop_processes"]
+
+logger = logging.getLogger("izzati")
+
+
+def stop_processes(processes: list[BaseProcess], grace: float) -> None:
+    """Stop processes: SIGTERM and wait `grace` seconds, then SIGKILL; log each step."""
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(grace)
+    for process in processes:
+        if process.is_alive():
+            logger.warning("process %s did not stop within %.0f s: killing it", process.name, grace)
+            process.kill()
+            process.join()
+
+
+def serve_forked(config: uvicorn.Config, workers: int) -> None:
+    """Bind once, fork `workers` servers on the socket, and supervise them until a signal."""
+    sock = config.bind_socket()
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    context = mp_context()
+    processes: list[BaseProcess] = []
+    try:
+        for index in range(workers):
+            server = uvicorn.Server(config)
+            process = context.Process(target=server.run, kwargs={"sockets": [sock]}, name=f"izzati-server-{index}")
+            process.start()
+            processes.append(process)
+        logger.info("izzati serving with %d server processes", workers)
+        while not stop.wait(0.5):
+            dead = [process for process in processes if not process.is_alive()]
+            if dead:
+                logger.error("server process %s exited with %s: stopping", dead[0].name, dead[0].exitcode)
+                break
+    finally:
+        stop_processes(processes, grace=float(config.timeout_graceful_shutdown or 30) + 5)
+        sock.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,254 @@
+"""`Backend`: one callback served over HTTP, as an ASGI app and as a uvicorn server."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from ._calling import Invoker, describe
+from ._utils import mp_context
+from .examples import echo
+from .exceptions import CallbackError, HTTPError
+from .inputs import ClientDisconnected, Limits, read_request
+from .openapi import post_root_openapi
+from .queues import MemoryQueue, Queue, open_queue
+from .responses import error_code, error_response, format_traceback, json_response, render
+
+__all__ = ["Backend", "IzzatiApp"]
+
+logger = logging.getLogger("izzati")
+
+DEFAULT_HOST = "0.0.0.0"
+DEFAULT_PORT = 5020
+
+
+class Endpoint:
+    """The ASGI endpoint of `POST /`: parse, call the callback, respond, clean up."""
+
+    def __init__(self, invoker: Invoker, limits: Limits, *, debug: bool = False, threads: int = 40) -> None:
+        self.invoker = invoker
+        self.limits = limits
+        self.debug = debug
+        self.threads = threads
+        self._executor: ThreadPoolExecutor | None = None
+        self._executor_pid = 0
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """The thread pool for plain callbacks, made anew in each process that serves."""
+        if self._executor is None or self._executor_pid != os.getpid():
+            self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="izzati-callback")
+            self._executor_pid = os.getpid()
+        return self._executor
+
+    def shutdown(self) -> None:
+        """Let the thread pool go once running callbacks end."""
+        if self._executor is not None and self._executor_pid == os.getpid():
+            self._executor.shutdown(wait=False)
+            self._executor = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        files: list[Any] = []
+        try:
+            try:
+                text, files = await read_request(scope, receive, self.limits)
+            except HTTPError as exc:
+                await error_response(exc)(scope, receive, send)
+                return
+            except ClientDisconnected:
+                return
+            response = await self._respond(text, files)
+            await response(scope, receive, send)
+        finally:
+            for upload in files:
+                upload.close()
+
+    async def _respond(self, text: dict[str, Any], files: list[Any]) -> Response:
+        try:
+            result = await self.invoker.call(text, files, None if self.invoker.is_async else self.executor)
+            return render(result)
+        except HTTPError as exc:
+            return error_response(exc)
+        except Exception as exc:
+            logger.exception("callback %s raised %s", describe(self.invoker.callback), type(exc).__name__)
+            error = CallbackError(f"the callback raised {type(exc).__name__}: {exc}")
+            if self.debug:
+                return error_response(error, traceback=format_traceback(exc))
+            return error_response(CallbackError(f"the callback raised {type(exc).__name__}"))
+
+
+class IzzatiApp(FastAPI):
+    """The FastAPI app of a `Backend`; `POST /` takes a lean path when no middleware is added."""
+
+    endpoint: Endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The hot route skips routing and the middleware stack; user middleware disables this.
+        if (
+            scope["type"] == "http"
+            and scope["path"] == "/"
+            and scope["method"] == "POST"
+            and not self.user_middleware
+            and not scope.get("root_path")
+        ):
+            await self.endpoint(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    error = HTTPError(str(exc.detail), code=error_code(exc.status_code))
+    error.status_code = exc.status_code
+    return error_response(error, headers=dict(exc.headers or {}))
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return json_response(
+        {"error": "validation_error", "detail": "the request is not valid", "errors": exc.errors()},
+        422,
+    )
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(HTTPError("the server failed to handle the request"))
+
+
+def _resolve_queue(queue: Queue | str | None) -> Queue:
+    if queue is None:
+        return MemoryQueue()
+    if isinstance(queue, str):
+        return open_queue(queue)
+    return queue
+
+
+class Backend:
+    """Serve one callback over HTTP: `Backend(callback).run()`.
+
+    Arguments:
+        callback: called as `callback(text, data, *args, **kwargs)` for each `POST /`; with
+            `background=True` as `callback(q, text, data, *args, **kwargs)`. A plain function runs
+            in a worker thread, an `async def` is awaited.
+        args, kwargs: extra arguments for the callback, after `text` and `data`.
+        background: `run()` starts the server in a child process and returns `(process, queue)`.
+        queue: a queue (or queue URL) for the callback: with `background=True` it replaces the
+            default in-process queue; otherwise it is passed to a callback that names a `q`
+            parameter (first, or as `q=`).
+        max_body_bytes: the largest request body accepted (413 beyond it).
+        limits: all request limits at once (`izzati.Limits`); `max_body_bytes` overrides its field.
+        debug: put the callback's traceback in 500 responses.
+        threads: how many plain callbacks may run at once.
+        title: the service name shown in the OpenAPI docs.
+    """
+
+    def __init__(
+        self,
+        callback: Callable[..., Any] = echo,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        background: bool = False,
+        *,
+        queue: Queue | str | None = None,
+        max_body_bytes: int | None = None,
+        limits: Limits | None = None,
+        debug: bool = False,
+        threads: int = 40,
+        title: str = "izzati",
+    ) -> None:
+        self.callback = callback
+        self.background = background
+        self.q: Queue | None = _resolve_queue(queue) if background or queue is not None else None
+        invoker = Invoker(callback, args, kwargs, queue=self.q, queue_first=background)
+        limits = limits or Limits()
+        if max_body_bytes is not None:
+            limits = Limits(**{**limits.__dict__, "max_body_bytes": max_body_bytes})
+        self.limits = limits
+        self.endpoint = Endpoint(invoker, limits, debug=debug, threads=threads)
+        self.app = self._make_app(title)
+
+    def _make_app(self, title: str) -> IzzatiApp:
+        endpoint = self.endpoint
+
+        @asynccontextmanager
+        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            yield
+            endpoint.shutdown()
+
+        app = IzzatiApp(title=title, lifespan=lifespan, summary=f"izzati backend for {describe(self.callback)}")
+        app.endpoint = endpoint
+        app.router.routes.append(Route("/", endpoint, methods=["POST"], include_in_schema=False))
+
+        @app.get("/health", summary="Liveness probe")
+        async def health() -> dict[str, str]:
+            return {"status": "ok"}
+
+        app.add_exception_handler(StarletteHTTPException, _http_error)
+        app.add_exception_handler(RequestValidationError, _validation_error)
+        app.add_exception_handler(Exception, _server_error)
+        post_root_openapi(app)
+        return app
+
+    def run(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        *,
+        workers: int = 1,
+        log_level: str = "info",
+        use_reloader: bool | None = None,
+        **uvicorn_options: Any,
+    ) -> tuple[BaseProcess, Queue] | None:
+        """Serve until stopped; with `background=True`, serve in a child process and return `(p, q)`.
+
+        `workers` > 1 runs that many server processes (one by default, which suits a callback
+        that keeps state in memory).
+
+        `use_reloader` is accepted for old scripts and ignored: izzati never reloads or runs the
+        script twice. Other keyword arguments go to `uvicorn.Config`.
+        """
+        del use_reloader
+        if self.background:
+            assert self.q is not None
+            process = mp_context().Process(
+                target=self.serve,
+                args=(host, port),
+                kwargs={"workers": workers, "log_level": log_level, **uvicorn_options},
+                daemon=True,
+                name=f"izzati-web-{port}",
+            )
+            process.start()
+            return process, self.q
+        self.serve(host, port, workers=workers, log_level=log_level, **uvicorn_options)
+        return None
+
+    def serve(
+        self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, workers: int = 1, **uvicorn_options: Any
+    ) -> None:
+        """Run uvicorn until SIGINT/SIGTERM, in-flight requests finishing; `workers` > 1 forks
+        that many server processes sharing one listening socket."""
+        import uvicorn
+
+        options: dict[str, Any] = {"log_level": "info", "timeout_graceful_shutdown": 30}
+        options.update(uvicorn_options)
+        config = uvicorn.Config(self.app, host=host, port=port, **options)
+        if workers <= 1:
+            uvicorn.Server(config).run()
+            return
+        from ._supervisor import serve_forked
+
+        serve_forked(config, workers)

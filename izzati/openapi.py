@@ -1,0 +1,77 @@
+"""The OpenAPI description of `POST /`, which is served outside FastAPI's routing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+__all__ = ["post_root_openapi"]
+
+_ERROR = {
+    "type": "object",
+    "required": ["error", "detail"],
+    "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
+}
+_FIELDS = {"type": "object", "additionalProperties": {"type": "string"}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+POST_ROOT: dict[str, Any] = {
+    "summary": "Call the callback",
+    "description": (
+        "Text fields arrive in the callback as the `text` dict (a key sent several times maps to "
+        "the list of its values); uploaded files arrive as the `data` list, in order. A multipart "
+        "field named `json` holding a JSON object is merged into `text`. The reply is the "
+        "callback's return value as JSON, or a file."
+    ),
+    "operationId": "call_callback",
+    "requestBody": {
+        "required": False,
+        "content": {
+            "application/x-www-form-urlencoded": {"schema": _FIELDS},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+                    "additionalProperties": {"type": "string"},
+                }
+            },
+            "application/json": {"schema": {"type": "object"}},
+        },
+    },
+    "responses": {
+        "200": {
+            "description": "What the callback returned: JSON, or a file",
+            "content": {"application/json": {"schema": {}}, "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        "400": _error("The body is malformed"),
+        "413": _error("The body is over a limit"),
+        "415": _error("The body's media type cannot be read"),
+        "500": _error("The callback failed"),
+    },
+}
+
+
+def post_root_openapi(app: FastAPI) -> None:
+    """Make `app.openapi()` describe `POST /` next to the app's FastAPI routes."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
+            )
+            schema.setdefault("paths", {}).setdefault("/", {})["post"] = POST_ROOT
+            schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = _ERROR
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

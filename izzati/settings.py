@@ -1,0 +1,72 @@
+"""`Settings`: the one place izzati reads the environment (`IZZATI_*` variables and `.env`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "ENV_PREFIX"]
+
+ENV_PREFIX = "IZZATI_"
+MiB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; each field is read from `IZZATI_<NAME>` or a `.env` file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    callback: str = Field(
+        "izzati.examples:echo",
+        description="'module:function' of the web callback (default echoes text and file names "
+        "and puts text on the queue)",
+    )
+    worker: str = Field(
+        "izzati.examples:print_items",
+        description="'module:function' of the background target, called as target(q, *args, **kwargs) "
+        "(default prints each item)",
+    )
+    host: str = Field("0.0.0.0", description="address the web server listens on")
+    port: int = Field(5020, ge=0, le=65535, description="port the web server listens on")
+    workers: int = Field(1, ge=1, description="number of web server processes")
+    queue_url: str = Field(
+        "memory://",
+        description="memory:// (in-process, web and worker in one process tree) or redis://host:port/db",
+    )
+    queue_name: str = Field("izzati", min_length=1, description="name of the queue on the broker")
+    redelivery_timeout: float = Field(
+        10.0, gt=0, description="seconds before an item held by a dead worker goes to another worker"
+    )
+    callback_args: list[Any] = Field(default_factory=list, description="JSON list of extra positional arguments of the callback")
+    callback_kwargs: dict[str, Any] = Field(default_factory=dict, description="JSON object of extra keyword arguments of the callback")
+    worker_args: list[Any] = Field(default_factory=list, description="JSON list of extra positional arguments of the worker")
+    worker_kwargs: dict[str, Any] = Field(default_factory=dict, description="JSON object of extra keyword arguments of the worker")
+    callback_path: str = Field(
+        "", description="extra directories for imports, separated like PYTHONPATH (e.g. a mounted folder)"
+    )
+    max_body_bytes: int = Field(100 * MiB, gt=0, description="largest request body accepted, in bytes (413 beyond)")
+    max_files: int = Field(1000, ge=0, description="most files in one request")
+    max_fields: int = Field(1000, ge=0, description="most text fields in one request")
+    max_field_bytes: int = Field(1 * MiB, gt=0, description="largest single text field, in bytes")
+    log_level: str = Field("info", description="critical, error, warning, info or debug")
+    debug: bool = Field(False, description="include tracebacks in 500 responses (never in production)")
+
+    @classmethod
+    def variables(cls) -> list[tuple[str, str, str]]:
+        """Each setting as `(IZZATI_NAME, default, description)`, for --help and .env.example."""
+        rows = []
+        for name, field in cls.model_fields.items():
+            default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+            shown = default if isinstance(default, str) else _json(default)
+            rows.append((ENV_PREFIX + name.upper(), shown, field.description or ""))
+        return rows
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
