@@ -1,0 +1,43 @@
+# izzati container image: `docker run IMAGE` serves the built-in example on port 5020,
+# `docker run IMAGE worker` runs a queue worker. Settings are IZZATI_* environment variables.
+ARG PYTHON_IMAGE=python:3.12-slim
+
+# ---- builder: a virtualenv with the package and its Redis extra ----------------------------
+FROM ${PYTHON_IMAGE} AS builder
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /src
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+# Dependencies (with the redis extra) first, from pyproject.toml alone: editing the code does
+# not re-download them. Then the package itself, = `pip install ".[redis]"` in two layers.
+COPY pyproject.toml README.md* ./
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+print('\n'.join(p['dependencies'] + p['optional-dependencies']['redis']))" > /tmp/requirements.txt \
+ && pip install --no-cache-dir -r /tmp/requirements.txt
+COPY izzati ./izzati
+RUN pip install --no-cache-dir --no-deps . \
+  && python -I -c "import izzati, redis, uvicorn"
+
+# ---- runtime: the venv and the app/ entrypoint, nothing else ---------------------------------
+FROM ${PYTHON_IMAGE}
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PATH=/opt/venv/bin:$PATH \
+    VIRTUAL_ENV=/opt/venv \
+    PYTHONPATH=/srv \
+    IZZATI_HOST=0.0.0.0 \
+    IZZATI_PORT=5020
+RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/izzati \
+        --shell /usr/sbin/nologin izzati
+COPY --from=builder /opt/venv /opt/venv
+WORKDIR /srv
+COPY app ./app
+USER 10001:10001
+EXPOSE 5020
+# Standard library only (no curl in the image); follows IZZATI_PORT when it is changed.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('IZZATI_PORT', '5020'), timeout=4)"]
+# Exec form: python gets SIGTERM directly (compose adds `init: true` as well).
+ENTRYPOINT ["python", "-m", "app"]

@@ -1,0 +1,335 @@
+"""End-to-end: the real image and the real docker-compose.yml on a real Docker engine.
+
+Builds the image from the repository's Dockerfile, runs the repository's docker-compose.yml
+(copied with callbacks/ and a .env made from .env.example into a temporary project directory,
+so a developer's own .env is never touched) under a unique project name, publishes the web port
+on 127.0.0.1 on a free port, and asserts over HTTP and the docker CLI.
+
+A compose override adds only what the assertions need to observe the worker: a bind-mounted
+directory where callbacks/example.py's worker writes each item as a JSON line (CALLBACKS_OUT).
+
+Needs a working Docker engine (`scripts/docker-setup` makes one on a bare Debian machine;
+`scripts/compose-test` runs setup and this module). Without one these tests FAIL, on purpose.
+Deselect with `-m "not docker"` where Docker is not wanted.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else (shutil.which("docker") or "docker")
+TIMINGS: dict[str, float | str] = {}
+
+OVERRIDE = """\
+# test-only additions; the base file is the repository's docker-compose.yml, unchanged
+services:
+  worker:
+    environment:
+      CALLBACKS_OUT: /out
+      CALLBACKS_DELAY: ${CALLBACKS_DELAY:-0}
+    volumes:
+      - ./out:/out
+"""
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    # Debian's docker client has BuildKit built in; a newer client earlier on PATH may lack buildx.
+    env["PATH"] = "/usr/bin:" + env.get("PATH", "")
+    env["DOCKER_BUILDKIT"] = "1"
+    env["COMPOSE_DOCKER_CLI_BUILD"] = "1"
+    return env
+
+
+def _run(cmd: list[str], *, cwd: Path | None = None, check: bool = True, timeout: float = 300,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(cmd, cwd=cwd, env=env or _env(), capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"command failed ({proc.returncode}): {' '.join(cmd)}\n"
+            f"--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}"
+        )
+    return proc
+
+
+def _compose_cmd() -> list[str]:
+    if shutil.which("docker-compose", path=_env()["PATH"]):
+        return ["docker-compose"]
+    if _run([DOCKER, "compose", "version"], check=False).returncode == 0:
+        return [DOCKER, "compose"]
+    pytest.fail("neither docker-compose nor `docker compose` is available: run scripts/docker-setup")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait(what: str, predicate: Any, timeout: float, interval: float = 0.25) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+        except Exception as exc:  # noqa: BLE001 - keep polling; report the last error
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+
+
+class Stack:
+    """One compose project in a temporary directory."""
+
+    def __init__(self, workdir: Path, image: str, port: int) -> None:
+        self.dir = workdir
+        self.image = image
+        self.port = port
+        self.project = f"izzatie2e{uuid.uuid4().hex[:8]}"
+        self.out = workdir / "out"
+        self.base = f"http://127.0.0.1:{port}"
+        self.compose = _compose_cmd() + [
+            "-p", self.project, "-f", "docker-compose.yml", "-f", "docker-compose.e2e.yml",
+        ]
+
+    def __call__(self, *args: str, check: bool = True, timeout: float = 180,
+                 extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        env = _env()
+        env.update(extra_env or {})
+        return _run(self.compose + list(args), cwd=self.dir, check=check, timeout=timeout, env=env)
+
+    def container_ids(self, service: str) -> list[str]:
+        return self("ps", "-q", service).stdout.split()
+
+    def health(self, service: str) -> str:
+        ids = self.container_ids(service)
+        if not ids:
+            return "no container"
+        return _run([DOCKER, "inspect", "-f", "{{.State.Health.Status}}", ids[0]]).stdout.strip()
+
+    def running(self, service: str) -> int:
+        ids = self.container_ids(service)
+        if not ids:
+            return 0
+        states = _run([DOCKER, "inspect", "-f", "{{.State.Running}}", *ids]).stdout.split()
+        return states.count("true")
+
+    def processed(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every item the workers wrote: (worker hostname, item)."""
+        items = []
+        for path in sorted(self.out.glob("*.jsonl")):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    items.append((path.stem, json.loads(line)))
+                except json.JSONDecodeError:  # a line being written right now
+                    pass
+        return items
+
+    def ids_seen(self, prefix: str) -> Counter[str]:
+        return Counter(
+            str(item["text"]["id"])
+            for _, item in self.processed()
+            if isinstance(item.get("text"), dict) and str(item["text"].get("id", "")).startswith(prefix)
+        )
+
+
+def _post_ids(client: httpx.Client, ids: list[str]) -> None:
+    def one(item_id: str) -> None:
+        r = client.post("/", json={"id": item_id})
+        assert r.status_code == 200, (item_id, r.status_code, r.text)
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        list(pool.map(one, ids))
+
+
+@pytest.fixture(scope="module")
+def image() -> Iterator[str]:
+    info = _run([DOCKER, "info", "--format", "{{.ServerVersion}} {{.Driver}}"], check=False)
+    if info.returncode != 0:
+        pytest.fail(
+            "Docker is not usable here (`docker info` failed): run scripts/docker-setup first "
+            f"(or deselect with -m 'not docker').\n{info.stderr.strip()}"
+        )
+    TIMINGS["engine"] = info.stdout.strip()
+    tag = f"izzati:e2e-{uuid.uuid4().hex[:8]}"
+    t0 = time.monotonic()
+    _run([DOCKER, "build", "--network", "host", "-t", tag, str(ROOT)], timeout=600)
+    TIMINGS["build_s"] = round(time.monotonic() - t0, 1)
+    size = int(_run([DOCKER, "image", "inspect", "-f", "{{.Size}}", tag]).stdout.strip())
+    TIMINGS["image_mb"] = round(size / 1e6, 1)
+    try:
+        yield tag
+    finally:
+        _run([DOCKER, "rmi", "-f", tag], check=False)
+        print("\n[compose e2e] " + json.dumps(TIMINGS), flush=True)
+
+
+@pytest.fixture(scope="module")
+def stack(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    work = tmp_path_factory.mktemp("compose")
+    shutil.copy(ROOT / "docker-compose.yml", work / "docker-compose.yml")
+    shutil.copytree(ROOT / "callbacks", work / "callbacks",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (work / "docker-compose.e2e.yml").write_text(OVERRIDE)
+    (work / "out").mkdir()
+    (work / "out").chmod(0o777)  # the worker runs as a non-root uid
+    port = _free_port()
+    example = ROOT / ".env.example"
+    env_text = example.read_text() if example.exists() else "# .env.example missing\n"
+    # What a user does (`cp .env.example .env`), plus this run's port and image.
+    (work / ".env").write_text(
+        env_text + f"\nIZZATI_PORT={port}\nIZZATI_IMAGE={image}\nIZZATI_LOG_LEVEL=info\n"
+    )
+    s = Stack(work, image, port)
+    t0 = time.monotonic()
+    try:
+        s("up", "-d", "--no-build")
+        _wait("GET /health", lambda: httpx.get(s.base + "/health", timeout=2).status_code == 200, 90)
+        TIMINGS["up_to_http_ok_s"] = round(time.monotonic() - t0, 1)
+        yield s
+    finally:
+        if s.container_ids("web"):  # test_down did not run or failed: clean up and show logs
+            logs = s("logs", "--no-color", "--tail", "60", check=False).stdout
+            print(f"\n[compose e2e] last logs:\n{logs}", flush=True)
+        s("down", "-v", "--remove-orphans", "-t", "5", check=False)
+
+
+@pytest.fixture(scope="module")
+def client(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.base, timeout=30) as c:
+        yield c
+
+
+def test_health_and_container_healthy(stack: Stack, client: httpx.Client) -> None:
+    r = client.get("/health")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok"}
+    t0 = time.monotonic()
+    _wait("web container health == healthy", lambda: stack.health("web") == "healthy", 90)
+    TIMINGS["healthy_after_http_s"] = round(time.monotonic() - t0, 1)
+    assert stack.health("redis") == "healthy"
+
+
+def test_processes_run_as_non_root(stack: Stack) -> None:
+    for service in ("web", "worker"):
+        uid = stack("exec", "-T", service, "id", "-u").stdout.strip()
+        assert uid.isdigit() and uid != "0", f"{service} runs as uid {uid!r}"
+    ps = stack("exec", "-T", "web", "python", "-c",
+               "import os; print(os.getuid(), os.getgid())").stdout.split()
+    assert ps[0] != "0"
+
+
+def test_multipart_upload_reaches_callback_and_worker(stack: Stack, client: httpx.Client) -> None:
+    marker = f"upload-{uuid.uuid4().hex[:8]}"
+    r = client.post("/", data={"id": marker, "note": "hello"},
+                    files={"file": ("hello.txt", b"hello izzati\n", "text/plain")})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["files"] == ["hello.txt"], body  # the user callback in callbacks/example.py answered
+    assert body["text"]["id"] == marker
+    _wait("the upload's item in a worker's output file", lambda: stack.ids_seen(marker)[marker] >= 1, 30)
+    _wait("the upload's item in `docker-compose logs worker`",
+          lambda: marker in stack("logs", "--no-color", "worker").stdout, 30)
+    item = next(i for _, i in stack.processed() if i.get("text", {}).get("id") == marker)
+    assert item == {"text": {"id": marker, "note": "hello"}, "files": ["hello.txt"]}
+
+
+def test_two_workers_process_each_item_exactly_once(stack: Stack, client: httpx.Client) -> None:
+    stack("up", "-d", "--no-build", "--scale", "worker=2")
+    _wait("2 running workers", lambda: stack.running("worker") == 2, 60)
+    prefix = f"scale-{uuid.uuid4().hex[:6]}-"
+    ids = [f"{prefix}{n:03d}" for n in range(200)]
+    t0 = time.monotonic()
+    _post_ids(client, ids)
+    _wait("200 distinct items processed", lambda: len(stack.ids_seen(prefix)) == 200, 60)
+    TIMINGS["200_items_s"] = round(time.monotonic() - t0, 2)
+    time.sleep(2)  # give a duplicate the chance to show up
+    seen = stack.ids_seen(prefix)
+    assert set(seen) == set(ids)
+    dupes = {k: v for k, v in seen.items() if v != 1}
+    assert not dupes, f"items processed more than once: {dupes}"
+    per_worker = Counter(w for w, i in stack.processed() if str(i["text"].get("id", "")).startswith(prefix))
+    TIMINGS["200_items_per_worker"] = str(dict(per_worker))
+    assert len(per_worker) == 2, f"both workers should take items: {dict(per_worker)}"
+
+
+def test_killed_worker_loses_nothing(stack: Stack, client: httpx.Client) -> None:
+    # Slow workers, so items are in flight (taken, not acknowledged) when they are killed.
+    delay = {"CALLBACKS_DELAY": "0.1"}
+    stack("up", "-d", "--no-build", "--scale", "worker=2", extra_env=delay)
+    _wait("2 running workers", lambda: stack.running("worker") == 2, 60)
+    prefix = f"kill-{uuid.uuid4().hex[:6]}-"
+    first = [f"{prefix}a{n:02d}" for n in range(40)]
+    second = [f"{prefix}b{n:02d}" for n in range(40)]
+    _post_ids(client, first)
+    _wait("some items processed", lambda: len(stack.ids_seen(prefix)) >= 4, 30, interval=0.05)
+    stack("kill", "worker")
+    done_at_kill = len(stack.ids_seen(prefix))
+    assert stack.running("worker") == 0
+    _post_ids(client, second)  # queued while no worker runs
+    t0 = time.monotonic()
+    stack("up", "-d", "--no-build", "--scale", "worker=2", extra_env=delay)
+    _wait("all 80 items processed after the restart", lambda: len(stack.ids_seen(prefix)) == 80, 90)
+    TIMINGS["after_kill_all_done_s"] = round(time.monotonic() - t0, 1)
+    seen = stack.ids_seen(prefix)
+    assert set(seen) == set(first + second)
+    TIMINGS["kill_processed_before_kill"] = done_at_kill
+    # At-least-once: an item a worker finished but had not acknowledged may run again.
+    TIMINGS["kill_redelivered_twice"] = sum(1 for v in seen.values() if v > 1)
+
+
+def test_redis_restart_recovers_on_its_own(stack: Stack, client: httpx.Client) -> None:
+    stack("up", "-d", "--no-build", "--scale", "worker=2")  # back to full speed
+    _wait("2 running workers", lambda: stack.running("worker") == 2, 60)
+    t0 = time.monotonic()
+    stack("restart", "redis")
+    TIMINGS["redis_restart_cmd_s"] = round(time.monotonic() - t0, 1)
+    prefix = f"redis-{uuid.uuid4().hex[:6]}-"
+    ids: list[str] = []
+
+    def post_ok() -> bool:
+        item_id = f"{prefix}{len(ids):03d}"
+        ids.append(item_id)
+        return client.post("/", json={"id": item_id}, timeout=15).status_code == 200
+
+    _wait("a POST that succeeds after `restart redis`", post_ok, 60, interval=0.5)
+    TIMINGS["redis_restart_post_ok_s"] = round(time.monotonic() - t0, 1)
+    more = [f"{prefix}x{n:02d}" for n in range(20)]
+    _post_ids(client, more)
+    _wait("items flow to workers after `restart redis`",
+          lambda: set(more) <= set(stack.ids_seen(prefix)), 60)
+    TIMINGS["redis_restart_items_ok_s"] = round(time.monotonic() - t0, 1)
+    assert client.get("/health").status_code == 200
+    assert stack.running("web") == 1 and stack.running("worker") == 2
+    _wait("web container healthy again", lambda: stack.health("web") == "healthy", 60)
+
+
+def test_down_is_fast(stack: Stack) -> None:
+    t0 = time.monotonic()
+    stack("down", "-v", "--remove-orphans")
+    took = time.monotonic() - t0
+    TIMINGS["down_s"] = round(took, 1)
+    assert took < 15, f"docker-compose down took {took:.1f}s"
+    assert not stack.container_ids("web")
