@@ -1,0 +1,23 @@
+"""Callbacks that echo what they received, in detail."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+
+def handle(text: dict[str, Any], data: list[Any]) -> dict[str, Any]:
+    """Echo text and, for each file, its name, size, type and sha256."""
+    return {
+        "text": text,
+        "files": [
+            {
+                "filename": f.filename,
+                "name": f.name,
+                "size": f.size,
+                "content_type": f.content_type,
+                "sha256": hashlib.sha256(f.read()).hexdigest(),
+            }
+            for f in data
+        ],
+    }
