@@ -36,8 +36,9 @@ WORKDIR /srv
 COPY app ./app
 USER 10001:10001
 EXPOSE 5020
-# Standard library only (no curl in the image); follows IZZATI_PORT when it is changed.
+# Standard library only (no curl in the image); follows IZZATI_PORT. A worker container
+# (`docker run IMAGE worker`) serves no HTTP: for it the check only says the process is up.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('IZZATI_PORT', '5020'), timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request as r; w = b'worker' in open('/proc/1/cmdline', 'rb').read().split(bytes(1)); w or r.urlopen('http://127.0.0.1:%s/health' % os.environ.get('IZZATI_PORT', '5020'), timeout=4)"]
 # Exec form: python gets SIGTERM directly (compose adds `init: true` as well).
 ENTRYPOINT ["python", "-m", "app"]

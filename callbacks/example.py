@@ -13,7 +13,7 @@ import time
 
 
 def handle(text, data, q):
-    """Web callback: `text` = the form/JSON fields (dict), `data` = the uploaded files, `q` = the queue.
+    """Web callback: `text` = form/JSON fields (dict), `data` = uploaded files, `q` = the queue.
 
     Puts the fields on the queue for a worker and answers at once with JSON.
     """

@@ -34,7 +34,9 @@ import pytest
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else (shutil.which("docker") or "docker")
+DOCKER = (
+    "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else (shutil.which("docker") or "docker")
+)
 TIMINGS: dict[str, float | str] = {}
 
 OVERRIDE = """\
@@ -58,10 +60,23 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _run(cmd: list[str], *, cwd: Path | None = None, check: bool = True, timeout: float = 300,
-         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, cwd=cwd, env=env or _env(), capture_output=True, text=True,
-                          timeout=timeout, check=False)
+def _run(
+    cmd: list[str],
+    *,
+    cwd: Path | None = None,
+    check: bool = True,
+    timeout: float = 300,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        cmd,
+        cwd=cwd,
+        env=env or _env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(
             f"command failed ({proc.returncode}): {' '.join(cmd)}\n"
@@ -70,12 +85,24 @@ def _run(cmd: list[str], *, cwd: Path | None = None, check: bool = True, timeout
     return proc
 
 
+def _logs(container: str) -> str:
+    proc = _run([DOCKER, "logs", container], check=False)
+    return proc.stdout + proc.stderr
+
+
+def _http_ok_inside(container: str, port: int = 5020) -> bool:
+    probe = f"import urllib.request as r; r.urlopen('http://127.0.0.1:{port}/health', timeout=2)"
+    return _run([DOCKER, "exec", container, "python", "-c", probe], check=False).returncode == 0
+
+
 def _compose_cmd() -> list[str]:
     if shutil.which("docker-compose", path=_env()["PATH"]):
         return ["docker-compose"]
     if _run([DOCKER, "compose", "version"], check=False).returncode == 0:
         return [DOCKER, "compose"]
-    pytest.fail("neither docker-compose nor `docker compose` is available: run scripts/docker-setup")
+    pytest.fail(
+        "neither docker-compose nor `docker compose` is available: run scripts/docker-setup"
+    )
 
 
 def _free_port() -> int:
@@ -91,7 +118,7 @@ def _wait(what: str, predicate: Any, timeout: float, interval: float = 0.25) -> 
     while time.monotonic() < deadline:
         try:
             last = predicate()
-        except Exception as exc:  # noqa: BLE001 - keep polling; report the last error
+        except Exception as exc:  # keep polling; report the last error
             last = exc
         else:
             if last:
@@ -111,11 +138,21 @@ class Stack:
         self.out = workdir / "out"
         self.base = f"http://127.0.0.1:{port}"
         self.compose = _compose_cmd() + [
-            "-p", self.project, "-f", "docker-compose.yml", "-f", "docker-compose.e2e.yml",
+            "-p",
+            self.project,
+            "-f",
+            "docker-compose.yml",
+            "-f",
+            "docker-compose.e2e.yml",
         ]
 
-    def __call__(self, *args: str, check: bool = True, timeout: float = 180,
-                 extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def __call__(
+        self,
+        *args: str,
+        check: bool = True,
+        timeout: float = 180,
+        extra_env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         env = _env()
         env.update(extra_env or {})
         return _run(self.compose + list(args), cwd=self.dir, check=check, timeout=timeout, env=env)
@@ -151,7 +188,8 @@ class Stack:
         return Counter(
             str(item["text"]["id"])
             for _, item in self.processed()
-            if isinstance(item.get("text"), dict) and str(item["text"].get("id", "")).startswith(prefix)
+            if isinstance(item.get("text"), dict)
+            and str(item["text"].get("id", "")).startswith(prefix)
         )
 
 
@@ -190,8 +228,9 @@ def image() -> Iterator[str]:
 def stack(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("compose")
     shutil.copy(ROOT / "docker-compose.yml", work / "docker-compose.yml")
-    shutil.copytree(ROOT / "callbacks", work / "callbacks",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "callbacks", work / "callbacks", ignore=shutil.ignore_patterns("__pycache__")
+    )
     (work / "docker-compose.e2e.yml").write_text(OVERRIDE)
     (work / "out").mkdir()
     (work / "out").chmod(0o777)  # the worker runs as a non-root uid
@@ -206,7 +245,9 @@ def stack(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stac
     t0 = time.monotonic()
     try:
         s("up", "-d", "--no-build")
-        _wait("GET /health", lambda: httpx.get(s.base + "/health", timeout=2).status_code == 200, 90)
+        _wait(
+            "GET /health", lambda: httpx.get(s.base + "/health", timeout=2).status_code == 200, 90
+        )
         TIMINGS["up_to_http_ok_s"] = round(time.monotonic() - t0, 1)
         yield s
     finally:
@@ -236,22 +277,35 @@ def test_processes_run_as_non_root(stack: Stack) -> None:
     for service in ("web", "worker"):
         uid = stack("exec", "-T", service, "id", "-u").stdout.strip()
         assert uid.isdigit() and uid != "0", f"{service} runs as uid {uid!r}"
-    ps = stack("exec", "-T", "web", "python", "-c",
-               "import os; print(os.getuid(), os.getgid())").stdout.split()
+    ps = stack(
+        "exec", "-T", "web", "python", "-c", "import os; print(os.getuid(), os.getgid())"
+    ).stdout.split()
     assert ps[0] != "0"
 
 
 def test_multipart_upload_reaches_callback_and_worker(stack: Stack, client: httpx.Client) -> None:
     marker = f"upload-{uuid.uuid4().hex[:8]}"
-    r = client.post("/", data={"id": marker, "note": "hello"},
-                    files={"file": ("hello.txt", b"hello izzati\n", "text/plain")})
+    r = client.post(
+        "/",
+        data={"id": marker, "note": "hello"},
+        files={"file": ("hello.txt", b"hello izzati\n", "text/plain")},
+    )
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["files"] == ["hello.txt"], body  # the user callback in callbacks/example.py answered
+    assert body["files"] == ["hello.txt"], (
+        body
+    )  # the user callback in callbacks/example.py answered
     assert body["text"]["id"] == marker
-    _wait("the upload's item in a worker's output file", lambda: stack.ids_seen(marker)[marker] >= 1, 30)
-    _wait("the upload's item in `docker-compose logs worker`",
-          lambda: marker in stack("logs", "--no-color", "worker").stdout, 30)
+    _wait(
+        "the upload's item in a worker's output file",
+        lambda: stack.ids_seen(marker)[marker] >= 1,
+        30,
+    )
+    _wait(
+        "the upload's item in `docker-compose logs worker`",
+        lambda: marker in stack("logs", "--no-color", "worker").stdout,
+        30,
+    )
     item = next(i for _, i in stack.processed() if i.get("text", {}).get("id") == marker)
     assert item == {"text": {"id": marker, "note": "hello"}, "files": ["hello.txt"]}
 
@@ -270,7 +324,9 @@ def test_two_workers_process_each_item_exactly_once(stack: Stack, client: httpx.
     assert set(seen) == set(ids)
     dupes = {k: v for k, v in seen.items() if v != 1}
     assert not dupes, f"items processed more than once: {dupes}"
-    per_worker = Counter(w for w, i in stack.processed() if str(i["text"].get("id", "")).startswith(prefix))
+    per_worker = Counter(
+        w for w, i in stack.processed() if str(i["text"].get("id", "")).startswith(prefix)
+    )
     TIMINGS["200_items_per_worker"] = str(dict(per_worker))
     assert len(per_worker) == 2, f"both workers should take items: {dict(per_worker)}"
 
@@ -318,8 +374,11 @@ def test_redis_restart_recovers_on_its_own(stack: Stack, client: httpx.Client) -
     TIMINGS["redis_restart_post_ok_s"] = round(time.monotonic() - t0, 1)
     more = [f"{prefix}x{n:02d}" for n in range(20)]
     _post_ids(client, more)
-    _wait("items flow to workers after `restart redis`",
-          lambda: set(more) <= set(stack.ids_seen(prefix)), 60)
+    _wait(
+        "items flow to workers after `restart redis`",
+        lambda: set(more) <= set(stack.ids_seen(prefix)),
+        60,
+    )
     TIMINGS["redis_restart_items_ok_s"] = round(time.monotonic() - t0, 1)
     assert client.get("/health").status_code == 200
     assert stack.running("web") == 1 and stack.running("worker") == 2
@@ -333,3 +392,43 @@ def test_down_is_fast(stack: Stack) -> None:
     TIMINGS["down_s"] = round(took, 1)
     assert took < 15, f"docker-compose down took {took:.1f}s"
     assert not stack.container_ids("web")
+
+
+def test_plain_docker_run_stops_promptly(image: str) -> None:
+    """Without compose's `init: true`, `docker stop` must still stop web and worker in seconds:
+    the Python process is PID 1 and has to act on SIGTERM itself."""
+    tag = uuid.uuid4().hex[:8]
+    net, redis, web, worker = (f"izzatie2e-{tag}-{n}" for n in ("net", "redis", "web", "worker"))
+    try:
+        _run([DOCKER, "network", "create", net])
+        _run([DOCKER, "run", "-d", "--name", redis, "--network", net, "redis:7-alpine"])
+        _run([DOCKER, "run", "-d", "--name", web, image])  # the built-in example, memory://
+        _run(
+            [
+                DOCKER,
+                "run",
+                "-d",
+                "--name",
+                worker,
+                "--network",
+                net,
+                "-e",
+                f"IZZATI_QUEUE_URL=redis://{redis}:6379/0",
+                image,
+                "worker",
+            ]
+        )
+        _wait("plain `docker run IMAGE` answering /health", lambda: _http_ok_inside(web), 60)
+        _wait("plain `docker run IMAGE worker` started", lambda: "started" in _logs(worker), 60)
+        for name, label in ((web, "web"), (worker, "worker")):
+            t0 = time.monotonic()
+            _run([DOCKER, "stop", "-t", "10", name])
+            took = time.monotonic() - t0
+            TIMINGS[f"plain_docker_stop_{label}_s"] = round(took, 1)
+            assert took < 5, (
+                f"`docker stop` of a plain `docker run IMAGE {label}` took {took:.1f}s: "
+                "Python as PID 1 ignores SIGTERM unless it installs a handler"
+            )
+    finally:
+        _run([DOCKER, "rm", "-f", web, worker, redis], check=False)
+        _run([DOCKER, "network", "rm", net], check=False)
