@@ -79,7 +79,10 @@ def open_settings_queue(settings: Settings) -> Queue:
     if settings.queue_url.startswith("memory:"):
         return MemoryQueue()
     return open_queue(
-        settings.queue_url, name=settings.queue_name, redelivery_timeout=settings.redelivery_timeout
+        settings.queue_url,
+        name=settings.queue_name,
+        connect_timeout=settings.queue_connect_timeout,
+        redelivery_timeout=settings.redelivery_timeout,
     )
 
 

@@ -61,4 +61,6 @@ def check_signature(func: Callable[..., Any], args: Iterable[Any], kwargs: dict[
     try:
         signature.bind(*args, **kwargs)
     except TypeError as exc:
-        raise ConfigError(f"{setting}={spec!r}: {signature} cannot be called as {shape}: {exc}") from None
+        raise ConfigError(
+            f"{setting}={spec!r}: wrong signature: {signature} cannot be called as {shape}: {exc}"
+        ) from None

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
         description="memory:// (in-process, web and worker in one process tree) or redis://host:port/db",
     )
     queue_name: str = Field("izzati", min_length=1, description="name of the queue on the broker")
+    queue_connect_timeout: float = Field(
+        10.0, ge=0, description="seconds to keep retrying a broker at startup before giving up"
+    )
     redelivery_timeout: float = Field(
         10.0, gt=0, description="seconds before an item held by a dead worker goes to another worker"
     )

@@ -1,0 +1,194 @@
+"""`python -m app`: web and worker processes configured only by environment variables."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from izzati.settings import Settings
+from tests.conftest import PYTHON, ROOT, Proc, free_tcp_port, wait_for_http
+from tests.fixtures_redis import RedisServer
+
+Spawn = Callable[..., Proc]
+
+
+def start_web(spawn: Spawn, env: dict[str, str], cwd: Path | None = None) -> tuple[Proc, str]:
+    port = free_tcp_port()
+    proc = spawn([PYTHON, "-m", "app"], env={"IZZATI_HOST": "127.0.0.1", "IZZATI_PORT": str(port), **env}, cwd=cwd)
+    url = f"http://127.0.0.1:{port}/"
+    wait_for_http(url + "health", proc=proc.popen)
+    return proc, url
+
+
+def run_app(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    import os
+
+    full = {k: v for k, v in os.environ.items() if not k.startswith("IZZATI_")}
+    full["PYTHONPATH"] = str(ROOT)
+    full.update(env)
+    return subprocess.run([PYTHON, "-m", "app", *args], env=full, cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def test_defaults_serve_the_example_and_run_the_worker(spawn: Spawn, tmp_path: Path) -> None:
+    proc, url = start_web(spawn, {})
+    r = httpx.post(url, data={"name": "gus"}, files={"file": ("a.txt", b"x")})
+    assert r.json() == {"text": {"name": "gus"}, "files": ["a.txt"]}
+    proc.wait_output(lambda out: '{"name": "gus"}' in out)
+
+
+def test_help_documents_every_setting(tmp_path: Path) -> None:
+    result = run_app("--help", env={}, cwd=tmp_path)
+    assert result.returncode == 0
+    for name, default, _ in Settings.variables():
+        assert f"{name}={default}" in result.stdout
+
+
+def test_dotenv_and_callback_path(spawn: Spawn, tmp_path: Path) -> None:
+    code = tmp_path / "usercode"
+    code.mkdir()
+    (code / "mycode.py").write_text("def handle(text, data, q):\n    q.put(text['name'])\n    return {'mine': text['name']}\n")
+    (code / "jobs.py").write_text("def work(q, prefix):\n    while True:\n        print(prefix + q.get(), flush=True)\n")
+    (tmp_path / ".env").write_text(
+        f"IZZATI_CALLBACK=mycode:handle\nIZZATI_WORKER=jobs:work\nIZZATI_WORKER_ARGS=[\"done: \"]\nIZZATI_CALLBACK_PATH={code}\n"
+    )
+    proc, url = start_web(spawn, {}, cwd=tmp_path)
+    assert httpx.post(url, data={"name": "hal"}).json() == {"mine": "hal"}
+    proc.wait_output(lambda out: "done: hal" in out)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"IZZATI_CALLBACK": "nosuchmodule:f"}, "IZZATI_CALLBACK='nosuchmodule:f': module 'nosuchmodule' not found"),
+        ({"IZZATI_CALLBACK": "misbehaving:nothing"}, "IZZATI_CALLBACK='misbehaving:nothing': module 'misbehaving' has no attribute 'nothing'"),
+        ({"IZZATI_CALLBACK": "misbehaving:NOT_CALLABLE"}, "IZZATI_CALLBACK='misbehaving:NOT_CALLABLE': 'NOT_CALLABLE' is a int, not callable"),
+        ({"IZZATI_CALLBACK": "misbehaving:one_arg"}, "IZZATI_CALLBACK='misbehaving:one_arg': wrong signature"),
+        ({"IZZATI_CALLBACK": "nocolon"}, "IZZATI_CALLBACK='nocolon': expected 'module:function'"),
+        ({"IZZATI_CALLBACK": "broken_import:f"}, "importing 'broken_import' failed: No module named 'not_a_real_dependency_xyz'"),
+        ({"IZZATI_WORKER": "misbehaving:worker_no_q"}, "IZZATI_WORKER='misbehaving:worker_no_q': wrong signature"),
+        ({"IZZATI_QUEUE_URL": "amqp://localhost"}, "unknown queue URL scheme 'amqp'"),
+        ({"IZZATI_CALLBACK_ARGS": "[1,"}, "IZZATI_CALLBACK_ARGS: not valid JSON"),
+        ({"IZZATI_PORT": "http"}, "IZZATI_PORT: Input should be a valid integer"),
+    ],
+)
+def test_startup_fails_fast_with_one_clear_line(tmp_path: Path, env: dict[str, str], message: str) -> None:
+    env = {"PYTHONPATH": f"{ROOT}:{ROOT / 'tests' / 'callbacks'}", **env}
+    result = run_app(env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("izzati: ")
+    assert message in lines[0]
+
+
+def test_unreachable_redis_fails_after_bounded_retry(tmp_path: Path) -> None:
+    port = free_tcp_port()
+    started = time.monotonic()
+    result = run_app(
+        env={"IZZATI_QUEUE_URL": f"redis://127.0.0.1:{port}/0", "IZZATI_QUEUE_CONNECT_TIMEOUT": "2"}, cwd=tmp_path
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 2
+    assert f"izzati: Redis at redis://127.0.0.1:{port}/0 did not answer within 2s" in result.stderr
+    assert 1.5 < elapsed < 15
+
+
+def test_worker_refuses_memory_queue(tmp_path: Path) -> None:
+    result = run_app("worker", env={}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "a separate worker needs a networked queue" in result.stderr
+
+
+def redis_env(url: str, **extra: str) -> dict[str, str]:
+    return {
+        "IZZATI_QUEUE_URL": url,
+        "IZZATI_CALLBACK": "queue_names:callback",
+        "IZZATI_WORKER": "queue_names:greeter",
+        "IZZATI_WORKER_ARGS": '["Hello"]',
+        "IZZATI_REDELIVERY_TIMEOUT": "2",
+        **extra,
+    }
+
+
+@pytest.mark.parametrize("callback", ["queue_names:callback", "queue_names:callback_q_first"])
+def test_web_and_worker_as_separate_processes(spawn: Spawn, redis_server: str, callback: str) -> None:
+    env = redis_env(redis_server, IZZATI_CALLBACK=callback)
+    _, url = start_web(spawn, env)
+    worker = spawn([PYTHON, "-m", "app", "worker"], env=env)
+    assert httpx.post(url, data={"name": "ivy"}).json() == {"status": "OK"}
+    worker.wait_output(lambda out: "Hello, ivy" in out)
+
+
+def test_three_workers_process_1000_items_exactly_once(spawn: Spawn, redis_server: str) -> None:
+    env = redis_env(redis_server)
+    _, url = start_web(spawn, env)
+    workers = [spawn([PYTHON, "-m", "app", "worker"], env=env) for _ in range(3)]
+    names = [f"n{i}" for i in range(1000)]
+    with httpx.Client(timeout=30) as client, ThreadPoolExecutor(8) as pool:
+        replies = list(pool.map(lambda name: client.post(url, data={"name": name}).status_code, names))
+    assert replies == [200] * 1000
+
+    def seen() -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for worker in workers:
+            for line in worker.output().splitlines():
+                if line.startswith("Hello, "):
+                    counts[line.split()[1]] += 1
+        return counts
+
+    deadline = time.monotonic() + 60
+    while sum(seen().values()) < 1000 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)  # a duplicate would show up now
+    counts = seen()
+    assert set(counts) == set(names)
+    assert all(count == 1 for count in counts.values())
+    busy = [sum(1 for line in w.output().splitlines() if line.startswith("Hello")) for w in workers]
+    assert sum(busy) == 1000 and sum(1 for b in busy if b) >= 2, busy
+
+
+def test_sigkilled_worker_item_is_processed_by_a_new_worker(spawn: Spawn, redis_server: str) -> None:
+    env = redis_env(redis_server, IZZATI_WORKER="queue_names:slow_greeter", IZZATI_WORKER_KWARGS='{"hold": 30}')
+    _, url = start_web(spawn, env)
+    first = spawn([PYTHON, "-m", "app", "worker"], env=env)
+    httpx.post(url, data={"name": "jay"})
+    first.wait_output(lambda out: "took jay" in out)
+    first.kill_group()
+    killed_at = time.monotonic()
+    env_fast = {**env, "IZZATI_WORKER_KWARGS": '{"hold": 0}'}
+    second = spawn([PYTHON, "-m", "app", "worker"], env=env_fast)
+    second.wait_output(lambda out: "Hello, jay" in out, timeout=20)
+    assert time.monotonic() - killed_at < 12  # within the redelivery timeout (2 s) plus start-up
+
+
+def test_items_survive_redis_restart_between_put_and_get(spawn: Spawn, redis_proc: RedisServer) -> None:
+    env = redis_env(redis_proc.url)
+    web, url = start_web(spawn, env)
+    for name in ("kim", "lea", "max"):
+        assert httpx.post(url, data={"name": name}).json() == {"status": "OK"}
+    redis_proc.restart()
+    worker = spawn([PYTHON, "-m", "app", "worker"], env=env)
+    worker.wait_output(lambda out: all(f"Hello, {n}" in out for n in ("kim", "lea", "max")))
+    # the web process reconnects on its own
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if httpx.post(url, data={"name": "ned"}).status_code == 200:
+            break
+        time.sleep(0.2)
+    worker.wait_output(lambda out: "Hello, ned" in out)
+    assert web.popen.poll() is None
+
+
+def test_worker_stops_on_sigterm(spawn: Spawn, redis_server: str) -> None:
+    worker = spawn([PYTHON, "-m", "app", "worker"], env=redis_env(redis_server))
+    worker.wait_output(lambda out: "worker queue_names:greeter started" in out)
+    worker.signal(signal.SIGTERM)
+    assert worker.popen.wait(10) is not None
