@@ -1,5 +1,20 @@
 """The ``redis://`` queue: a Redis stream with one consumer group, heartbeats and reclaiming.
 
+Design (Redis streams, the consumer-group pattern):
+
+- ``put`` is ``XADD {name}:stream * d <json>``; ``get`` is ``XREADGROUP`` in group ``izzati`` with a
+  consumer name unique to this process and instance (renewed after ``fork``). A taken entry stays
+  in the group's pending list until acknowledged: ``task_done()`` or the next ``get()`` runs
+  ``XACK`` + ``XDEL`` atomically (a Lua script that, on ``get``, also reads the next entry).
+- A consumer that has called ``get()`` keeps ``{name}:hb:{consumer}`` alive (TTL
+  ``redelivery_timeout / 2``, refreshed every ``redelivery_timeout / 8`` by a daemon thread).
+  Every ``redelivery_timeout / 4`` a consumer in ``get()`` looks for consumers without heartbeat
+  and ``XCLAIM``s their pending entries, so a killed worker's item comes back within about
+  ``0.75 * redelivery_timeout``, and a slow but live worker keeps its item. (A C extension
+  holding the GIL longer than ``redelivery_timeout / 2`` stops the heartbeat: its item goes back.)
+- Delivery is at least once: a ``put`` retried after a lost reply can add an item twice, and a
+  worker that dies after finishing but before acknowledging has its item redelivered.
+
 redis-py is imported here only when a queue is created, so ``import izzati.queues`` stays light.
 """
 
@@ -175,6 +190,7 @@ class RedisQueue:
         self._recover = False
         self._next_reclaim = 0.0
         self._sha: str | None = None
+        self._lock = threading.Lock()  # one get()/task_done() at a time per instance
 
     def _check(self) -> None:
         if self._closed:
@@ -224,9 +240,13 @@ class RedisQueue:
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         """Take the next item; acknowledge the previous one; raise ``queue.Empty`` on timeout."""
+        self._check()
+        with self._lock:
+            return self._get(block, timeout)
+
+    def _get(self, block: bool, timeout: float | None) -> Any:
         import redis
 
-        self._check()
         deadline = None if timeout is None or not block else time.monotonic() + max(timeout, 0)
         self._start_heartbeat_retrying(block, deadline)
         backoff = 0.05
@@ -267,8 +287,11 @@ class RedisQueue:
     def task_done(self) -> None:
         """Acknowledge every item this instance has returned from ``get()``."""
         self._check()
-        if self._unacked:
-            self._retry(lambda: self._ack_read(0), True, time.monotonic() + self._connect_timeout)
+        with self._lock:
+            if self._unacked:
+                self._retry(
+                    lambda: self._ack_read(0), True, time.monotonic() + self._connect_timeout
+                )
 
     def _start_heartbeat_retrying(self, block: bool, deadline: float | None) -> None:
         end = time.monotonic() + self._connect_timeout if deadline is None else deadline
