@@ -91,8 +91,7 @@ class Invoker:
                 + [f"{key}=..." for key in self.kwargs]
             )
             raise TypeError(
-                f"callback {describe(self.callback)}{signature} cannot be called as "
-                f"callback({shape}): {exc}"
+                f"callback {describe(self.callback)}{signature} cannot be called as callback({shape}): {exc}"
             ) from None
 
     def call_sync(self, text: dict[str, Any], data: list[Any]) -> Any:

@@ -49,7 +49,7 @@ def media_type_of(scope: Scope) -> tuple[str, dict[bytes, bytes], int | None]:
             try:
                 length = int(value)
             except ValueError:
-                raise BadRequest(f"Content-Length {value.decode('latin-1')!r} is not a number")
+                raise BadRequest(f"Content-Length {value.decode('latin-1')!r} is not a number") from None
     media, params = parse_options_header(content_type)
     return media.decode("latin-1").lower(), params, length
 
@@ -99,7 +99,7 @@ def _decode(raw: bytes, what: str, charset: str = "utf-8") -> str:
     try:
         return raw.decode(charset)
     except (UnicodeDecodeError, LookupError):
-        raise BadRequest(f"{what} is not valid {charset} text")
+        raise BadRequest(f"{what} is not valid {charset} text") from None
 
 
 def _parse_urlencoded(body: bytes, limits: Limits, charset: str) -> dict[str, Any]:
@@ -108,9 +108,9 @@ def _parse_urlencoded(body: bytes, limits: Limits, charset: str) -> dict[str, An
     try:
         pairs = parse_qsl(body.decode("latin-1"), keep_blank_values=True, encoding=charset, errors="strict")
     except (UnicodeDecodeError, LookupError):
-        raise BadRequest(f"form body is not valid {charset} text")
+        raise BadRequest(f"form body is not valid {charset} text") from None
     except ValueError as exc:
-        raise BadRequest(f"form body is malformed: {exc}")
+        raise BadRequest(f"form body is malformed: {exc}") from None
     text: dict[str, Any] = {}
     for key, value in pairs:
         _add(text, key, value)
@@ -121,9 +121,9 @@ def _parse_json(body: bytes) -> dict[str, Any]:
     try:
         value = json.loads(body)
     except RecursionError:
-        raise BadRequest("JSON body is nested too deeply")
+        raise BadRequest("JSON body is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"JSON body is malformed: {exc}")
+        raise BadRequest(f"JSON body is malformed: {exc}") from None
     if not isinstance(value, dict):
         raise BadRequest(f"JSON body must be an object, not {type(value).__name__}")
     return value
@@ -190,12 +190,10 @@ class _MultipartReader:
             if len(self.files) >= self.limits.max_files:
                 raise PayloadTooLarge(f"more than {self.limits.max_files} files")
             self._filename = filename.decode("utf-8", errors="replace")
-            self._stream = tempfile.SpooledTemporaryFile(
-                max_size=self.limits.spool_bytes, dir=self.limits.upload_dir
-            )
+            self._stream = tempfile.SpooledTemporaryFile(max_size=self.limits.spool_bytes, dir=self.limits.upload_dir)
             self.files.append(
                 UploadedFile(
-                    self._stream,  # type: ignore[arg-type]
+                    self._stream,
                     self._filename,
                     name=self._name,
                     content_type=self._headers.get("content-type", "application/octet-stream"),
@@ -270,7 +268,7 @@ async def read_request(scope: Scope, receive: Receive, limits: Limits) -> tuple[
                 raise BadRequest("multipart body ended before its closing boundary")
         except MultipartParseError as exc:
             reader.close()
-            raise BadRequest(f"multipart body is malformed: {exc}")
+            raise BadRequest(f"multipart body is malformed: {exc}") from None
         except BaseException:
             reader.close()
             raise

@@ -52,7 +52,9 @@ def import_callable(spec: str, setting: str = "callable") -> Callable[..., Any]:
     return target  # type: ignore[no-any-return]
 
 
-def check_signature(func: Callable[..., Any], args: Iterable[Any], kwargs: dict[str, Any], *, shape: str, setting: str, spec: str) -> None:
+def check_signature(
+    func: Callable[..., Any], args: Iterable[Any], kwargs: dict[str, Any], *, shape: str, setting: str, spec: str
+) -> None:
     """Raise ConfigError when `func` cannot be called with `args`/`kwargs` as `shape` says."""
     try:
         signature = inspect.signature(func)

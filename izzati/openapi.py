@@ -18,7 +18,10 @@ _FIELDS = {"type": "object", "additionalProperties": {"type": "string"}}
 
 
 def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
 
 
 POST_ROOT: dict[str, Any] = {
@@ -47,7 +50,10 @@ POST_ROOT: dict[str, Any] = {
     "responses": {
         "200": {
             "description": "What the callback returned: JSON, or a file",
-            "content": {"application/json": {"schema": {}}, "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            "content": {
+                "application/json": {"schema": {}},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            },
         },
         "400": _error("The body is malformed"),
         "413": _error("The body is over a limit"),

@@ -16,9 +16,7 @@ MiB = 1024 * 1024
 class Settings(BaseSettings):
     """Every setting of the service; each field is read from `IZZATI_<NAME>` or a `.env` file."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     callback: str = Field(
         "izzati.examples:echo",
@@ -44,10 +42,18 @@ class Settings(BaseSettings):
     redelivery_timeout: float = Field(
         10.0, gt=0, description="seconds before an item held by a dead worker goes to another worker"
     )
-    callback_args: list[Any] = Field(default_factory=list, description="JSON list of extra positional arguments of the callback")
-    callback_kwargs: dict[str, Any] = Field(default_factory=dict, description="JSON object of extra keyword arguments of the callback")
-    worker_args: list[Any] = Field(default_factory=list, description="JSON list of extra positional arguments of the worker")
-    worker_kwargs: dict[str, Any] = Field(default_factory=dict, description="JSON object of extra keyword arguments of the worker")
+    callback_args: list[Any] = Field(
+        default_factory=list, description="JSON list of extra positional arguments of the callback"
+    )
+    callback_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="JSON object of extra keyword arguments of the callback"
+    )
+    worker_args: list[Any] = Field(
+        default_factory=list, description="JSON list of extra positional arguments of the worker"
+    )
+    worker_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="JSON object of extra keyword arguments of the worker"
+    )
     callback_path: str = Field(
         "", description="extra directories for imports, separated like PYTHONPATH (e.g. a mounted folder)"
     )

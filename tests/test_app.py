@@ -54,10 +54,15 @@ def test_help_documents_every_setting(tmp_path: Path) -> None:
 def test_dotenv_and_callback_path(spawn: Spawn, tmp_path: Path) -> None:
     code = tmp_path / "usercode"
     code.mkdir()
-    (code / "mycode.py").write_text("def handle(text, data, q):\n    q.put(text['name'])\n    return {'mine': text['name']}\n")
-    (code / "jobs.py").write_text("def work(q, prefix):\n    while True:\n        print(prefix + q.get(), flush=True)\n")
+    (code / "mycode.py").write_text(
+        "def handle(text, data, q):\n    q.put(text['name'])\n    return {'mine': text['name']}\n"
+    )
+    (code / "jobs.py").write_text(
+        "def work(q, prefix):\n    while True:\n        print(prefix + q.get(), flush=True)\n"
+    )
     (tmp_path / ".env").write_text(
-        f"IZZATI_CALLBACK=mycode:handle\nIZZATI_WORKER=jobs:work\nIZZATI_WORKER_ARGS=[\"done: \"]\nIZZATI_CALLBACK_PATH={code}\n"
+        "IZZATI_CALLBACK=mycode:handle\nIZZATI_WORKER=jobs:work\n"
+        f'IZZATI_WORKER_ARGS=["done: "]\nIZZATI_CALLBACK_PATH={code}\n'
     )
     proc, url = start_web(spawn, {}, cwd=tmp_path)
     assert httpx.post(url, data={"name": "hal"}).json() == {"mine": "hal"}
@@ -68,11 +73,20 @@ def test_dotenv_and_callback_path(spawn: Spawn, tmp_path: Path) -> None:
     ("env", "message"),
     [
         ({"IZZATI_CALLBACK": "nosuchmodule:f"}, "IZZATI_CALLBACK='nosuchmodule:f': module 'nosuchmodule' not found"),
-        ({"IZZATI_CALLBACK": "misbehaving:nothing"}, "IZZATI_CALLBACK='misbehaving:nothing': module 'misbehaving' has no attribute 'nothing'"),
-        ({"IZZATI_CALLBACK": "misbehaving:NOT_CALLABLE"}, "IZZATI_CALLBACK='misbehaving:NOT_CALLABLE': 'NOT_CALLABLE' is a int, not callable"),
+        (
+            {"IZZATI_CALLBACK": "misbehaving:nothing"},
+            "IZZATI_CALLBACK='misbehaving:nothing': module 'misbehaving' has no attribute 'nothing'",
+        ),
+        (
+            {"IZZATI_CALLBACK": "misbehaving:NOT_CALLABLE"},
+            "IZZATI_CALLBACK='misbehaving:NOT_CALLABLE': 'NOT_CALLABLE' is a int, not callable",
+        ),
         ({"IZZATI_CALLBACK": "misbehaving:one_arg"}, "IZZATI_CALLBACK='misbehaving:one_arg': wrong signature"),
         ({"IZZATI_CALLBACK": "nocolon"}, "IZZATI_CALLBACK='nocolon': expected 'module:function'"),
-        ({"IZZATI_CALLBACK": "broken_import:f"}, "importing 'broken_import' failed: No module named 'not_a_real_dependency_xyz'"),
+        (
+            {"IZZATI_CALLBACK": "broken_import:f"},
+            "importing 'broken_import' failed: No module named 'not_a_real_dependency_xyz'",
+        ),
         ({"IZZATI_WORKER": "misbehaving:worker_no_q"}, "IZZATI_WORKER='misbehaving:worker_no_q': wrong signature"),
         ({"IZZATI_QUEUE_URL": "amqp://localhost"}, "unknown queue URL scheme 'amqp'"),
         ({"IZZATI_CALLBACK_ARGS": "[1,"}, "IZZATI_CALLBACK_ARGS: not valid JSON"),

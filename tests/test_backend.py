@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import PlainTextResponse
-from fastapi import FastAPI
 
 from izzati import Backend, MemoryQueue
 from tests.conftest import free_tcp_port, wait_for_http

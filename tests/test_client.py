@@ -15,7 +15,9 @@ import pytest
 from izzati import Backend, Frontend, file_return
 from tests.callbacks import echo_all
 
-ORIGINAL = Path(os.environ.get("IZZATI_ORIGINAL_DIR", Path(__file__).resolve().parent.parent / ".cache" / "izzati-1.2.3"))
+ORIGINAL = Path(
+    os.environ.get("IZZATI_ORIGINAL_DIR", Path(__file__).resolve().parent.parent / ".cache" / "izzati-1.2.3")
+)
 
 
 def test_send_text_and_one_file(serve: Callable[..., str], tmp_path: Path) -> None:

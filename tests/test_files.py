@@ -18,11 +18,13 @@ from izzati import Backend, UploadedFile, file_return
 from izzati.files import safe_filename
 
 
-def make_upload(content: bytes, filename: str = "a.txt", content_type: str = "text/plain; charset=utf-8") -> UploadedFile:
+def make_upload(
+    content: bytes, filename: str = "a.txt", content_type: str = "text/plain; charset=utf-8"
+) -> UploadedFile:
     stream = tempfile.SpooledTemporaryFile(max_size=10)
     stream.write(content)
     stream.seek(0)
-    return UploadedFile(stream, filename, content_type=content_type)  # type: ignore[arg-type]
+    return UploadedFile(stream, filename, content_type=content_type)
 
 
 def test_filestorage_surface() -> None:

@@ -48,7 +48,11 @@ def raw_request(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
 
 
 def test_urlencoded_single_and_repeated_keys(client: httpx.Client) -> None:
-    r = client.post("/", content=b"name=alice&n=1&tag=a&tag=b&tag=c&empty=", headers={"content-type": "application/x-www-form-urlencoded"})
+    r = client.post(
+        "/",
+        content=b"name=alice&n=1&tag=a&tag=b&tag=c&empty=",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/json"
     assert r.json() == {"text": {"name": "alice", "n": "1", "tag": ["a", "b", "c"], "empty": ""}, "files": []}
@@ -128,7 +132,9 @@ def test_multipart_any_field_name_with_filename_is_a_file(client: httpx.Client) 
 
 
 def test_multipart_json_field_is_merged(client: httpx.Client) -> None:
-    r = client.post("/", data={"json": json.dumps({"user": "dan", "age": 30}), "other": "1"}, files=[("file", ("x", b"1"))])
+    r = client.post(
+        "/", data={"json": json.dumps({"user": "dan", "age": 30}), "other": "1"}, files=[("file", ("x", b"1"))]
+    )
     assert r.json()["text"] == {"user": "dan", "age": 30, "other": "1"}
 
 
@@ -150,15 +156,17 @@ def test_truncated_multipart_is_400(client: httpx.Client) -> None:
 
 
 def test_garbage_multipart_is_400(client: httpx.Client) -> None:
-    r = client.post("/", content=b"this is not multipart at all", headers={"content-type": "multipart/form-data; boundary=xyz"})
+    r = client.post(
+        "/", content=b"this is not multipart at all", headers={"content-type": "multipart/form-data; boundary=xyz"}
+    )
     assert r.status_code == 400
 
 
 def test_browser_empty_file_input_is_not_a_file(client: httpx.Client) -> None:
     body = (
-        b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\"\r\n"
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename=""\r\n'
         b"Content-Type: application/octet-stream\r\n\r\n\r\n"
-        b"--b\r\nContent-Disposition: form-data; name=\"k\"\r\n\r\nv\r\n--b--\r\n"
+        b'--b\r\nContent-Disposition: form-data; name="k"\r\n\r\nv\r\n--b--\r\n'
     )
     r = client.post("/", content=body, headers={"content-type": "multipart/form-data; boundary=b"})
     assert r.json() == {"text": {"k": "v"}, "files": []}
@@ -170,7 +178,11 @@ def test_body_over_limit_is_413_before_reading(client_for: Client) -> None:
     assert r.status_code == 413
     assert r.json()["error"] == "payload_too_large"
     # chunked: no Content-Length, so the limit is enforced while streaming
-    r = client.post("/", content=iter([b"a=" + b"x" * 600, b"y" * 600]), headers={"content-type": "application/x-www-form-urlencoded"})
+    r = client.post(
+        "/",
+        content=iter([b"a=" + b"x" * 600, b"y" * 600]),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 413
     assert client.post("/", data={"a": "small"}).json()["text"] == {"a": "small"}
 
@@ -231,7 +243,8 @@ def test_android_multipart_entity(serve: Callable[..., str]) -> None:
         b"--" + boundary + b"--\r\n"
     )
     request = (
-        b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Keep-Alive\r\nUser-Agent: Apache-HttpClient/UNAVAILABLE (java 1.4)\r\n"
+        b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Keep-Alive\r\n"
+        b"User-Agent: Apache-HttpClient/UNAVAILABLE (java 1.4)\r\n"
         b"Content-Type: multipart/form-data; boundary=" + boundary + b"\r\n"
         b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
     )

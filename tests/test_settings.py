@@ -1,0 +1,29 @@
+"""`Settings` and the files that must list every setting (commented out, so copying changes nothing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from izzati.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_env_example_lists_every_setting_with_its_default() -> None:
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    for name, default, description in Settings.variables():
+        assert f"# {name}={default}" in lines, name
+        assert f"# {description}" in lines, name
+
+
+def test_environment_and_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("IZZATI_PORT=6001\nIZZATI_CALLBACK_ARGS=[1, \"a\"]\nIZZATI_QUEUE_NAME=fromfile\n")
+    monkeypatch.setenv("IZZATI_QUEUE_NAME", "fromenv")
+    settings = Settings()
+    assert settings.port == 6001
+    assert settings.callback_args == [1, "a"]
+    assert settings.queue_name == "fromenv"  # the environment wins over .env
+    assert settings.queue_url == "memory://"
