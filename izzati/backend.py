@@ -26,6 +26,7 @@ from .inputs import ClientDisconnected, Limits, read_request
 from .openapi import post_root_openapi
 from .queues import MemoryQueue, Queue, open_queue
 from .responses import error_code, error_response, format_traceback, json_response, render
+from .trypage import add_try_page
 
 __all__ = ["Backend", "IzzatiApp"]
 
@@ -154,6 +155,7 @@ class Backend:
         debug: put the callback's traceback in 500 responses.
         threads: how many plain callbacks may run at once.
         title: the service name shown in the OpenAPI docs.
+        try_page: serve the try-it page to browsers at `GET /` (and `/izzati.js`).
     """
 
     def __init__(
@@ -169,6 +171,7 @@ class Backend:
         debug: bool = False,
         threads: int = 40,
         title: str = "izzati",
+        try_page: bool = True,
     ) -> None:
         self.callback = callback
         self.background = background
@@ -179,9 +182,9 @@ class Backend:
             limits = Limits(**{**limits.__dict__, "max_body_bytes": max_body_bytes})
         self.limits = limits
         self.endpoint = Endpoint(invoker, limits, debug=debug, threads=threads)
-        self.app = self._make_app(title)
+        self.app = self._make_app(title, try_page)
 
-    def _make_app(self, title: str) -> IzzatiApp:
+    def _make_app(self, title: str, try_page: bool) -> IzzatiApp:
         endpoint = self.endpoint
 
         @asynccontextmanager
@@ -200,6 +203,8 @@ class Backend:
         app.add_exception_handler(StarletteHTTPException, _http_error)
         app.add_exception_handler(RequestValidationError, _validation_error)
         app.add_exception_handler(Exception, _server_error)
+        if try_page:
+            add_try_page(app)
         post_root_openapi(app)
         return app
 

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "ENV_PREFIX"]
+__all__ = ["Settings", "ENV_PREFIX", "env_example"]
 
 ENV_PREFIX = "IZZATI_"
 MiB = 1024 * 1024
@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     max_field_bytes: int = Field(1 * MiB, gt=0, description="largest single text field, in bytes")
     log_level: str = Field("info", description="critical, error, warning, info or debug")
     debug: bool = Field(False, description="include tracebacks in 500 responses (never in production)")
+    try_page: bool = Field(True, description="serve the try-it page at GET / to browsers")
 
     @classmethod
     def variables(cls) -> list[tuple[str, str, str]]:
@@ -73,6 +74,21 @@ class Settings(BaseSettings):
             shown = default if isinstance(default, str) else _json(default)
             rows.append((ENV_PREFIX + name.upper(), shown, field.description or ""))
         return rows
+
+
+def env_example() -> str:
+    """The text of `.env.example`: every setting, commented out, with its default and meaning."""
+    lines = [
+        "# izzati settings: copy to .env (cp .env.example .env), then uncomment and edit what you change.",
+        "# Every line shows the default; `python -m app --help` prints the same list.",
+        "# docker-compose.yml sets IZZATI_QUEUE_URL=redis://redis:6379/0 for its services itself, and",
+        "# defaults IZZATI_CALLBACK / IZZATI_WORKER to the examples in ./callbacks.",
+        "# Regenerate: python -c 'from izzati.settings import env_example as e; print(e(), end=\"\")' > .env.example",
+        "",
+    ]
+    for name, default, description in Settings.variables():
+        lines += [f"# {description}", f"# {name}={default}", ""]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def _json(value: Any) -> str:

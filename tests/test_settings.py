@@ -6,13 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from izzati.settings import Settings
+from izzati.settings import Settings, env_example
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_env_example_lists_every_setting_with_its_default() -> None:
-    lines = (ROOT / ".env.example").read_text().splitlines()
+    text = (ROOT / ".env.example").read_text()
+    assert text == env_example(), "regenerate .env.example (command at its top)"
+    lines = text.splitlines()
     for name, default, description in Settings.variables():
         assert f"# {name}={default}" in lines, name
         assert f"# {description}" in lines, name
@@ -20,7 +22,7 @@ def test_env_example_lists_every_setting_with_its_default() -> None:
 
 def test_environment_and_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / ".env").write_text("IZZATI_PORT=6001\nIZZATI_CALLBACK_ARGS=[1, \"a\"]\nIZZATI_QUEUE_NAME=fromfile\n")
+    (tmp_path / ".env").write_text('IZZATI_PORT=6001\nIZZATI_CALLBACK_ARGS=[1, "a"]\nIZZATI_QUEUE_NAME=fromfile\n')
     monkeypatch.setenv("IZZATI_QUEUE_NAME", "fromenv")
     settings = Settings()
     assert settings.port == 6001

@@ -1,0 +1,124 @@
+"""Running the service from `Settings`: the web process and the worker, shared by `app` and the CLI."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+
+from .backend import Backend
+from .background import background
+from .exceptions import ConfigError
+from .inputs import Limits
+from .loader import check_signature, extend_path, import_callable
+from .queues import MemoryQueue, Queue, open_queue
+from .settings import Settings
+
+__all__ = ["load_settings", "load_worker", "open_settings_queue", "build_backend", "run_web", "run_worker"]
+
+logger = logging.getLogger("izzati.service")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings (environment, `.env`, then `overrides`), errors as one ConfigError line."""
+    try:
+        return Settings(**{key: value for key, value in overrides.items() if value is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"IZZATI_{'_'.join(str(p) for p in error['loc']).upper()}: {error['msg']}" for error in exc.errors()
+        )
+        raise ConfigError(problems) from None
+    except SettingsError as exc:
+        match = re.search(r'field "(\w+)"', str(exc))
+        name = f"IZZATI_{match.group(1).upper()}" if match else "a setting"
+        raise ConfigError(
+            f"{name}: not valid JSON ({exc.__cause__}); list and object settings take JSON, "
+            "e.g. '[1, 2]' or '{\"k\": 1}'"
+        ) from None
+
+
+def configure_logging(settings: Settings) -> None:
+    """Log izzati's messages at the configured level."""
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
+
+
+def load_worker(settings: Settings) -> Callable[..., Any]:
+    """Import the worker target and check it can be called as `target(q, *args, **kwargs)`."""
+    extend_path(settings.callback_path)
+    target = import_callable(settings.worker, "IZZATI_WORKER")
+    check_signature(
+        target,
+        (None, *settings.worker_args),
+        settings.worker_kwargs,
+        shape="target(q, *IZZATI_WORKER_ARGS, **IZZATI_WORKER_KWARGS)",
+        setting="IZZATI_WORKER",
+        spec=settings.worker,
+    )
+    return target
+
+
+def open_settings_queue(settings: Settings) -> Queue:
+    """Open the queue the settings name, waiting a bounded time for a broker to come up."""
+    if settings.queue_url.startswith("memory:"):
+        return MemoryQueue()
+    return open_queue(
+        settings.queue_url,
+        name=settings.queue_name,
+        connect_timeout=settings.queue_connect_timeout,
+        redelivery_timeout=settings.redelivery_timeout,
+    )
+
+
+def build_backend(settings: Settings, queue: Queue | None) -> Backend:
+    """Import the callback and make its `Backend`; a wrong signature is a ConfigError."""
+    extend_path(settings.callback_path)
+    callback = import_callable(settings.callback, "IZZATI_CALLBACK")
+    limits = Limits(
+        max_body_bytes=settings.max_body_bytes,
+        max_files=settings.max_files,
+        max_fields=settings.max_fields,
+        max_field_bytes=settings.max_field_bytes,
+    )
+    try:
+        return Backend(
+            callback,
+            settings.callback_args,
+            settings.callback_kwargs,
+            queue=queue,
+            limits=limits,
+            debug=settings.debug,
+            try_page=settings.try_page,
+        )
+    except TypeError as exc:
+        raise ConfigError(f"IZZATI_CALLBACK={settings.callback!r}: wrong signature: {exc}") from None
+
+
+def run_web(settings: Settings) -> None:
+    """Serve the callback; with memory:// also start the worker next to it."""
+    memory = settings.queue_url.startswith("memory:")
+    target = load_worker(settings) if memory else None
+    queue = open_settings_queue(settings)
+    backend = build_backend(settings, queue)
+    if target is not None:
+        background(target, settings.worker_args, settings.worker_kwargs, queue=queue)
+    backend.run(settings.host, settings.port, log_level=settings.log_level, workers=settings.workers)
+
+
+def run_worker(settings: Settings) -> None:
+    """Run the worker target in this process until it returns or the process is stopped."""
+    if settings.queue_url.startswith("memory:"):
+        raise ConfigError(
+            f"IZZATI_QUEUE_URL={settings.queue_url!r}: a separate worker needs a networked queue; "
+            "set IZZATI_QUEUE_URL=redis://host:6379/0 (memory:// runs the worker inside the web process)"
+        )
+    target = load_worker(settings)
+    queue = open_settings_queue(settings)
+    logger.info("worker %s started on %s", settings.worker, settings.queue_url)
+    try:
+        target(queue, *settings.worker_args, **settings.worker_kwargs)
+    finally:
+        queue.close()
