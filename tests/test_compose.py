@@ -34,9 +34,7 @@ import pytest
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCKER = (
-    "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else (shutil.which("docker") or "docker")
-)
+DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else (shutil.which("docker") or "docker")
 TIMINGS: dict[str, float | str] = {}
 
 OVERRIDE = """\
@@ -100,9 +98,7 @@ def _compose_cmd() -> list[str]:
         return ["docker-compose"]
     if _run([DOCKER, "compose", "version"], check=False).returncode == 0:
         return [DOCKER, "compose"]
-    pytest.fail(
-        "neither docker-compose nor `docker compose` is available: run scripts/docker-setup"
-    )
+    pytest.fail("neither docker-compose nor `docker compose` is available: run scripts/docker-setup")
 
 
 def _free_port() -> int:
@@ -173,6 +169,16 @@ class Stack:
         states = _run([DOCKER, "inspect", "-f", "{{.State.Running}}", *ids]).stdout.split()
         return states.count("true")
 
+    def workers_ready(self, n: int) -> bool:
+        """n worker containers running, each having logged that its worker started."""
+        ids = self.container_ids("worker")
+        return len(ids) == n and self.running("worker") == n and all("started" in _logs(cid) for cid in ids)
+
+    def pending(self) -> str:
+        """Items taken by a worker and not yet acknowledged (XPENDING of the izzati stream)."""
+        proc = self("exec", "-T", "redis", "redis-cli", "XPENDING", "izzati:stream", "izzati", check=False)
+        return proc.stdout.split("\n", 1)[0].strip() if proc.returncode == 0 else "n/a"
+
     def processed(self) -> list[tuple[str, dict[str, Any]]]:
         """Every item the workers wrote: (worker hostname, item)."""
         items = []
@@ -188,8 +194,7 @@ class Stack:
         return Counter(
             str(item["text"]["id"])
             for _, item in self.processed()
-            if isinstance(item.get("text"), dict)
-            and str(item["text"].get("id", "")).startswith(prefix)
+            if isinstance(item.get("text"), dict) and str(item["text"].get("id", "")).startswith(prefix)
         )
 
 
@@ -228,9 +233,7 @@ def image() -> Iterator[str]:
 def stack(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     work = tmp_path_factory.mktemp("compose")
     shutil.copy(ROOT / "docker-compose.yml", work / "docker-compose.yml")
-    shutil.copytree(
-        ROOT / "callbacks", work / "callbacks", ignore=shutil.ignore_patterns("__pycache__")
-    )
+    shutil.copytree(ROOT / "callbacks", work / "callbacks", ignore=shutil.ignore_patterns("__pycache__"))
     (work / "docker-compose.e2e.yml").write_text(OVERRIDE)
     (work / "out").mkdir()
     (work / "out").chmod(0o777)  # the worker runs as a non-root uid
@@ -238,16 +241,12 @@ def stack(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stac
     example = ROOT / ".env.example"
     env_text = example.read_text() if example.exists() else "# .env.example missing\n"
     # What a user does (`cp .env.example .env`), plus this run's port and image.
-    (work / ".env").write_text(
-        env_text + f"\nIZZATI_PORT={port}\nIZZATI_IMAGE={image}\nIZZATI_LOG_LEVEL=info\n"
-    )
+    (work / ".env").write_text(env_text + f"\nIZZATI_PORT={port}\nIZZATI_IMAGE={image}\nIZZATI_LOG_LEVEL=info\n")
     s = Stack(work, image, port)
     t0 = time.monotonic()
     try:
         s("up", "-d", "--no-build")
-        _wait(
-            "GET /health", lambda: httpx.get(s.base + "/health", timeout=2).status_code == 200, 90
-        )
+        _wait("GET /health", lambda: httpx.get(s.base + "/health", timeout=2).status_code == 200, 90)
         TIMINGS["up_to_http_ok_s"] = round(time.monotonic() - t0, 1)
         yield s
     finally:
@@ -277,9 +276,7 @@ def test_processes_run_as_non_root(stack: Stack) -> None:
     for service in ("web", "worker"):
         uid = stack("exec", "-T", service, "id", "-u").stdout.strip()
         assert uid.isdigit() and uid != "0", f"{service} runs as uid {uid!r}"
-    ps = stack(
-        "exec", "-T", "web", "python", "-c", "import os; print(os.getuid(), os.getgid())"
-    ).stdout.split()
+    ps = stack("exec", "-T", "web", "python", "-c", "import os; print(os.getuid(), os.getgid())").stdout.split()
     assert ps[0] != "0"
 
 
@@ -292,9 +289,7 @@ def test_multipart_upload_reaches_callback_and_worker(stack: Stack, client: http
     )
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["files"] == ["hello.txt"], (
-        body
-    )  # the user callback in callbacks/example.py answered
+    assert body["files"] == ["hello.txt"], body  # the user callback in callbacks/example.py answered
     assert body["text"]["id"] == marker
     _wait(
         "the upload's item in a worker's output file",
@@ -312,7 +307,7 @@ def test_multipart_upload_reaches_callback_and_worker(stack: Stack, client: http
 
 def test_two_workers_process_each_item_exactly_once(stack: Stack, client: httpx.Client) -> None:
     stack("up", "-d", "--no-build", "--scale", "worker=2")
-    _wait("2 running workers", lambda: stack.running("worker") == 2, 60)
+    _wait("2 started workers", lambda: stack.workers_ready(2), 60)
     prefix = f"scale-{uuid.uuid4().hex[:6]}-"
     ids = [f"{prefix}{n:03d}" for n in range(200)]
     t0 = time.monotonic()
@@ -324,9 +319,7 @@ def test_two_workers_process_each_item_exactly_once(stack: Stack, client: httpx.
     assert set(seen) == set(ids)
     dupes = {k: v for k, v in seen.items() if v != 1}
     assert not dupes, f"items processed more than once: {dupes}"
-    per_worker = Counter(
-        w for w, i in stack.processed() if str(i["text"].get("id", "")).startswith(prefix)
-    )
+    per_worker = Counter(w for w, i in stack.processed() if str(i["text"].get("id", "")).startswith(prefix))
     TIMINGS["200_items_per_worker"] = str(dict(per_worker))
     assert len(per_worker) == 2, f"both workers should take items: {dict(per_worker)}"
 
@@ -343,6 +336,7 @@ def test_killed_worker_loses_nothing(stack: Stack, client: httpx.Client) -> None
     _wait("some items processed", lambda: len(stack.ids_seen(prefix)) >= 4, 30, interval=0.05)
     stack("kill", "worker")
     done_at_kill = len(stack.ids_seen(prefix))
+    TIMINGS["kill_in_flight_at_kill"] = stack.pending()
     assert stack.running("worker") == 0
     _post_ids(client, second)  # queued while no worker runs
     t0 = time.monotonic()
