@@ -39,7 +39,7 @@ def _item(i: int) -> dict[str, Any]:
 def run_pair(producer: Callable[[int], None], consumer: Callable[[int], None], n: int) -> float:
     """Start ``producer(n)`` in a forked process, run ``consumer(n)`` here; return items/s."""
     t0 = time.perf_counter()
-    proc = mp_context().Process(target=producer, args=(n,))  # type: ignore[attr-defined]
+    proc = mp_context().Process(target=producer, args=(n,))
     proc.start()
     consumer(n)
     elapsed = time.perf_counter() - t0
@@ -114,9 +114,7 @@ def start_redis(directory: str) -> tuple[subprocess.Popen[bytes], str]:
     """Start a throwaway redis-server (no persistence) on a free loopback port."""
     binary = shutil.which("redis-server")
     if binary is None:
-        sys.exit(
-            "redis-server is not installed (apt-get install -y redis-server) or pass --redis-url"
-        )
+        sys.exit("redis-server is not installed (apt-get install -y redis-server) or pass --redis-url")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

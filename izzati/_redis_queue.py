@@ -88,9 +88,7 @@ def _entries(resp: Any) -> list[_Entry]:
     return out
 
 
-def _heartbeat(
-    client: redis.Redis, key: str, ttl_ms: int, interval: float, stop: threading.Event
-) -> None:
+def _heartbeat(client: redis.Redis, key: str, ttl_ms: int, interval: float, stop: threading.Event) -> None:
     """Refresh ``key`` every ``interval`` seconds until ``stop`` is set (a daemon thread)."""
     while not stop.wait(interval):
         try:
@@ -135,8 +133,7 @@ class RedisQueue:
             raise ConfigError("RedisQueue needs url='redis://host:port/db' or client=")
         if redelivery_timeout <= 0 or prefetch < 1:
             raise ConfigError(
-                f"RedisQueue: redelivery_timeout={redelivery_timeout!r} must be > 0 "
-                f"and prefetch={prefetch!r} >= 1"
+                f"RedisQueue: redelivery_timeout={redelivery_timeout!r} must be > 0 and prefetch={prefetch!r} >= 1"
             )
         self.name = name
         self.url = url if url is not None else _url_of(client)
@@ -217,9 +214,7 @@ class RedisQueue:
         try:
             payload = json.dumps(item, separators=(",", ":"))
         except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"queue items must be JSON-serialisable; got {type(item).__name__}: {exc}"
-            ) from exc
+            raise TypeError(f"queue items must be JSON-serialisable; got {type(item).__name__}: {exc}") from exc
         self._check()
         start = time.monotonic()
         limit = self._connect_timeout if timeout is None else max(timeout, 0.0)
@@ -289,9 +284,7 @@ class RedisQueue:
         self._check()
         with self._lock:
             if self._unacked:
-                self._retry(
-                    lambda: self._ack_read(0), True, time.monotonic() + self._connect_timeout
-                )
+                self._retry(lambda: self._ack_read(0), True, time.monotonic() + self._connect_timeout)
 
     def _start_heartbeat_retrying(self, block: bool, deadline: float | None) -> None:
         end = time.monotonic() + self._connect_timeout if deadline is None else deadline
@@ -317,9 +310,7 @@ class RedisQueue:
             if deadline is not None:
                 chunk = min(chunk, deadline - time.monotonic())
             ms = max(int(chunk * 1000), 1)
-        resp = self._client.xreadgroup(
-            _GROUP, self.consumer, {self._key: ">"}, count=self._prefetch, block=ms
-        )
+        resp = self._client.xreadgroup(_GROUP, self.consumer, {self._key: ">"}, count=self._prefetch, block=ms)
         return _entries(resp)
 
     def _recover_own(self) -> None:
@@ -358,15 +349,13 @@ class RedisQueue:
                 if int(c["idle"]) > self._rt * 1000:
                     self._client.xgroup_delconsumer(self._key, _GROUP, dead)
                 continue
-            pending = self._client.xpending_range(
-                self._key, _GROUP, min="-", max="+", count=1000, consumername=dead
-            )
+            pending = self._client.xpending_range(self._key, _GROUP, min="-", max="+", count=1000, consumername=dead)
             ids: list[Any] = [p["message_id"] for p in pending]
+            if not ids:  # another worker claimed them first
+                continue
             # min_idle_time: a second worker racing for the same entries loses, because the
             # first claim resets their idle time (a dead consumer's entries are idle >= 3/8 rt).
-            claimed = self._client.xclaim(
-                self._key, _GROUP, self.consumer, int(self._rt * 250), ids
-            )
+            claimed = self._client.xclaim(self._key, _GROUP, self.consumer, int(self._rt * 250), ids)
             self._buffer.extend(e for e in _entries(claimed) if e[1] is not None)
 
     def _create_group(self) -> None:

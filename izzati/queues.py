@@ -90,9 +90,7 @@ def open_queue(
     if scheme == "memory":
         return MemoryQueue(maxsize)
     if scheme not in ("redis", "rediss", "unix"):
-        raise ConfigError(
-            f"unknown queue URL scheme {scheme!r} in {mask_url(url)!r}: use memory:// or redis://"
-        )
+        raise ConfigError(f"unknown queue URL scheme {scheme!r} in {mask_url(url)!r}: use memory:// or redis://")
     q = RedisQueue(
         url,
         name=name,

@@ -11,6 +11,7 @@ import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -44,7 +45,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
 
 def start(target: Callable[..., None], *args: Any) -> multiprocessing.process.BaseProcess:
     """Start ``target(*args)`` in a forked process (izzati's multiprocessing context)."""
-    proc = mp_context().Process(target=target, args=args, daemon=True)  # type: ignore[attr-defined]
+    proc = mp_context().Process(target=target, args=args, daemon=True)
     proc.start()
     assert isinstance(proc, multiprocessing.process.BaseProcess)
     return proc
@@ -95,9 +96,9 @@ def echo_worker(url: str, results: str, rt: float = RT) -> None:
     q.close()
 
 
-def hold_worker(url: str, rt: float, seconds: float) -> None:
+def hold_worker(url: str, rt: float, seconds: float, prefetch: int = 1) -> None:
     """Take one item, announce it on ``held``, hold it ``seconds`` (alive), then acknowledge."""
-    q = RedisQueue(url, redelivery_timeout=rt)
+    q = RedisQueue(url, redelivery_timeout=rt, prefetch=prefetch)
     item = q.get()
     redis.Redis.from_url(url).rpush("held", json.dumps(item))
     time.sleep(seconds)
@@ -343,6 +344,31 @@ def test_item_of_a_killed_worker_is_redelivered(
     q.close()
 
 
+def test_prefetched_items_of_a_killed_worker_go_to_racing_workers_once(
+    redis_server: str, r: redis.Redis, procs: list[multiprocessing.process.BaseProcess]
+) -> None:
+    q = RedisQueue(redis_server)
+    for i in range(20):
+        q.put(i)
+    victim = start(hold_worker, redis_server, RT, 3600.0, 5)
+    wait_for(lambda: r.llen("held") == 1, 10, "the victim's items")
+    assert pending(r) == 5  # one returned by get() and four prefetched: all pending on the victim
+    assert victim.pid is not None
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.join(5)
+    procs.extend(start(echo_worker, redis_server, "results", RT) for _ in range(2))
+    wait_for(lambda: r.llen("results") == 20, RT + 10, "all items after the kill")
+    for _ in range(2):
+        q.put(None)
+    for p in procs:
+        p.join(10)
+        assert p.exitcode == 0
+    got = collections.Counter(json.loads(x) for x in r.lrange("results", 0, -1))
+    assert got == collections.Counter(range(20))
+    assert pending(r) == 0
+    q.close()
+
+
 def test_slow_live_worker_keeps_its_item(
     redis_server: str, r: redis.Redis, procs: list[multiprocessing.process.BaseProcess]
 ) -> None:
@@ -394,6 +420,23 @@ def test_blocked_get_resumes_after_a_redis_restart(
     r.close()
 
 
+def test_put_waits_out_a_short_outage(redis_proc: RedisServer) -> None:
+    q = RedisQueue(redis_proc.url, connect_timeout=20)
+    q.put("before")
+    redis_proc.stop()
+
+    def come_back() -> None:
+        time.sleep(0.5)  # the length of the outage, not a wait for a result
+        redis_proc.start()
+
+    thread = threading.Thread(target=come_back)
+    thread.start()
+    q.put("during")  # retries with backoff until Redis is back
+    thread.join()
+    assert [q.get(timeout=5), q.get(timeout=5)] == ["before", "during"]
+    q.close()
+
+
 def test_put_gives_up_with_queue_unavailable() -> None:
     url = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
     q = RedisQueue(url, connect_timeout=0.5)
@@ -414,9 +457,7 @@ def test_put_gives_up_with_queue_unavailable() -> None:
 def test_unknown_scheme() -> None:
     with pytest.raises(ConfigError) as exc:
         open_queue("xyz://somewhere/0")
-    assert str(exc.value) == (
-        "unknown queue URL scheme 'xyz' in 'xyz://somewhere/0': use memory:// or redis://"
-    )
+    assert str(exc.value) == ("unknown queue URL scheme 'xyz' in 'xyz://somewhere/0': use memory:// or redis://")
     with pytest.raises(ConfigError, match="unknown queue URL scheme ''"):
         open_queue("localhost:6379")
 
@@ -427,15 +468,11 @@ def test_unreachable_redis() -> None:
     with pytest.raises(QueueUnavailable) as exc:
         open_queue(url, connect_timeout=1.0)
     assert 0.5 < time.monotonic() - t0 < 5
-    assert str(exc.value) == (
-        f"Redis at {url} did not answer within 1s (is it running, and is the URL right?)"
-    )
+    assert str(exc.value) == (f"Redis at {url} did not answer within 1s (is it running, and is the URL right?)")
 
 
 def run_python(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
 def test_missing_redis_extra() -> None:
