@@ -2,26 +2,51 @@
 
 from __future__ import annotations
 
-from .backend import Backend
-from .background import background
-from .client import Frontend
-from .exceptions import IzzatiError
-from .files import UploadedFile, file_return
-from .inputs import Limits
-from .queues import MemoryQueue, Queue, open_queue
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "2.0.0"
 
-__all__ = [
-    "Backend",
-    "Frontend",
-    "IzzatiError",
-    "Limits",
-    "MemoryQueue",
-    "Queue",
-    "UploadedFile",
-    "__version__",
-    "background",
-    "file_return",
-    "open_queue",
-]
+# Names load on first use, so a worker that only needs `background` or a queue does not import
+# the web stack (FastAPI, Starlette, uvicorn).
+_EXPORTS = {
+    "Backend": "backend",
+    "Frontend": "client",
+    "IzzatiError": "exceptions",
+    "Limits": "inputs",
+    "MemoryQueue": "queues",
+    "Queue": "queues",
+    "RedisQueue": "queues",
+    "UploadedFile": "files",
+    "background": "background",
+    "file_return": "files",
+    "open_queue": "queues",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+if TYPE_CHECKING:
+    from .backend import Backend as Backend
+    from .background import background as background
+    from .client import Frontend as Frontend
+    from .exceptions import IzzatiError as IzzatiError
+    from .files import UploadedFile as UploadedFile
+    from .files import file_return as file_return
+    from .inputs import Limits as Limits
+    from .queues import MemoryQueue as MemoryQueue
+    from .queues import Queue as Queue
+    from .queues import RedisQueue as RedisQueue
+    from .queues import open_queue as open_queue
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'izzati' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -13,15 +14,17 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ._calling import Invoker, describe
 from ._utils import mp_context
 from .examples import echo
-from .exceptions import CallbackError, HTTPError
+from .exceptions import CallbackError, CallbackTimeout, HTTPError
+from .gate import Gate
 from .inputs import ClientDisconnected, Limits, read_request
 from .openapi import post_root_openapi
 from .queues import MemoryQueue, Queue, open_queue
@@ -39,11 +42,20 @@ DEFAULT_PORT = 5020
 class Endpoint:
     """The ASGI endpoint of `POST /`: parse, call the callback, respond, clean up."""
 
-    def __init__(self, invoker: Invoker, limits: Limits, *, debug: bool = False, threads: int = 40) -> None:
+    def __init__(
+        self,
+        invoker: Invoker,
+        limits: Limits,
+        *,
+        debug: bool = False,
+        threads: int = 40,
+        callback_timeout: float | None = None,
+    ) -> None:
         self.invoker = invoker
         self.limits = limits
         self.debug = debug
         self.threads = threads
+        self.callback_timeout = callback_timeout
         self._executor: ThreadPoolExecutor | None = None
         self._executor_pid = 0
 
@@ -78,15 +90,25 @@ class Endpoint:
                 upload.close()
 
     async def _respond(self, text: dict[str, Any], files: list[Any]) -> Response:
+        call = self.invoker.call(text, files, None if self.invoker.is_async else self.executor)
         try:
-            result = await self.invoker.call(text, files, None if self.invoker.is_async else self.executor)
+            if self.callback_timeout is None:
+                result = await call
+            else:
+                async with asyncio.timeout(self.callback_timeout):
+                    result = await call
             return render(result)
         except HTTPError as exc:
             return error_response(exc)
+        except TimeoutError:
+            # a thread cannot be stopped: a plain callback runs on, but its result is dropped
+            name = describe(self.invoker.callback)
+            logger.error("callback %s did not return within %g s", name, self.callback_timeout)
+            return error_response(CallbackTimeout(f"the callback did not return within {self.callback_timeout:g} s"))
         except Exception as exc:
             logger.exception("callback %s raised %s", describe(self.invoker.callback), type(exc).__name__)
-            error = CallbackError(f"the callback raised {type(exc).__name__}: {exc}")
             if self.debug:
+                error = CallbackError(f"the callback raised {type(exc).__name__}: {exc}")
                 return error_response(error, traceback=format_traceback(exc))
             return error_response(CallbackError(f"the callback raised {type(exc).__name__}"))
 
@@ -95,8 +117,16 @@ class IzzatiApp(FastAPI):
     """The FastAPI app of a `Backend`; `POST /` takes a lean path when no middleware is added."""
 
     endpoint: Endpoint
+    entry: ASGIApp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.entry(scope, receive, send)  # CORS, then the gate, then dispatch
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Route a request that passed the gate."""
         # The hot route skips routing and the middleware stack; user middleware disables this.
         if (
             scope["type"] == "http"
@@ -130,6 +160,19 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return error_response(HTTPError("the server failed to handle the request"))
 
 
+def readiness(queue: Any) -> dict[str, Any]:
+    """Whether the service can do its work: the queue answers and, when networked, a worker lives."""
+    if queue is None or not hasattr(queue, "ping"):
+        return {"status": "ready", "queue": "local" if queue is not None else "none"}
+    try:
+        if not queue.ping():
+            return {"status": "unavailable", "queue": "unreachable", "workers": 0}
+        workers = int(queue.workers_alive()) if hasattr(queue, "workers_alive") else 1
+    except Exception:  # a probe reports, it does not raise
+        return {"status": "unavailable", "queue": "unreachable", "workers": 0}
+    return {"status": "ready" if workers > 0 else "unavailable", "queue": "ok", "workers": workers}
+
+
 def _resolve_queue(queue: Queue | str | None) -> Queue:
     if queue is None:
         return MemoryQueue()
@@ -154,6 +197,10 @@ class Backend:
         limits: all request limits at once (`izzati.Limits`); `max_body_bytes` overrides its field.
         debug: put the callback's traceback in 500 responses.
         threads: how many plain callbacks may run at once.
+        callback_timeout: seconds a callback may take before the client gets 504 (None: no bound).
+        api_key: when set, every route but `/health` and `/ready` needs `Authorization: Bearer <key>`.
+        cors_origins: origins whose browser pages may call this service (`["*"]` for any).
+        access_log: log one line per request (method, path, status, duration, request id).
         title: the service name shown in the OpenAPI docs.
         try_page: serve the try-it page to browsers at `GET /` (and `/izzati.js`).
     """
@@ -170,6 +217,10 @@ class Backend:
         limits: Limits | None = None,
         debug: bool = False,
         threads: int = 40,
+        callback_timeout: float | None = None,
+        api_key: str | None = None,
+        cors_origins: Sequence[str] = (),
+        access_log: bool = True,
         title: str = "izzati",
         try_page: bool = True,
     ) -> None:
@@ -181,8 +232,20 @@ class Backend:
         if max_body_bytes is not None:
             limits = Limits(**{**limits.__dict__, "max_body_bytes": max_body_bytes})
         self.limits = limits
-        self.endpoint = Endpoint(invoker, limits, debug=debug, threads=threads)
+        self.endpoint = Endpoint(invoker, limits, debug=debug, threads=threads, callback_timeout=callback_timeout)
         self.app = self._make_app(title, try_page)
+        entry: ASGIApp = Gate(
+            self.app.dispatch, api_key=api_key, max_header_bytes=limits.max_header_bytes, access_log=access_log
+        )
+        if cors_origins:
+            entry = CORSMiddleware(
+                entry,
+                allow_origins=list(cors_origins),
+                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                allow_headers=["*"],
+                expose_headers=["Content-Disposition", "X-Request-ID", "Location"],
+            )
+        self.app.entry = entry
 
     def _make_app(self, title: str, try_page: bool) -> IzzatiApp:
         endpoint = self.endpoint
@@ -199,6 +262,13 @@ class Backend:
         @app.get("/health", summary="Liveness probe")
         async def health() -> dict[str, str]:
             return {"status": "ok"}
+
+        queue = self.q
+
+        @app.get("/ready", summary="Readiness probe: the queue is reachable (and, networked, has a live worker)")
+        async def ready() -> Response:
+            report = await asyncio.to_thread(readiness, queue)
+            return json_response(report, 200 if report["status"] == "ready" else 503)
 
         app.add_exception_handler(StarletteHTTPException, _http_error)
         app.add_exception_handler(RequestValidationError, _validation_error)
@@ -248,7 +318,8 @@ class Backend:
         that many server processes sharing one listening socket."""
         import uvicorn
 
-        options: dict[str, Any] = {"log_level": "info", "timeout_graceful_shutdown": 30}
+        # izzati's gate writes the access log (with the request id), so uvicorn's is off
+        options: dict[str, Any] = {"log_level": "info", "timeout_graceful_shutdown": 30, "access_log": False}
         options.update(uvicorn_options)
         config = uvicorn.Config(self.app, host=host, port=port, **options)
         if workers <= 1:

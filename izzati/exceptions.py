@@ -8,6 +8,10 @@ __all__ = [
     "BadRequest",
     "PayloadTooLarge",
     "UnsupportedMediaType",
+    "RequestTimeout",
+    "CallbackTimeout",
+    "Unauthorized",
+    "HeadersTooLarge",
     "CallbackError",
     "ConfigError",
     "QueueError",
@@ -45,6 +49,34 @@ class PayloadTooLarge(HTTPError):
 
     status_code = 413
     code = "payload_too_large"
+
+
+class RequestTimeout(HTTPError):
+    """The client stopped sending the request body."""
+
+    status_code = 408
+    code = "request_timeout"
+
+
+class CallbackTimeout(HTTPError):
+    """The callback did not return within the configured time."""
+
+    status_code = 504
+    code = "callback_timeout"
+
+
+class Unauthorized(HTTPError):
+    """The request lacks the API key."""
+
+    status_code = 401
+    code = "unauthorized"
+
+
+class HeadersTooLarge(HTTPError):
+    """The request headers are over the configured limit."""
+
+    status_code = 431
+    code = "headers_too_large"
 
 
 class UnsupportedMediaType(HTTPError):

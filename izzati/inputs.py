@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import tempfile
 from collections.abc import AsyncIterator
@@ -13,7 +14,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.types import Receive, Scope
 
-from .exceptions import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from .exceptions import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 from .files import UploadedFile
 
 __all__ = ["Limits", "ClientDisconnected", "read_request", "media_type_of"]
@@ -30,6 +31,8 @@ class Limits:
     max_fields: int = 1000
     max_field_bytes: int = 1 * MiB
     max_part_header_bytes: int = 8 * 1024
+    max_header_bytes: int = 16 * 1024
+    read_timeout: float = 30.0
     spool_bytes: int = 1 * MiB
     upload_dir: str | None = field(default=None)
 
@@ -57,7 +60,12 @@ def media_type_of(scope: Scope) -> tuple[str, dict[bytes, bytes], int | None]:
 async def _chunks(receive: Receive, limits: Limits) -> AsyncIterator[bytes]:
     total = 0
     while True:
-        message = await receive()
+        try:
+            # an idle bound per read, not a total: a big upload on a slow link is fine, a stall is not
+            async with asyncio.timeout(limits.read_timeout):
+                message = await receive()
+        except TimeoutError:
+            raise RequestTimeout(f"the client sent no body data for {limits.read_timeout:g} s") from None
         if message["type"] == "http.disconnect":
             raise ClientDisconnected()
         chunk: bytes = message.get("body", b"")

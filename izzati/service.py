@@ -82,6 +82,8 @@ def build_backend(settings: Settings, queue: Queue | None) -> Backend:
         max_files=settings.max_files,
         max_fields=settings.max_fields,
         max_field_bytes=settings.max_field_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        read_timeout=settings.read_timeout,
     )
     try:
         return Backend(
@@ -92,6 +94,10 @@ def build_backend(settings: Settings, queue: Queue | None) -> Backend:
             limits=limits,
             debug=settings.debug,
             try_page=settings.try_page,
+            callback_timeout=settings.callback_timeout,
+            api_key=settings.api_key or None,
+            cors_origins=[origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()],
+            access_log=settings.access_log,
         )
     except TypeError as exc:
         raise ConfigError(f"IZZATI_CALLBACK={settings.callback!r}: wrong signature: {exc}") from None
@@ -105,7 +111,14 @@ def run_web(settings: Settings) -> None:
     backend = build_backend(settings, queue)
     if target is not None:
         background(target, settings.worker_args, settings.worker_kwargs, queue=queue)
-    backend.run(settings.host, settings.port, log_level=settings.log_level, workers=settings.workers)
+    backend.run(
+        settings.host,
+        settings.port,
+        log_level=settings.log_level,
+        workers=settings.workers,
+        timeout_graceful_shutdown=settings.graceful_timeout,
+        limit_concurrency=settings.max_connections,
+    )
 
 
 def run_worker(settings: Settings) -> None:

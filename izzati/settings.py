@@ -61,6 +61,22 @@ class Settings(BaseSettings):
     max_files: int = Field(1000, ge=0, description="most files in one request")
     max_fields: int = Field(1000, ge=0, description="most text fields in one request")
     max_field_bytes: int = Field(1 * MiB, gt=0, description="largest single text field, in bytes")
+    max_header_bytes: int = Field(
+        16 * 1024, gt=0, description="largest total size of request headers, in bytes (431 beyond)"
+    )
+    read_timeout: float = Field(30.0, gt=0, description="seconds a client may pause while sending a body (408 beyond)")
+    callback_timeout: float | None = Field(
+        None, gt=0, description="seconds a callback may take before the client gets 504 (empty: no bound)"
+    )
+    graceful_timeout: float = Field(
+        30.0, ge=0, description="seconds in-flight requests (and a worker's current item) get to finish on SIGTERM"
+    )
+    max_connections: int = Field(1000, gt=0, description="most concurrent connections per server process (503 beyond)")
+    api_key: str | None = Field(
+        None, description="when set, every route but /health and /ready needs 'Authorization: Bearer <key>'"
+    )
+    cors_origins: str = Field("", description="comma-separated origins allowed to call from a browser ('*' for any)")
+    access_log: bool = Field(True, description="log one line per request: method, path, status, duration, request id")
     log_level: str = Field("info", description="critical, error, warning, info or debug")
     debug: bool = Field(False, description="include tracebacks in 500 responses (never in production)")
     try_page: bool = Field(True, description="serve the try-it page at GET / to browsers")
@@ -71,7 +87,7 @@ class Settings(BaseSettings):
         rows = []
         for name, field in cls.model_fields.items():
             default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
-            shown = default if isinstance(default, str) else _json(default)
+            shown = "" if default is None else default if isinstance(default, str) else _json(default)
             rows.append((ENV_PREFIX + name.upper(), shown, field.description or ""))
         return rows
 

@@ -1,0 +1,120 @@
+"""The gate every HTTP request passes: request id, header limit, API key, one access-log line."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import time
+import uuid
+from collections.abc import Collection
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .exceptions import HeadersTooLarge, Unauthorized
+from .responses import error_response
+
+__all__ = ["Gate", "PUBLIC_PATHS"]
+
+access_log = logging.getLogger("izzati.access")
+
+# Probes must answer without a key; the try-it page and its script carry no data and are what
+# asks a browser user for the key.
+PUBLIC_PATHS = frozenset({"/health", "/ready", "/izzati.js"})
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+class Gate:
+    """Wraps the app: echoes or makes an `X-Request-ID`, bounds header size, checks the API key
+    (constant-time), and logs one line per request.
+
+    Arguments:
+        app: the ASGI app behind the gate.
+        api_key: when set, every path except the probes (and the try-it page for browsers)
+            needs `Authorization: Bearer <api_key>`.
+        max_header_bytes: the largest total size of the request headers (431 beyond).
+        public_paths: paths served without the key.
+        access_log: write the access-log line.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        api_key: str | None = None,
+        max_header_bytes: int = 16 * 1024,
+        public_paths: Collection[str] = PUBLIC_PATHS,
+        access_log: bool = True,
+    ) -> None:
+        self.app = app
+        self.expected = f"Bearer {api_key}".encode() if api_key else None
+        self.max_header_bytes = max_header_bytes
+        self.public_paths = frozenset(public_paths)
+        self.log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = ""
+        authorization = b""
+        accept_html = False
+        size = 0
+        for key, value in scope["headers"]:
+            size += len(key) + len(value) + 4
+            if key == b"x-request-id":
+                candidate = value.decode("latin-1")
+                if _REQUEST_ID.fullmatch(candidate):
+                    request_id = candidate
+            elif key == b"authorization":
+                authorization = value
+            elif key == b"accept":
+                accept_html = b"text/html" in value
+        if not request_id:
+            request_id = uuid.uuid4().hex
+        id_header = (b"x-request-id", request_id.encode())
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), id_header]
+            await send(message)
+
+        try:
+            if size > self.max_header_bytes:
+                error = HeadersTooLarge(f"request headers are over the limit of {self.max_header_bytes} bytes")
+                await error_response(error)(scope, receive, send_with_id)
+            elif self.expected is not None and not self._allowed(scope, authorization, accept_html):
+                response = error_response(
+                    Unauthorized("this service needs an API key: send Authorization: Bearer <key>"),
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+                await response(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
+        finally:
+            if self.log:
+                access_log.info(
+                    "method=%s path=%s status=%d duration_ms=%.1f request_id=%s client=%s",
+                    scope["method"],
+                    scope["path"],
+                    status or 500,
+                    (time.perf_counter() - started) * 1000,
+                    request_id,
+                    (scope.get("client") or ("-",))[0],
+                )
+
+    def _allowed(self, scope: Scope, authorization: bytes, accept_html: bool) -> bool:
+        path = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):  # mounted under a prefix
+            path = path[len(root) :] or "/"
+        if path in self.public_paths:
+            return True
+        if path == "/" and scope["method"] in ("GET", "HEAD") and accept_html:
+            return True  # the try-it page, which asks the user for the key
+        assert self.expected is not None
+        return hmac.compare_digest(authorization, self.expected)
