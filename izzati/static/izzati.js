@@ -1,0 +1,142 @@
+/*
+ * izzati.js: the browser client of an izzati backend (no dependencies, no build step).
+ *
+ *   const izzati = new Izzati("http://127.0.0.1:5020/", {apiKey: "optional"});
+ *   const reply = await izzati.send({text: {name: "alice"}, files: [input.files[0]]});
+ *   if ("text" in reply) console.log(reply.text);          // a JSON reply, parsed
+ *   else saveAs(reply.blob, reply.filename);               // a file reply
+ *
+ * Same wire protocol as the original clients: POST multipart/form-data, text fields as form
+ * fields (an array value sends the key once per item), files as parts named `file`, in order.
+ * Every reply resolves (check `reply.ok` / `reply.status`; error replies are JSON
+ * `{error, detail}` in `reply.text`); only a network failure or a timeout rejects.
+ * Load it with <script src="/izzati.js"> (defines `Izzati`) or bundle it (CommonJS export).
+ */
+(function (root) {
+  "use strict";
+
+  function formValue(value) {
+    if (typeof value === "string") return value;
+    if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") return String(value);
+    return JSON.stringify(value);
+  }
+
+  function filePart(item) {
+    if (typeof File !== "undefined" && item instanceof File) return [item, item.name];
+    if (item instanceof Blob) return [item, "file"];
+    if (item && typeof item === "object" && item.blob instanceof Blob) return [item.blob, item.filename || "file"];
+    if (Array.isArray(item) && item.length === 2) return [item[1] instanceof Blob ? item[1] : new Blob([item[1]]), String(item[0])];
+    return [new Blob([item]), "file"];
+  }
+
+  /** The filename a Content-Disposition header gives, or null. */
+  function dispositionFilename(header) {
+    if (!header) return null;
+    const extended = /filename\*\s*=\s*([^']*)'[^']*'([^;]+)/i.exec(header);
+    if (extended) {
+      try {
+        return decodeURIComponent(extended[2].trim().replace(/^"|"$/g, ""));
+      } catch (e) {
+        /* fall back to the plain filename */
+      }
+    }
+    const quoted = /filename\s*=\s*"((?:\\.|[^"\\])*)"/i.exec(header);
+    if (quoted) return quoted[1].replace(/\\(.)/g, "$1");
+    const plain = /filename\s*=\s*([^;\s]+)/i.exec(header);
+    return plain ? plain[1] : null;
+  }
+
+  class Izzati {
+    /**
+     * A client for the izzati backend at `url` (default: the page's own origin, "/").
+     * Options: apiKey (sent as `Authorization: Bearer <key>`), headers (sent with every
+     * request), timeout (milliseconds, 0 = none), fetch (a fetch implementation).
+     */
+    constructor(url, options) {
+      const opts = options || {};
+      this.url = url === undefined || url === null ? "/" : String(url);
+      this.apiKey = opts.apiKey || null;
+      this.headers = Object.assign({}, opts.headers || {});
+      this.timeout = opts.timeout || 0;
+      this.fetch = opts.fetch || root.fetch.bind(root);
+    }
+
+    /** The request body for `{text, files}`: FormData, or null for an empty message. */
+    body(message) {
+      const text = (message && message.text) || {};
+      const files = (message && message.files) || [];
+      const form = new FormData();
+      let parts = 0;
+      for (const key of Object.keys(text)) {
+        const value = text[key];
+        if (value === undefined) continue;
+        for (const item of Array.isArray(value) ? value : [value]) {
+          form.append(key, formValue(item));
+          parts += 1;
+        }
+      }
+      for (const item of Array.from(files)) {
+        const [blob, filename] = filePart(item);
+        form.append("file", blob, filename);
+        parts += 1;
+      }
+      return parts ? form : null; // like the original clients: an empty send has no body
+    }
+
+    /** POST `{text, files}` and resolve to the fetch `Response` itself. */
+    async request(message, options) {
+      const opts = options || {};
+      const headers = Object.assign({}, this.headers, opts.headers || {});
+      if (this.apiKey) headers.Authorization = "Bearer " + this.apiKey;
+      const controller = new AbortController();
+      const timeout = opts.timeout === undefined ? this.timeout : opts.timeout;
+      const timer = timeout ? setTimeout(() => controller.abort(), timeout) : null;
+      if (opts.signal) opts.signal.addEventListener("abort", () => controller.abort(), { once: true });
+      try {
+        return await this.fetch(this.url, {
+          method: "POST",
+          body: this.body(message),
+          headers: headers,
+          signal: controller.signal,
+        });
+      } catch (err) {
+        if (timer !== null && controller.signal.aborted && !(opts.signal && opts.signal.aborted)) {
+          const error = new Error("izzati: no reply from " + this.url + " within " + timeout + " ms");
+          error.name = "TimeoutError";
+          throw error;
+        }
+        throw err;
+      } finally {
+        if (timer !== null) clearTimeout(timer);
+      }
+    }
+
+    /**
+     * POST `{text: {...}, files: [...]}`; resolve to `{text}` for a JSON reply (the parsed
+     * JSON) or `{blob, filename}` for a file reply, each with `ok`, `status`, `statusText`
+     * and `response`.
+     */
+    async send(message, options) {
+      const response = await this.request(message, options);
+      const reply = { ok: response.ok, status: response.status, statusText: response.statusText, response: response };
+      const type = (response.headers.get("content-type") || "").split(";")[0].trim().toLowerCase();
+      if (type === "application/json" || type.endsWith("+json")) {
+        const raw = await response.text();
+        try {
+          reply.text = raw === "" ? null : JSON.parse(raw);
+        } catch (e) {
+          reply.text = raw;
+        }
+        return reply;
+      }
+      reply.blob = await response.blob();
+      reply.filename = dispositionFilename(response.headers.get("content-disposition")) || "file";
+      return reply;
+    }
+  }
+
+  Izzati.dispositionFilename = dispositionFilename;
+
+  if (typeof module === "object" && module && module.exports) module.exports = Izzati;
+  root.Izzati = Izzati;
+})(typeof globalThis !== "undefined" ? globalThis : this);

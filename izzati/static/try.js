@@ -1,0 +1,143 @@
+/* The try-it page: builds {text, files} from the form and sends it with izzati.js. */
+(function () {
+  "use strict";
+  const $ = (id) => document.getElementById(id);
+  const endpoint = document.body.dataset.endpoint || "/";
+  let objectUrl = null;
+
+  function addField(key, value) {
+    const row = document.createElement("div");
+    row.className = "field";
+    const keyInput = document.createElement("input");
+    keyInput.type = "text";
+    keyInput.className = "key";
+    keyInput.placeholder = "key";
+    keyInput.value = key || "";
+    keyInput.setAttribute("aria-label", "field name");
+    const valueInput = document.createElement("input");
+    valueInput.type = "text";
+    valueInput.className = "value";
+    valueInput.placeholder = "value";
+    valueInput.value = value || "";
+    valueInput.setAttribute("aria-label", "field value");
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "remove";
+    remove.title = "remove this field";
+    remove.textContent = "×";
+    remove.addEventListener("click", () => row.remove());
+    row.append(keyInput, valueInput, remove);
+    $("fields").append(row);
+    return row;
+  }
+
+  function collectText() {
+    const text = {};
+    for (const row of $("fields").querySelectorAll(".field")) {
+      const key = row.querySelector(".key").value.trim();
+      if (!key) continue;
+      const value = row.querySelector(".value").value;
+      if (!(key in text)) text[key] = value;
+      else if (Array.isArray(text[key])) text[key].push(value);
+      else text[key] = [text[key], value];
+    }
+    return text;
+  }
+
+  function showFiles() {
+    const list = $("file-list");
+    list.replaceChildren();
+    for (const file of $("files").files) {
+      const item = document.createElement("li");
+      item.textContent = file.name + " (" + file.size + " bytes)";
+      list.append(item);
+    }
+  }
+
+  function shellQuote(value) {
+    return /^[\w@%+=:,./-]+$/.test(value) ? value : "'" + value.replace(/'/g, "'\\''") + "'";
+  }
+
+  function showCommand(text, files, apiKey) {
+    const url = new URL(endpoint, window.location.href).href;
+    const words = ["izzati", "send", url];
+    for (const key of Object.keys(text)) {
+      for (const value of [].concat(text[key])) words.push(shellQuote(key + "=" + value));
+    }
+    for (const file of files) words.push("-f", shellQuote(file.name));
+    if (apiKey) words.push("-H", shellQuote("Authorization: Bearer $IZZATI_API_KEY"));
+    $("command").textContent = words.join(" ");
+    $("command-box").hidden = false;
+  }
+
+  function resetResult() {
+    if (objectUrl) URL.revokeObjectURL(objectUrl);
+    objectUrl = null;
+    for (const id of ["json", "image-box", "download-box", "hint-401"]) $(id).hidden = true;
+    $("image").removeAttribute("src");
+    $("result").classList.remove("error");
+  }
+
+  function showStatus(ok, message) {
+    $("status").textContent = message;
+    $("status").className = ok ? "ok" : "error";
+    $("result").classList.toggle("error", !ok);
+    $("result").hidden = false;
+  }
+
+  function showReply(reply, elapsed, usedKey) {
+    const label = "HTTP " + reply.status + (reply.statusText ? " " + reply.statusText : "");
+    showStatus(reply.ok, (reply.ok ? "" : "Error: ") + label + " · " + elapsed + " ms");
+    if (reply.status === 401) {
+      $("hint-401").textContent = usedKey
+        ? "401 Unauthorized: the service refused this API key."
+        : "401 Unauthorized: this service needs an API key. Fill in the API key field and send again.";
+      $("hint-401").hidden = false;
+    }
+    if ("text" in reply) {
+      $("json").textContent = typeof reply.text === "string" ? reply.text : JSON.stringify(reply.text, null, 2);
+      $("json").hidden = false;
+      return;
+    }
+    objectUrl = URL.createObjectURL(reply.blob);
+    const type = reply.blob.type || "application/octet-stream";
+    if (type.startsWith("image/")) {
+      $("image").src = objectUrl;
+      $("image").alt = reply.filename;
+      $("image-box").hidden = false;
+    }
+    const link = $("download");
+    link.href = objectUrl;
+    link.download = reply.filename;
+    link.textContent = "Download " + reply.filename;
+    $("download-info").textContent = "(" + reply.blob.size + " bytes, " + type + ")";
+    $("download-box").hidden = false;
+  }
+
+  async function submit(event) {
+    event.preventDefault();
+    resetResult();
+    const text = collectText();
+    const files = Array.from($("files").files);
+    const apiKey = $("api-key").value.trim();
+    showCommand(text, files, apiKey);
+    $("send").disabled = true;
+    $("busy").hidden = false;
+    const started = performance.now();
+    try {
+      const client = new Izzati(endpoint, { apiKey: apiKey || null });
+      const reply = await client.send({ text: text, files: files });
+      showReply(reply, Math.round(performance.now() - started), Boolean(apiKey));
+    } catch (err) {
+      showStatus(false, "Could not reach the service: " + (err && err.message ? err.message : String(err)));
+    } finally {
+      $("send").disabled = false;
+      $("busy").hidden = true;
+    }
+  }
+
+  $("add-field").addEventListener("click", () => addField("", "").querySelector(".key").focus());
+  $("files").addEventListener("change", showFiles);
+  $("form").addEventListener("submit", submit);
+  addField("", "");
+})();
