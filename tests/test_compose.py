@@ -424,5 +424,5 @@ def test_plain_docker_run_stops_promptly(image: str) -> None:
                 "Python as PID 1 ignores SIGTERM unless it installs a handler"
             )
     finally:
-        _run([DOCKER, "rm", "-f", web, worker, redis], check=False)
+        _run([DOCKER, "rm", "-f", "-v", web, worker, redis], check=False)  # -v: anonymous /data
         _run([DOCKER, "network", "rm", net], check=False)
