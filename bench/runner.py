@@ -1,0 +1,805 @@
+"""The benchmark suite: izzati vs the original izzati 1.2.3 (Flask) vs hand-written FastAPI.
+
+    bench/run [--quick] [--only W1,W2,W3,W4,W5,cold,multicore] [--duration S] [--runs N] [--no-pin]
+
+Every target is its own server process on a free 127.0.0.1 port; load comes from `wrk` (one
+thread, Lua scripts in bench/lua/) in another process. Each target's response is checked
+(status, exact Content-Type, body / sha256) before it is timed. Figures are medians of --runs
+runs after a warm-up, the runs of the targets of one workload interleaved so that drift hits all
+alike. Results are printed and saved to bench/results/ (JSON and markdown). See docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import http.client
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+ORIG = BENCH / ".orig"
+ORIG_PY = ORIG / "venv" / "bin" / "python"
+ORIG_REQUIREMENTS = ["izzati==1.2.3", "flask==3.1.3", "requests"]
+RESULTS = BENCH / "results"
+LUA = BENCH / "lua" / "post.lua"
+MiB = 1024 * 1024
+JSON_TYPE = "application/json"
+W1_BODY = b"name=alice&n=1"
+W1_EXPECT = {"name": "alice", "n": "1"}
+W2_FILE_BYTES = 100 * 1024
+W4_FILE_BYTES = 10 * MiB
+
+SERVER_CPU = "0"  # with pinning: every server on CPU 0, wrk and the upload client on CPU 1
+LOAD_CPU = "1"
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# processes
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and all its live descendants (for the forked workers of `run(workers=N)`)."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        try:
+            for tid in os.listdir(f"/proc/{p}/task"):
+                children = Path(f"/proc/{p}/task/{tid}/children").read_text().split()
+                todo.extend(int(c) for c in children)
+        except OSError:
+            pass
+    return found
+
+
+def proc_status_kib(pid: int, key: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_kib(pid: int, key: str) -> int:
+    return sum(proc_status_kib(p, key) for p in descendants(pid))
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in descendants(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError):
+            pass
+    return total / ticks
+
+
+@dataclass
+class Server:
+    label: str
+    argv: list[str]
+    port: int
+    env: dict[str, str]
+    pin: bool
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    def start(self, logdir: Path) -> None:
+        self.log_path = logdir / f"{self.label.replace(' ', '_').replace('/', '_')}-{self.port}.log"
+        argv = (["taskset", "-c", SERVER_CPU] if self.pin else []) + self.argv
+        with open(self.log_path, "wb") as out:
+            self.proc = subprocess.Popen(
+                argv, cwd=REPO, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.label} exited with {self.proc.returncode}: {self.log_tail()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"{self.label} did not listen on {self.port} within {timeout} s: {self.log_tail()}")
+
+    def log_tail(self) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return self.log_path.read_bytes()[-1500:].decode("utf-8", "replace")
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # our own session: the server and its workers
+            self.proc.wait(5)
+
+
+def base_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.pop("PYTHONDEVMODE", None)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def ensure_original() -> bool:
+    """Install the original izzati 1.2.3 with Flask into bench/.orig/venv (once)."""
+    if ORIG_PY.exists():
+        probe = subprocess.run([str(ORIG_PY), "-c", "import izzati, flask"], capture_output=True)
+        if probe.returncode == 0:
+            return True
+    log("installing the original izzati 1.2.3 + Flask into bench/.orig/venv (once)")
+    ORIG.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(ORIG / "venv")], check=True)
+        subprocess.run(
+            [str(ORIG_PY), "-m", "pip", "install", "-q", "--disable-pip-version-check", *ORIG_REQUIREMENTS],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    except (subprocess.CalledProcessError, OSError) as exc:
+        log(f"could not install the original izzati: {exc}; its rows are skipped")
+        return False
+    return True
+
+
+def server_for(kind: str, workload: str, port: int, pin: bool, **extra: Any) -> Server:
+    """kind: izzati | izzati-async | original | fastapi."""
+    env = base_env()
+    args = ["--port", str(port), "--workload", workload]
+    if extra.get("file"):
+        args += ["--file", str(extra["file"])]
+    if kind in ("izzati", "izzati-async"):
+        if extra.get("workers"):
+            args += ["--workers", str(extra["workers"])]
+        if extra.get("max_body_bytes"):
+            args += ["--max-body-bytes", str(extra["max_body_bytes"])]
+        if kind == "izzati-async":
+            args.append("--async")
+        argv = [sys.executable, str(BENCH / "targets" / "izzati_target.py"), *args]
+    elif kind == "fastapi":
+        argv = [sys.executable, str(BENCH / "targets" / "fastapi_target.py"), *args]
+    elif kind == "original":
+        env.pop("PYTHONPATH", None)  # the venv's izzati 1.2.3, never the repo's
+        argv = [str(ORIG_PY), str(BENCH / "targets" / "original_target.py"), *args]
+    else:
+        raise ValueError(kind)
+    label = extra.get("label") or kind
+    return Server(label, argv, port, env, pin)
+
+
+# ---------------------------------------------------------------------------------------------
+# request bodies and checks
+
+
+@dataclass
+class Body:
+    path: Path
+    content_type: str
+    data: bytes
+
+
+def make_bodies(tmp: Path) -> dict[str, Any]:
+    rng_file = bytes((i * 2654435761 >> 13) & 0xFF for i in range(W2_FILE_BYTES))
+    boundary = "izzatibenchboundary7MA4YWxkTrZu0gW"
+    multipart = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="blob.bin"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + rng_file
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    form = Body(tmp / "w1.body", "application/x-www-form-urlencoded", W1_BODY)
+    mp = Body(tmp / "w2.body", f"multipart/form-data; boundary={boundary}", multipart)
+    for body in (form, mp):
+        body.path.write_bytes(body.data)
+    big = tmp / "w4-file.bin"
+    with open(big, "wb") as out:
+        block = os.urandom(MiB)
+        for _ in range(W4_FILE_BYTES // MiB):
+            out.write(block)
+    digest = hashlib.sha256(big.read_bytes()).hexdigest()
+    return {"form": form, "multipart": mp, "file": big, "file_sha256": digest}
+
+
+def post(port: int, body: Body, timeout: float = 30.0) -> tuple[int, str, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("POST", "/", body=body.data, headers={"Content-Type": body.content_type})
+        response = conn.getresponse()
+        return response.status, response.getheader("Content-Type") or "", response.read()
+    finally:
+        conn.close()
+
+
+def check_json(port: int, body: Body, expect: Any) -> str:
+    status, ctype, raw = post(port, body)
+    if status != 200:
+        return f"status {status}: {raw[:200]!r}"
+    if ctype != JSON_TYPE:
+        return f"Content-Type {ctype!r} is not exactly {JSON_TYPE!r}"
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return f"body is not JSON: {raw[:200]!r}"
+    if value != expect:
+        return f"body {value!r} != expected {expect!r}"
+    return ""
+
+
+def check_file(port: int, body: Body, digest: str) -> str:
+    status, _, raw = post(port, body)
+    if status != 200:
+        return f"status {status}: {raw[:200]!r}"
+    got = hashlib.sha256(raw).hexdigest()
+    if got != digest:
+        return f"file sha256 {got[:16]}… != {digest[:16]}… ({len(raw)} bytes)"
+    return ""
+
+
+# ---------------------------------------------------------------------------------------------
+# wrk
+
+
+@dataclass
+class WrkRun:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    mb_s: float
+    errors: int
+    wrk_cpu: float  # fraction of one core used by wrk
+    server_cpu: float  # cores used by the server process tree
+
+
+def run_wrk(server: Server, body: Body, duration: int, connections: int, pin: bool) -> WrkRun:
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(LUA)]
+    argv.append(f"http://127.0.0.1:{server.port}/")
+    if pin:
+        argv = ["taskset", "-c", LOAD_CPU, *argv]
+    env = {**os.environ, "BENCH_BODY": str(body.path), "BENCH_CTYPE": body.content_type}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu0, t0 = tree_cpu_seconds(server.pid), time.perf_counter()
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=duration + 60)
+    wall = time.perf_counter() - t0
+    cpu1 = tree_cpu_seconds(server.pid)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no result: {done.stdout[-500:]} {done.stderr[-500:]}")
+    data = json.loads(line.split(" ", 1)[1])
+    seconds = data["duration_us"] / 1e6
+    errors = sum(data[k] for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeout_errors"))
+    wrk_cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) / wall
+    return WrkRun(
+        rps=data["requests"] / seconds,
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        mb_s=data["bytes"] / seconds / MiB,
+        errors=errors,
+        wrk_cpu=wrk_cpu,
+        server_cpu=(cpu1 - cpu0) / wall,
+    )
+
+
+@dataclass
+class Row:
+    label: str
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    mb_s: float = 0.0
+    rss_mib: float = 0.0
+    errors: int = 0
+    wrk_cpu: float = 0.0
+    server_cpu: float = 0.0
+    runs: list[float] = field(default_factory=list)
+    note: str = ""
+
+
+def load_test(
+    servers: list[Server],
+    body: Body,
+    check: Callable[[int], str],
+    opts: argparse.Namespace,
+    connections: int,
+    pin: bool,
+) -> list[Row]:
+    """Check every server, warm each up, then interleave --runs timed runs; medians per server."""
+    rows: dict[str, Row] = {}
+    live: list[Server] = []
+    for server in servers:
+        problem = check(server.port)
+        if problem:
+            log(f"  {server.label}: response check FAILED: {problem}")
+            rows[server.label] = Row(server.label, note=f"check failed: {problem}")
+        else:
+            log(f"  {server.label}: response checked")
+            live.append(server)
+    for server in live:
+        run_wrk(server, body, opts.warmup, connections, pin)
+    samples: dict[str, list[WrkRun]] = {s.label: [] for s in live}
+    for i in range(opts.runs):
+        for server in live:
+            result = run_wrk(server, body, opts.duration, connections, pin)
+            samples[server.label].append(result)
+            log(f"  run {i + 1}/{opts.runs} {server.label}: {result.rps:,.0f} req/s (wrk CPU {result.wrk_cpu:.0%})")
+    for server in live:
+        xs = samples[server.label]
+        med = statistics.median
+        rows[server.label] = Row(
+            server.label,
+            rps=med(x.rps for x in xs),
+            p50_ms=med(x.p50_ms for x in xs),
+            p99_ms=med(x.p99_ms for x in xs),
+            mb_s=med(x.mb_s for x in xs),
+            rss_mib=tree_kib(server.pid, "VmHWM") / 1024,
+            errors=sum(x.errors for x in xs),
+            wrk_cpu=med(x.wrk_cpu for x in xs),
+            server_cpu=med(x.server_cpu for x in xs),
+            runs=[round(x.rps, 1) for x in xs],
+            note=f"{sum(x.errors for x in xs)} errors" if any(x.errors for x in xs) else "",
+        )
+    return [rows[s.label] for s in servers]
+
+
+def with_servers(servers: list[Server], logdir: Path, fn: Callable[[], Any]) -> Any:
+    try:
+        for server in servers:
+            server.start(logdir)
+        for server in servers:
+            server.wait_ready()
+        return fn()
+    finally:
+        for server in servers:
+            server.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# workloads
+
+
+class Suite:
+    def __init__(self, opts: argparse.Namespace, tmp: Path) -> None:
+        self.opts = opts
+        self.tmp = tmp
+        self.pin = opts.pin
+        self.bodies = make_bodies(tmp)
+        self.has_original = ensure_original()
+        self.results: dict[str, Any] = {}
+        self.out: list[str] = []
+
+    def say(self, text: str = "") -> None:
+        print(text, flush=True)
+        self.out.append(text)
+
+    def kinds(self, with_async: bool = False) -> list[str]:
+        kinds = ["izzati"] + (["izzati-async"] if with_async else [])
+        if self.has_original:
+            kinds.append("original")
+        return kinds + ["fastapi"]
+
+    def table(self, title: str, rows: list[Row], mb: bool = False) -> None:
+        self.say(f"\n### {title}\n")
+        head = "| target | req/s | p50 ms | p99 ms |" + (" MiB/s |" if mb else "")
+        head += " peak RSS MiB | server CPU | wrk CPU | runs (req/s) | note |"
+        self.say(head)
+        self.say("|" + "---|" * (head.count("|") - 1))
+        for r in rows:
+            line = f"| {r.label} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} |"
+            line += f" {r.mb_s:,.0f} |" if mb else ""
+            line += f" {r.rss_mib:.0f} | {r.server_cpu:.0%} | {r.wrk_cpu:.0%} | {r.runs} | {r.note} |"
+            self.say(line)
+
+    def ratios(self, key: str, rows: list[Row]) -> dict[str, float]:
+        by = {r.label: r.rps for r in rows}
+        found: dict[str, float] = {}
+        if by.get("izzati"):
+            for other in ("original", "fastapi"):
+                if by.get(other):
+                    found[f"izzati/{other}"] = by["izzati"] / by[other]
+        self.say("ratios (req/s): " + ", ".join(f"{k} = {v:.2f}x" for k, v in found.items()))
+        self.results[key]["ratios"] = found
+        return found
+
+    def http_workload(self, key: str, title: str, workload: str, body: Body, check: Callable[[int], str]) -> None:
+        log(f"{key}: {title}")
+        extra: dict[str, Any] = {"file": self.bodies["file"]} if workload == "file" else {}
+        kinds = self.kinds(with_async=workload != "file")
+        servers = [server_for(k, workload, free_port(), self.pin, **extra) for k in kinds]
+        connections = self.opts.file_connections if workload == "file" else self.opts.connections
+        rows = with_servers(
+            servers, self.tmp, lambda: load_test(servers, body, check, self.opts, connections, self.pin)
+        )
+        self.results[key] = {"title": title, "connections": connections, "rows": [r.__dict__ for r in rows]}
+        self.table(f"{key}: {title} (wrk -t1 -c{connections} -d{self.opts.duration}s)", rows, mb=workload == "file")
+        self.ratios(key, rows)
+
+    def w1(self) -> None:
+        form = self.bodies["form"]
+        self.http_workload(
+            "W1",
+            "urlencoded name=alice&n=1, callback echoes text -> JSON",
+            "echo",
+            form,
+            lambda port: check_json(port, form, W1_EXPECT),
+        )
+
+    def w2(self) -> None:
+        mp = self.bodies["multipart"]
+        self.http_workload(
+            "W2",
+            "multipart, one 100 KiB file, callback returns its size",
+            "size",
+            mp,
+            lambda port: check_json(port, mp, {"size": W2_FILE_BYTES}),
+        )
+
+    def w4(self) -> None:
+        form, digest = self.bodies["form"], self.bodies["file_sha256"]
+        self.http_workload(
+            "W4",
+            "callback returns a 10 MiB file (file_return / FileResponse / send_file)",
+            "file",
+            form,
+            lambda port: check_file(port, form, digest),
+        )
+
+    def w3(self) -> None:
+        size = self.opts.upload_mib * MiB
+        log(f"W3: one {self.opts.upload_mib} MiB upload")
+        kinds = self.kinds()
+        rows = []
+        for kind in kinds:
+            timeout = 60.0 if kind == "original" else 300.0
+            extra = {"max_body_bytes": 2**31} if kind == "izzati" else {}
+            server = server_for(kind, "size", free_port(), self.pin, **extra)
+
+            def upload(server: Server = server, timeout: float = timeout) -> dict[str, Any]:
+                time.sleep(0.3)  # let the just-started server settle
+                rss_before = tree_kib(server.pid, "VmRSS")
+                argv = [sys.executable, str(BENCH / "upload_client.py"), str(server.port), str(size), str(timeout)]
+                if self.pin:
+                    argv = ["taskset", "-c", LOAD_CPU, *argv]
+                try:
+                    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 5)
+                except subprocess.TimeoutExpired:
+                    return {"label": server.label, "note": f"skipped: did not finish within {timeout:.0f} s"}
+                if done.returncode != 0:
+                    return {"label": server.label, "note": f"client failed: {done.stderr.strip()[-300:]}"}
+                result = json.loads(done.stdout)
+                hwm = tree_kib(server.pid, "VmHWM")
+                note = ""
+                if result["status"] != 200 or result["content_type"] != JSON_TYPE:
+                    note = f"status {result['status']} {result['content_type']!r}: {result['body'][:120]}"
+                elif json.loads(result["body"]) != {"size": size}:
+                    note = f"wrong body {result['body'][:120]}"
+                return {
+                    "label": server.label,
+                    "seconds": result["seconds"],
+                    "mib_s": size / MiB / result["seconds"],
+                    "rss_before_mib": rss_before / 1024,
+                    "peak_mib": hwm / 1024,
+                    "growth_mib": (hwm - rss_before) / 1024,
+                    "note": note,
+                }
+
+            rows.append(with_servers([server], self.tmp, upload))
+            log(f"  {kind}: {rows[-1]}")
+        self.results["W3"] = {"title": f"one {self.opts.upload_mib} MiB multipart upload", "rows": rows}
+        self.say(f"\n### W3: one {self.opts.upload_mib} MiB multipart upload (streamed by bench/upload_client.py)\n")
+        self.say("| target | wall s | MiB/s | RSS before MiB | peak RSS MiB | growth MiB | note |")
+        self.say("|---|---|---|---|---|---|---|")
+        for r in rows:
+            if "seconds" in r:
+                self.say(
+                    f"| {r['label']} | {r['seconds']:.2f} | {r['mib_s']:,.0f} | {r['rss_before_mib']:.0f} |"
+                    f" {r['peak_mib']:.0f} | {r['growth_mib']:.1f} | {r['note']} |"
+                )
+            else:
+                self.say(f"| {r['label']} | – | – | – | – | – | {r['note']} |")
+
+    def w5(self) -> None:
+        n, runs = (2000, 1) if self.opts.quick else (20000, 3)
+        log(f"W5: bench/queue_throughput.py -n {n} --runs {runs}")
+        argv = [sys.executable, str(BENCH / "queue_throughput.py"), "-n", str(n), "--runs", str(runs)]
+        done = subprocess.run(argv, cwd=REPO, env=base_env(), capture_output=True, text=True, timeout=600)
+        self.say("\n### W5: queue put -> get across two processes (bench/queue_throughput.py)\n")
+        if done.returncode != 0:
+            self.say(f"queue_throughput.py failed ({done.returncode}): {done.stderr[-800:]}")
+            self.results["W5"] = {"error": done.stderr[-800:]}
+            return
+        self.say("```\n" + done.stdout.rstrip() + "\n```")
+        ratios = {}
+        for name, pattern in (("memory", r"memory:// / .*= ([0-9.]+)"), ("redis", r"redis:// +/ .*= ([0-9.]+)")):
+            match = re.search(pattern, done.stdout)
+            if match:
+                ratios[name] = float(match.group(1))
+        self.results["W5"] = {"output": done.stdout, "ratios": ratios}
+
+    def cold(self) -> None:
+        tries = 2 if self.opts.quick else 5
+        log(f"cold start: python -m app to the first /health 200, {tries} times")
+        times = []
+        for _ in range(tries):
+            port = free_port()
+            env = base_env()
+            env.update({"IZZATI_PORT": str(port), "IZZATI_HOST": "127.0.0.1"})
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "app"],
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            seconds = None
+            try:
+                while time.perf_counter() - t0 < 30 and proc.poll() is None:
+                    try:
+                        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                        conn.request("GET", "/health")
+                        if conn.getresponse().status == 200:
+                            seconds = time.perf_counter() - t0
+                            break
+                    except OSError:
+                        time.sleep(0.005)
+                    finally:
+                        conn.close()
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(5)
+            if seconds is not None:
+                times.append(seconds)
+        cold = statistics.median(times) if times else None
+
+        def wall(code: str) -> float:
+            samples = []
+            for _ in range(tries + 2):
+                t0 = time.perf_counter()
+                subprocess.run([sys.executable, "-c", code], cwd=REPO, env=base_env(), check=True)
+                samples.append(time.perf_counter() - t0)
+            return statistics.median(samples)
+
+        import_s = wall("import izzati") - wall("pass")
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", "import izzati"],
+            cwd=REPO,
+            env=base_env(),
+            capture_output=True,
+            text=True,
+        )
+        entries = []
+        for line in done.stderr.splitlines():
+            match = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)
+            if match:
+                entries.append((int(match.group(2)), len(match.group(3)), match.group(4)))
+        izz = next((us for us, _, name in entries if name == "izzati"), 0)
+        top = sorted((e for e in entries if e[1] <= 3), reverse=True)[:8]
+        self.results["cold"] = {"app_to_health_s": cold, "samples": times, "import_s": import_s, "importtime_us": izz}
+        self.say("\n### Cold start\n")
+        shown = ", ".join(f"{t:.2f}" for t in times)
+        self.say(f"- `python -m app` to first `/health` 200: median {cold or 0:.2f} s ({shown})")
+        self.say(f"- `python -c 'import izzati'` minus `python -c pass`: {import_s * 1000:.0f} ms")
+        self.say(f"- `-X importtime` cumulative for `izzati`: {izz / 1000:.0f} ms; heaviest direct imports:")
+        for us, _, name in top:
+            self.say(f"  - {name}: {us / 1000:.0f} ms")
+
+    def multicore(self) -> None:
+        log("multi-core: W1 against izzati run(workers=1) vs run(workers=2), nothing pinned")
+        form = self.bodies["form"]
+        servers = [
+            server_for("izzati", "echo", free_port(), False, workers=1, label="izzati workers=1"),
+            server_for("izzati", "echo", free_port(), False, workers=2, label="izzati workers=2"),
+        ]
+        rows = with_servers(
+            servers,
+            self.tmp,
+            lambda: load_test(
+                servers, form, lambda p: check_json(p, form, W1_EXPECT), self.opts, self.opts.connections, False
+            ),
+        )
+        ratio = rows[1].rps / rows[0].rps if rows[0].rps else 0.0
+        self.results["multicore"] = {"rows": [r.__dict__ for r in rows], "ratio": ratio}
+        self.table(f"Multi-core: W1, wrk -t1 -c{self.opts.connections}, unpinned", rows)
+        self.say(f"ratio workers=2 / workers=1 = {ratio:.2f}x")
+
+    def verdicts(self) -> None:
+        r = self.results
+        checks: list[tuple[str, float | None, str, float]] = []
+
+        def ratio(key: str, name: str) -> float | None:
+            value = r.get(key, {}).get("ratios", {}).get(name)
+            return float(value) if value is not None else None
+
+        for key in ("W1", "W2"):
+            checks.append((f"{key} izzati / original", ratio(key, "izzati/original"), ">=", 5.0))
+            checks.append((f"{key} izzati / FastAPI", ratio(key, "izzati/fastapi"), ">=", 1.3))
+        w3 = next((x for x in r.get("W3", {}).get("rows", []) if x.get("label") == "izzati"), {})
+        checks.append(("W3 izzati memory growth MiB", w3.get("growth_mib"), "<=", 64.0))
+        checks.append(("W3 izzati upload MiB/s", w3.get("mib_s"), ">=", 200.0))
+        checks.append(("W4 izzati / FastAPI", ratio("W4", "izzati/fastapi"), ">=", 2.0))
+        checks.append(("W4 izzati / original", ratio("W4", "izzati/original"), ">=", 1.5))
+        w5 = r.get("W5", {}).get("ratios", {})
+        checks.append(("W5 redis:// / raw redis-py", w5.get("redis"), ">=", 0.5))
+        checks.append(("W5 memory:// / raw mp.Queue", w5.get("memory"), ">=", 0.5))
+        checks.append(("multi-core workers=2 / workers=1", r.get("multicore", {}).get("ratio"), ">=", 1.6))
+        checks.append(("cold start s", r.get("cold", {}).get("app_to_health_s"), "<=", 1.5))
+        self.say("\n### Targets (issue 5)\n")
+        self.say("| target | measured | goal | verdict |")
+        self.say("|---|---|---|---|")
+        verdicts = []
+        for name, value, op, goal in checks:
+            if value is None:
+                verdict = "not run"
+                shown = "–"
+            else:
+                ok = value >= goal if op == ">=" else value <= goal
+                verdict = "PASS" if ok else "FAIL"
+                shown = f"{value:.2f}"
+            verdicts.append({"target": name, "value": value, "op": op, "goal": goal, "verdict": verdict})
+            self.say(f"| {name} | {shown} | {op} {goal:g} | {verdict} |")
+        r["verdicts"] = verdicts
+
+
+def versions() -> dict[str, str]:
+    out: dict[str, str] = {}
+    from importlib.metadata import PackageNotFoundError, version
+
+    for name in ("uvicorn", "fastapi", "starlette", "uvloop", "httptools", "python-multipart", "redis"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "absent"
+    if ORIG_PY.exists():
+        code = "from importlib.metadata import version as v; print(v('flask'), v('werkzeug'), v('izzati'))"
+        done = subprocess.run([str(ORIG_PY), "-c", code], capture_output=True, text=True)
+        if done.returncode == 0:
+            flask, werkzeug, izzati = done.stdout.split()
+            out.update({"original izzati": izzati, "flask (original)": flask, "werkzeug (original)": werkzeug})
+    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
+    out["wrk"] = (wrk.stdout + wrk.stderr).split("Copyright")[0].replace("wrk", "").strip()
+    return out
+
+
+def machine() -> dict[str, str]:
+    model = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": model,
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+ALL = ["W1", "W2", "W3", "W4", "W5", "cold", "multicore"]
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 1 s runs, 1 run, 64 MiB upload")
+    parser.add_argument("--only", help=f"comma-separated subset of {','.join(ALL)}")
+    parser.add_argument("--duration", type=int, help="seconds per timed wrk run (default 5, quick 1)")
+    parser.add_argument("--warmup", type=int, help="seconds of warm-up per target (default 2, quick 1)")
+    parser.add_argument("--runs", type=int, help="timed runs per target, median reported (default 3, quick 1)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections for W1/W2 (default 32)")
+    parser.add_argument("--file-connections", type=int, default=8, help="wrk connections for W4 (default 8)")
+    parser.add_argument("--upload-mib", type=int, help="W3 upload size in MiB (default 1024, quick 64)")
+    parser.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin server/wrk to CPUs 0/1")
+    opts = parser.parse_args(argv)
+    opts.duration = opts.duration or (1 if opts.quick else 5)
+    opts.warmup = opts.warmup or (1 if opts.quick else 2)
+    opts.runs = opts.runs or (1 if opts.quick else 3)
+    opts.upload_mib = opts.upload_mib or (64 if opts.quick else 1024)
+    opts.only = [x.strip() for x in opts.only.split(",")] if opts.only else ALL
+    unknown = [x for x in opts.only if x not in ALL]
+    if unknown:
+        parser.error(f"unknown workloads {unknown}; choose from {ALL}")
+    if opts.pin and ((os.cpu_count() or 1) < 2 or not shutil.which("taskset")):
+        log("fewer than 2 CPUs or no taskset: not pinning")
+        opts.pin = False
+    return opts
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse(argv)
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="izzati-bench-") as tmpdir:
+        suite = Suite(opts, Path(tmpdir))
+        now = datetime.datetime.now(datetime.UTC)
+        info = {"date": now.strftime("%Y-%m-%d %H:%M UTC"), **machine(), **versions()}
+        suite.results["info"] = info
+        suite.results["options"] = {k: v for k, v in vars(opts).items()}
+        suite.say(f"# izzati benchmark{' (--quick smoke run)' if opts.quick else ''}\n")
+        for key, value in info.items():
+            suite.say(f"- {key}: {value}")
+        pinning = f"servers on CPU {SERVER_CPU}, wrk/client on CPU {LOAD_CPU}" if opts.pin else "none"
+        suite.say(f"- pinning (taskset): {pinning}; multi-core run unpinned")
+        suite.say(f"- each figure: median of {opts.runs} x {opts.duration} s after {opts.warmup} s warm-up")
+        steps = {
+            "W1": suite.w1,
+            "W2": suite.w2,
+            "W3": suite.w3,
+            "W4": suite.w4,
+            "W5": suite.w5,
+            "cold": suite.cold,
+            "multicore": suite.multicore,
+        }
+        for key in ALL:
+            if key in opts.only:
+                try:
+                    steps[key]()
+                except Exception as exc:  # one broken workload must not lose the others
+                    log(f"{key} failed: {type(exc).__name__}: {exc}")
+                    suite.say(f"\n### {key}: FAILED to run: {type(exc).__name__}: {exc}")
+                    suite.results[key] = {"error": f"{type(exc).__name__}: {exc}"}
+        suite.verdicts()
+        suite.say(f"\ntotal bench time {time.perf_counter() - started:.0f} s")
+    RESULTS.mkdir(exist_ok=True)
+    stamp = now.strftime("%Y%m%d-%H%M%S") + ("-quick" if opts.quick else "")
+    (RESULTS / f"{stamp}.json").write_text(json.dumps(suite.results, indent=2, default=str))
+    (RESULTS / f"{stamp}.md").write_text("\n".join(suite.out) + "\n")
+    shutil.copy(RESULTS / f"{stamp}.md", RESULTS / "latest.md")
+    shutil.copy(RESULTS / f"{stamp}.json", RESULTS / "latest.json")
+    log(f"saved bench/results/{stamp}.json and .md")
+    return 0

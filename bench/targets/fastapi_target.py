@@ -1,0 +1,52 @@
+"""The baseline: a minimal hand-written FastAPI endpoint per workload, uvicorn with 1 worker.
+
+    python bench/targets/fastapi_target.py --port P --workload echo|size|file [--file PATH]
+
+Written the way a FastAPI user would: `Form()` / `UploadFile` parameters (as `Annotated[...]`), a plain `def`
+endpoint (run in Starlette's thread pool, like izzati's plain callback), `FileResponse` for W4.
+uvicorn's defaults otherwise (uvloop + httptools when installed, access log on, as izzati).
+"""
+
+import argparse
+from typing import Annotated
+
+import uvicorn
+from fastapi import FastAPI, File, Form, UploadFile
+from fastapi.responses import FileResponse
+
+
+def make_app(workload: str, path: str | None) -> FastAPI:
+    app = FastAPI()
+    if workload == "echo":
+
+        @app.post("/")
+        def echo(name: Annotated[str, Form()], n: Annotated[str, Form()]) -> dict[str, str]:
+            return {"name": name, "n": n}
+
+    elif workload == "size":
+
+        @app.post("/")
+        def size(file: Annotated[UploadFile, File()]) -> dict[str, int | None]:
+            return {"size": file.size}
+
+    else:
+        assert path is not None
+
+        @app.post("/")
+        def send_file() -> FileResponse:
+            return FileResponse(path)
+
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workload", choices=["echo", "size", "file"], required=True)
+    parser.add_argument("--file")
+    opts = parser.parse_args()
+    uvicorn.run(make_app(opts.workload, opts.file), host="127.0.0.1", port=opts.port, workers=1)
+
+
+if __name__ == "__main__":
+    main()

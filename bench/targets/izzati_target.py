@@ -1,0 +1,51 @@
+"""The izzati target: `Backend(cb).run(host="127.0.0.1", port=P)` with the workload's plain callback.
+
+PYTHONPATH=<repo> python bench/targets/izzati_target.py --port P --workload echo|size|file
+    [--file PATH] [--workers N] [--max-body-bytes N] [--async]
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from izzati import Backend, file_return
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workload", choices=["echo", "size", "file"], required=True)
+    parser.add_argument("--file", help="the file W4 returns")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--max-body-bytes", type=int)
+    parser.add_argument("--async", dest="use_async", action="store_true", help="an async def callback")
+    opts = parser.parse_args()
+    path = opts.file
+
+    def echo(text: dict[str, Any], data: list[Any]) -> Any:
+        return text
+
+    def size(text: dict[str, Any], data: list[Any]) -> Any:
+        return {"size": data[0].size}
+
+    def send_file(text: dict[str, Any], data: list[Any]) -> Any:
+        return file_return(path)
+
+    async def echo_async(text: dict[str, Any], data: list[Any]) -> Any:
+        return text
+
+    async def size_async(text: dict[str, Any], data: list[Any]) -> Any:
+        return {"size": data[0].size}
+
+    plain = {"echo": echo, "size": size, "file": send_file}
+    coroutine = {"echo": echo_async, "size": size_async}
+    callback = coroutine[opts.workload] if opts.use_async else plain[opts.workload]
+    backend = (
+        Backend(callback) if opts.max_body_bytes is None else Backend(callback, max_body_bytes=opts.max_body_bytes)
+    )
+    backend.run(host="127.0.0.1", port=opts.port, workers=opts.workers)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""The original izzati 1.2.3 (Flask), run from its own venv (bench/.orig/venv).
+
+    bench/.orig/venv/bin/python bench/targets/original_target.py --port P --workload echo|size|file [--file PATH]
+
+izzati 1.2.3's `Backend.run()` is `app.run(debug=True, use_reloader=...)`: the debugger and
+reloader would distort the figures, so this builds the original `Backend(cb)` (its Flask app
+and `FlaskHandle` view, unchanged) and serves `backend.app` under Flask's development server
+exactly as `app.run(host, port, debug=False, use_reloader=False, threaded=True)`.
+"""
+
+import argparse
+
+from izzati import Backend, file_return  # the original 1.2.3, from the venv
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workload", choices=["echo", "size", "file"], required=True)
+    parser.add_argument("--file")
+    opts = parser.parse_args()
+    path = opts.file
+
+    def echo(text, data):
+        return text
+
+    def size(text, data):
+        # werkzeug's FileStorage has no .size: seek to the end of its (spooled) stream
+        stream = data[0].stream
+        stream.seek(0, 2)
+        return {"size": stream.tell()}
+
+    def send_file(text, data):
+        return file_return(path)
+
+    callback = {"echo": echo, "size": size, "file": send_file}[opts.workload]
+    backend = Backend(callback)
+    backend.app.run(host="127.0.0.1", port=opts.port, debug=False, use_reloader=False, threaded=True)
+
+
+if __name__ == "__main__":
+    main()
