@@ -1,15 +1,24 @@
-"""`background()`: run a function in a daemon process fed by a queue."""
+"""`background()`: run a function in a daemon process fed by a queue; `run_worker` for a worker process."""
 
 from __future__ import annotations
 
+import logging
+import queue as stdlib_queue
+import signal
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.process import BaseProcess
+from types import FrameType
 from typing import Any
 
 from ._utils import mp_context
+from .exceptions import WorkerStopped
 from .queues import MemoryQueue, Queue, open_queue
 
-__all__ = ["background"]
+__all__ = ["background", "run_worker", "StoppableQueue"]
+
+logger = logging.getLogger("izzati.worker")
 
 
 def background(
@@ -42,3 +51,80 @@ def background(
     )
     process.start()
     return process, q
+
+
+class StoppableQueue:
+    """The queue a worker target sees: once `stop()` is called, `get()` acknowledges the previous
+    item and raises `WorkerStopped`, so the target's loop ends between items."""
+
+    def __init__(self, queue: Queue, poll: float = 0.5) -> None:
+        self.queue = queue
+        self.poll = poll
+        self.stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Ask the worker to stop at its next `get()`."""
+        self.stopping.set()
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        """Take the next item, or raise `WorkerStopped` once a stop was asked for."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if self.stopping.is_set():
+                self.queue.task_done()  # the item the target just finished
+                raise WorkerStopped(0)
+            if not block:
+                return self.queue.get(False)
+            wait = self.poll if deadline is None else min(self.poll, max(0.0, deadline - time.monotonic()))
+            try:
+                return self.queue.get(True, wait)
+            except stdlib_queue.Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+    def get_nowait(self) -> Any:
+        """Take the next item at once (or raise `queue.Empty` / `WorkerStopped`)."""
+        return self.get(False)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.queue, name)
+
+
+def run_worker(
+    target: Callable[..., Any],
+    queue: Queue,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    *,
+    grace: float = 30.0,
+) -> None:
+    """Run `target(q, *args, **kwargs)` in this process, stopping gracefully on SIGTERM/SIGINT.
+
+    The first signal lets the current item finish (up to `grace` seconds; the next `q.get()` ends
+    the loop); past the grace period, or on a second signal, the target is interrupted and its
+    unacknowledged item goes back to the queue for another worker.
+    """
+    stoppable = StoppableQueue(queue)
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise WorkerStopped(0)
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        if stoppable.stopping.is_set():
+            logger.warning("second signal: stopping the worker now; its current item goes back to the queue")
+            raise WorkerStopped(0)
+        logger.info("stopping: the worker finishes its current item (at most %g s)", grace)
+        stoppable.stop()
+        signal.signal(signal.SIGALRM, interrupt)
+        signal.setitimer(signal.ITIMER_REAL, max(grace, 0.001))
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        target(stoppable, *tuple(args), **dict(kwargs or {}))
+    except WorkerStopped:
+        logger.info("worker stopped")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        queue.close()

@@ -17,6 +17,7 @@ __all__ = [
     "QueueError",
     "QueueUnavailable",
     "QueueClosed",
+    "WorkerStopped",
 ]
 
 
@@ -107,3 +108,10 @@ class QueueUnavailable(QueueError, ConnectionError):
 
 class QueueClosed(QueueError, EOFError):
     """The queue was closed."""
+
+
+class WorkerStopped(SystemExit):
+    """Raised from `q.get()` in a worker that was asked to stop (SIGTERM): leaves the user's loop.
+
+    A `SystemExit`, not an `IzzatiError`, so that a worker loop with `except Exception:` still ends.
+    """

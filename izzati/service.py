@@ -12,6 +12,7 @@ from pydantic_settings import SettingsError
 
 from .backend import Backend
 from .background import background
+from .background import run_worker as run_worker_target
 from .exceptions import ConfigError
 from .inputs import Limits
 from .loader import check_signature, extend_path, import_callable
@@ -131,7 +132,4 @@ def run_worker(settings: Settings) -> None:
     target = load_worker(settings)
     queue = open_settings_queue(settings)
     logger.info("worker %s started on %s", settings.worker, settings.queue_url)
-    try:
-        target(queue, *settings.worker_args, **settings.worker_kwargs)
-    finally:
-        queue.close()
+    run_worker_target(target, queue, settings.worker_args, settings.worker_kwargs, grace=settings.graceful_timeout)

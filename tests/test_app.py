@@ -201,8 +201,47 @@ def test_items_survive_redis_restart_between_put_and_get(spawn: Spawn, redis_pro
     assert web.popen.poll() is None
 
 
-def test_worker_stops_on_sigterm(spawn: Spawn, redis_server: str) -> None:
+def test_idle_worker_stops_at_once_on_sigterm(spawn: Spawn, redis_server: str) -> None:
     worker = spawn([PYTHON, "-m", "app", "worker"], env=redis_env(redis_server))
     worker.wait_output(lambda out: "worker queue_names:greeter started" in out)
+    started = time.monotonic()
     worker.signal(signal.SIGTERM)
-    assert worker.popen.wait(10) is not None
+    assert worker.popen.wait(10) == 0
+    assert time.monotonic() - started < 3
+    assert "worker stopped" in worker.output()
+
+
+def test_sigterm_lets_the_current_item_finish_and_leaves_the_rest(spawn: Spawn, redis_server: str) -> None:
+    env = redis_env(redis_server, IZZATI_WORKER="queue_names:slow_greeter", IZZATI_WORKER_KWARGS='{"hold": 2}')
+    _, url = start_web(spawn, env)
+    worker = spawn([PYTHON, "-m", "app", "worker"], env=env)
+    for name in ("oz", "pam"):
+        httpx.post(url, data={"name": name})
+    worker.wait_output(lambda out: "took oz" in out)
+    worker.signal(signal.SIGTERM)
+    assert worker.popen.wait(15) == 0
+    out = worker.output()
+    assert "Hello, oz" in out and "took pam" not in out
+    # the item it did not take is still there for the next worker, and oz is not redone
+    after = spawn([PYTHON, "-m", "app", "worker"], env={**env, "IZZATI_WORKER_KWARGS": '{"hold": 0}'})
+    after.wait_output(lambda out: "Hello, pam" in out)
+    time.sleep(3)  # past the redelivery timeout: oz was acknowledged, so it must not come back
+    assert "oz" not in after.output()
+
+
+def test_sigterm_past_grace_returns_the_item_to_the_queue(spawn: Spawn, redis_server: str) -> None:
+    env = redis_env(
+        redis_server,
+        IZZATI_WORKER="queue_names:slow_greeter",
+        IZZATI_WORKER_KWARGS='{"hold": 60}',
+        IZZATI_GRACEFUL_TIMEOUT="1",
+    )
+    _, url = start_web(spawn, env)
+    worker = spawn([PYTHON, "-m", "app", "worker"], env=env)
+    httpx.post(url, data={"name": "quinn"})
+    worker.wait_output(lambda out: "took quinn" in out)
+    worker.signal(signal.SIGTERM)
+    assert worker.popen.wait(10) == 0
+    assert "Hello, quinn" not in worker.output()
+    after = spawn([PYTHON, "-m", "app", "worker"], env={**env, "IZZATI_WORKER_KWARGS": '{"hold": 0}'})
+    after.wait_output(lambda out: "Hello, quinn" in out, timeout=15)
