@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue as queue_module
 import socket
 import time
 from collections.abc import Callable
@@ -129,7 +130,7 @@ def test_ready_reflects_queue_and_workers(client_for: Client, redis_proc: RedisS
     assert (r.status_code, r.json()) == (503, {"status": "unavailable", "queue": "ok", "workers": 0})
     worker = RedisQueue(redis_proc.url, name="readiness", redelivery_timeout=2)
     try:
-        with pytest.raises(Exception):
+        with pytest.raises(queue_module.Empty):
             worker.get(timeout=0.1)  # a get() starts the worker's heartbeat
         r = client.get("/ready")
         assert (r.status_code, r.json()["workers"]) == (200, 1)
