@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -14,12 +15,17 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.types import Receive, Scope
 
-from .exceptions import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
+from .exceptions import BadRequest, HTTPError, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 from .files import UploadedFile
 
 __all__ = ["Limits", "ClientDisconnected", "read_request", "media_type_of"]
 
 MiB = 1024 * 1024
+
+logger = logging.getLogger("izzati")
+# python-multipart logs a warning for every malformed byte it meets; a hostile client could use
+# that to flood the logs, and izzati already answers such bodies with one 400.
+logging.getLogger("python_multipart.multipart").setLevel(logging.ERROR)
 
 
 @dataclass(frozen=True)
@@ -125,12 +131,14 @@ def _parse_urlencoded(body: bytes, limits: Limits, charset: str) -> dict[str, An
     return _finish(text)
 
 
-def _parse_json(body: bytes) -> dict[str, Any]:
+def _parse_json(body: bytes, charset: str) -> dict[str, Any]:
+    # decoded strictly first: json.loads(bytes) would let lone surrogates through
+    text = _decode(body, "JSON body", charset)
     try:
-        value = json.loads(body)
+        value = json.loads(text)
     except RecursionError:
         raise BadRequest("JSON body is nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as exc:
+    except ValueError as exc:
         raise BadRequest(f"JSON body is malformed: {exc}") from None
     if not isinstance(value, dict):
         raise BadRequest(f"JSON body must be an object, not {type(value).__name__}")
@@ -148,7 +156,7 @@ class _MultipartReader:
         self.ended = False
         self._header_field = b""
         self._header_value = b""
-        self._headers: dict[str, str] = {}
+        self._headers: dict[str, bytes] = {}
         self._header_bytes = 0
         self._stream: IO[bytes] | None = None
         self._value: bytearray | None = None
@@ -165,6 +173,7 @@ class _MultipartReader:
                 "on_end": self._end,
             },
             max_header_size=limits.max_part_header_bytes,
+            max_header_count=32,
         )
 
     def _part_begin(self) -> None:
@@ -175,6 +184,7 @@ class _MultipartReader:
 
     def _header_field_cb(self, data: bytes, start: int, end: int) -> None:
         self._header_field += data[start:end]
+        self._header_bytes += end - start
 
     def _header_value_cb(self, data: bytes, start: int, end: int) -> None:
         self._header_value += data[start:end]
@@ -184,12 +194,12 @@ class _MultipartReader:
 
     def _header_end(self) -> None:
         name = self._header_field.decode("latin-1").lower()
-        self._headers[name] = self._header_value.decode("utf-8", errors="replace")
+        self._headers[name] = self._header_value
         self._header_field = b""
         self._header_value = b""
 
     def _headers_finished(self) -> None:
-        disposition, params = parse_options_header(self._headers.get("content-disposition", ""))
+        disposition, params = parse_options_header(self._headers.get("content-disposition", b""))
         if disposition != b"form-data" or b"name" not in params:
             raise BadRequest("a multipart part lacks Content-Disposition: form-data; name=...")
         self._name = params[b"name"].decode("utf-8", errors="replace")
@@ -204,8 +214,10 @@ class _MultipartReader:
                     self._stream,
                     self._filename,
                     name=self._name,
-                    content_type=self._headers.get("content-type", "application/octet-stream"),
-                    headers=self._headers,
+                    content_type=self._headers.get("content-type", b"application/octet-stream").decode(
+                        "utf-8", errors="replace"
+                    ),
+                    headers={k: v.decode("utf-8", errors="replace") for k, v in self._headers.items()},
                 )
             )
         else:
@@ -271,11 +283,20 @@ async def read_request(scope: Scope, receive: Receive, limits: Limits) -> tuple[
         try:
             async for chunk in _chunks(receive, limits):
                 seen = True
-                reader.parser.write(chunk)
+                try:
+                    reader.parser.write(chunk)
+                except (HTTPError, MultipartParseError):
+                    raise
+                except Exception as exc:
+                    # whatever else the parser trips on is still a malformed body, not a server fault
+                    logger.warning("multipart parser failed on a client body", exc_info=exc)
+                    raise BadRequest("multipart body is malformed") from None
             if seen and not reader.ended:
                 raise BadRequest("multipart body ended before its closing boundary")
         except MultipartParseError as exc:
             reader.close()
+            if str(exc).startswith("Maximum header"):  # python-multipart's own size and count bounds
+                raise PayloadTooLarge(f"a multipart part's headers are over the limit: {exc}") from None
             raise BadRequest(f"multipart body is malformed: {exc}") from None
         except BaseException:
             reader.close()
@@ -288,7 +309,7 @@ async def read_request(scope: Scope, receive: Receive, limits: Limits) -> tuple[
     if media == "application/x-www-form-urlencoded":
         return _parse_urlencoded(body, limits, charset), []
     if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
-        return _parse_json(body), []
+        return _parse_json(body, charset), []
     shown = media or "none"
     raise UnsupportedMediaType(
         f"cannot read a body of Content-Type {shown!r}: send application/x-www-form-urlencoded, "
