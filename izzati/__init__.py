@@ -21,6 +21,9 @@ _EXPORTS = {
     "background": "background",
     "file_return": "files",
     "open_queue": "queues",
+    "Job": "client",
+    "progress": "jobs",
+    "cancelled": "jobs",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -29,10 +32,13 @@ if TYPE_CHECKING:
     from .backend import Backend as Backend
     from .background import background as background
     from .client import Frontend as Frontend
+    from .client import Job as Job
     from .exceptions import IzzatiError as IzzatiError
     from .files import UploadedFile as UploadedFile
     from .files import file_return as file_return
     from .inputs import Limits as Limits
+    from .jobs import cancelled as cancelled
+    from .jobs import progress as progress
     from .queues import MemoryQueue as MemoryQueue
     from .queues import Queue as Queue
     from .queues import RedisQueue as RedisQueue

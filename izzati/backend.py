@@ -26,6 +26,8 @@ from .examples import echo
 from .exceptions import CallbackError, CallbackTimeout, HTTPError
 from .gate import Gate
 from .inputs import ClientDisconnected, Limits, read_request
+from .jobroutes import JobService, add_job_routes, wants_async
+from .jobs import JobRunner
 from .openapi import post_root_openapi
 from .queues import MemoryQueue, Queue, open_queue
 from .responses import error_code, error_response, format_traceback, json_response, render
@@ -50,7 +52,11 @@ class Endpoint:
         debug: bool = False,
         threads: int = 40,
         callback_timeout: float | None = None,
+        jobs: JobService | None = None,
+        force_job: bool = False,
     ) -> None:
+        self.jobs = jobs
+        self.force_job = force_job
         self.invoker = invoker
         self.limits = limits
         self.debug = debug
@@ -83,7 +89,13 @@ class Endpoint:
                 return
             except ClientDisconnected:
                 return
-            response = await self._respond(text, files)
+            if self.jobs is not None and (self.force_job or wants_async(scope)):
+                try:
+                    response = await self.jobs.submit(scope, text, files)
+                except HTTPError as exc:
+                    response = error_response(exc)
+            else:
+                response = await self._respond(text, files)
             await response(scope, receive, send)
         finally:
             for upload in files:
@@ -199,6 +211,8 @@ class Backend:
         threads: how many plain callbacks may run at once.
         callback_timeout: seconds a callback may take before the client gets 504 (None: no bound).
         api_key: when set, every route but `/health` and `/ready` needs `Authorization: Bearer <key>`.
+        jobs: accept jobs (`Prefer: respond-async` or `POST /jobs`): True for a local job folder and
+            runner process started by `run()`, or a `JobService` whose workers run elsewhere.
         cors_origins: origins whose browser pages may call this service (`["*"]` for any).
         access_log: log one line per request (method, path, status, duration, request id).
         title: the service name shown in the OpenAPI docs.
@@ -221,6 +235,7 @@ class Backend:
         api_key: str | None = None,
         cors_origins: Sequence[str] = (),
         access_log: bool = True,
+        jobs: bool | JobService = False,
         title: str = "izzati",
         try_page: bool = True,
     ) -> None:
@@ -232,7 +247,12 @@ class Backend:
         if max_body_bytes is not None:
             limits = Limits(**{**limits.__dict__, "max_body_bytes": max_body_bytes})
         self.limits = limits
-        self.endpoint = Endpoint(invoker, limits, debug=debug, threads=threads, callback_timeout=callback_timeout)
+        self.local_jobs = jobs is True
+        self.jobs: JobService | None = JobService.local() if jobs is True else jobs or None
+        self.invoker = invoker
+        self.endpoint = Endpoint(
+            invoker, limits, debug=debug, threads=threads, callback_timeout=callback_timeout, jobs=self.jobs
+        )
         self.app = self._make_app(title, try_page)
         entry: ASGIApp = Gate(
             self.app.dispatch, api_key=api_key, max_header_bytes=limits.max_header_bytes, access_log=access_log
@@ -258,6 +278,10 @@ class Backend:
         app = IzzatiApp(title=title, lifespan=lifespan, summary=f"izzati backend for {describe(self.callback)}")
         app.endpoint = endpoint
         app.router.routes.append(Route("/", endpoint, methods=["POST"], include_in_schema=False))
+        if self.jobs is not None:
+            submit = Endpoint(endpoint.invoker, endpoint.limits, jobs=self.jobs, force_job=True)
+            app.router.routes.append(Route("/jobs", submit, methods=["POST"], include_in_schema=False))
+            add_job_routes(app, self.jobs)
 
         @app.get("/health", summary="Liveness probe")
         async def health() -> dict[str, str]:
@@ -297,6 +321,8 @@ class Backend:
         script twice. Other keyword arguments go to `uvicorn.Config`.
         """
         del use_reloader
+        if self.local_jobs:
+            self.start_job_runner()
         if self.background:
             assert self.q is not None
             process = mp_context().Process(
@@ -310,6 +336,16 @@ class Backend:
             return process, self.q
         self.serve(host, port, workers=workers, log_level=log_level, **uvicorn_options)
         return None
+
+    def start_job_runner(self) -> BaseProcess:
+        """Start a process that runs this backend's jobs (for `jobs=True` and memory queues)."""
+        assert self.jobs is not None
+        runner = JobRunner(
+            self.invoker, self.jobs.store, self.jobs.queue, max_attempts=self.jobs.max_attempts, ttl=self.jobs.ttl
+        )
+        process = mp_context().Process(target=runner.run, daemon=True, name="izzati-jobs")
+        process.start()
+        return process
 
     def serve(
         self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, workers: int = 1, **uvicorn_options: Any

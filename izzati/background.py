@@ -97,12 +97,14 @@ def run_worker(
     kwargs: Mapping[str, Any] | None = None,
     *,
     grace: float = 30.0,
+    on_stop: Callable[[], None] | None = None,
 ) -> None:
     """Run `target(q, *args, **kwargs)` in this process, stopping gracefully on SIGTERM/SIGINT.
 
     The first signal lets the current item finish (up to `grace` seconds; the next `q.get()` ends
     the loop); past the grace period, or on a second signal, the target is interrupted and its
-    unacknowledged item goes back to the queue for another worker.
+    unacknowledged item goes back to the queue for another worker. `on_stop` is called at the
+    first signal (to stop other loops of the process too).
     """
     stoppable = StoppableQueue(queue)
 
@@ -115,6 +117,8 @@ def run_worker(
             raise WorkerStopped(0)
         logger.info("stopping: the worker finishes its current item (at most %g s)", grace)
         stoppable.stop()
+        if on_stop is not None:
+            on_stop()
         signal.signal(signal.SIGALRM, interrupt)
         signal.setitimer(signal.ITIMER_REAL, max(grace, 0.001))
 

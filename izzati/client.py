@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Mapping
 from typing import IO, Any, Union
+from urllib.parse import urljoin
 
 import httpx
 
-__all__ = ["Frontend", "FileInput"]
+from .exceptions import IzzatiError
+
+__all__ = ["Frontend", "FileInput", "Job", "JobError"]
 
 FileInput = Union[IO[bytes], bytes, str, "os.PathLike[str]", tuple[str, Any], tuple[str, Any, str]]
 """A file to send: an open binary file, bytes, a path, or `(filename, content[, content_type])`."""
+
+
+class JobError(IzzatiError):
+    """A job request failed, or the job has no result."""
 
 
 def _file_part(item: FileInput, opened: list[IO[bytes]]) -> tuple[str, Any] | tuple[str, Any, str]:
@@ -68,6 +76,8 @@ class Frontend:
         *,
         files: Iterable[FileInput] = (),
         timeout: float | None = None,
+        url: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Like `send`, but return the whole `httpx.Response`."""
         opened: list[IO[bytes]] = []
@@ -75,8 +85,78 @@ class Frontend:
             items = ([f] if f is not None else []) + list(files)
             parts = [("file", _file_part(item, opened)) for item in items]
             data = {key: value if isinstance(value, (str, list)) else str(value) for key, value in (js or {}).items()}
-            with httpx.Client(timeout=self.timeout if timeout is None else timeout, headers=self.headers) as client:
-                return client.post(self.url, data=data or None, files=parts or None)
+            with self._client(timeout) as client:
+                return client.post(url or self.url, data=data or None, files=parts or None, headers=headers)
         finally:
             for handle in opened:
                 handle.close()
+
+    def _client(self, timeout: float | None = None) -> httpx.Client:
+        return httpx.Client(timeout=self.timeout if timeout is None else timeout, headers=self.headers)
+
+    def submit(
+        self,
+        js: Mapping[str, Any] | None = None,
+        f: FileInput | None = None,
+        *,
+        files: Iterable[FileInput] = (),
+        idempotency_key: str | None = None,
+        callback_url: str | None = None,
+    ) -> Job:
+        """Send the request as a job (`POST /jobs`) and return its handle at once."""
+        headers = {}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        if callback_url:
+            headers["Callback-URL"] = callback_url
+        response = self.request(js, f, files=files, url=urljoin(self.url, "jobs"), headers=headers)
+        if response.status_code != 202:
+            raise JobError(f"submitting the job failed with {response.status_code}: {response.text[:200]}")
+        return Job(self, response.json())
+
+
+class Job:
+    """A job submitted with `Frontend.submit`: `status()`, `wait()`, `result()`, `cancel()`."""
+
+    def __init__(self, frontend: Frontend, status: dict[str, Any]) -> None:
+        self.frontend = frontend
+        self.id: str = status["id"]
+        self.url = urljoin(frontend.url, f"jobs/{self.id}")  # relative: the service may be mounted under a prefix
+        self.last = status
+
+    def status(self) -> dict[str, Any]:
+        """The job's current status record."""
+        with self.frontend._client() as client:
+            response = client.get(self.url)
+        if response.status_code != 200:
+            raise JobError(f"job {self.id}: {response.status_code} {response.text[:200]}")
+        self.last = response.json()
+        return self.last
+
+    def wait(self, timeout: float | None = None, poll: float = 0.2) -> dict[str, Any]:
+        """Poll until the job is done, failed or cancelled; raise TimeoutError after `timeout` s."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            status = self.status()
+            if status["status"] in ("done", "failed", "cancelled"):
+                return status
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"job {self.id} is still {status['status']} after {timeout} s")
+            time.sleep(poll)
+
+    def result(self) -> Any:
+        """What `send` would have returned: the JSON reply or the file's bytes (409 raises)."""
+        with self.frontend._client() as client:
+            response = client.get(self.url + "/result")
+        if response.status_code == 409:
+            raise JobError(f"job {self.id} has no result: {response.json().get('detail')}")
+        if response.headers.get("content-type") == "application/json":
+            return response.json()
+        return response.content
+
+    def cancel(self) -> dict[str, Any]:
+        """Cancel the job; return its status."""
+        with self.frontend._client() as client:
+            response = client.delete(self.url)
+        self.last = response.json()
+        return self.last

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import tempfile
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from ._calling import Invoker
 from .backend import Backend
 from .background import background
 from .background import run_worker as run_worker_target
 from .exceptions import ConfigError
 from .inputs import Limits
+from .jobroutes import JobService
+from .jobs import JobRunner
+from .jobstore import DirectoryJobStore
 from .loader import check_signature, extend_path, import_callable
 from .queues import MemoryQueue, Queue, open_queue
 from .settings import Settings
@@ -74,10 +81,32 @@ def open_settings_queue(settings: Settings) -> Queue:
     )
 
 
-def build_backend(settings: Settings, queue: Queue | None) -> Backend:
-    """Import the callback and make its `Backend`; a wrong signature is a ConfigError."""
+def build_jobs(settings: Settings) -> JobService | None:
+    """The job store and jobs queue the settings name (None when jobs are off)."""
+    if not settings.jobs:
+        return None
+    store = DirectoryJobStore(settings.job_dir or os.path.join(tempfile.gettempdir(), "izzati-jobs"))
+    if settings.queue_url.startswith("memory:"):
+        queue: Queue = MemoryQueue()
+    else:
+        queue = open_queue(
+            settings.queue_url,
+            name=f"{settings.queue_name}:jobs",
+            connect_timeout=settings.queue_connect_timeout,
+            redelivery_timeout=settings.redelivery_timeout,
+        )
+    return JobService(store, queue, max_attempts=settings.job_max_attempts, ttl=settings.job_ttl)
+
+
+def load_callback(settings: Settings) -> Callable[..., Any]:
+    """Import the web callback named by IZZATI_CALLBACK."""
     extend_path(settings.callback_path)
-    callback = import_callable(settings.callback, "IZZATI_CALLBACK")
+    return import_callable(settings.callback, "IZZATI_CALLBACK")
+
+
+def build_backend(settings: Settings, queue: Queue | None, jobs: JobService | None = None) -> Backend:
+    """Import the callback and make its `Backend`; a wrong signature is a ConfigError."""
+    callback = load_callback(settings)
     limits = Limits(
         max_body_bytes=settings.max_body_bytes,
         max_files=settings.max_files,
@@ -99,6 +128,7 @@ def build_backend(settings: Settings, queue: Queue | None) -> Backend:
             api_key=settings.api_key or None,
             cors_origins=[origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()],
             access_log=settings.access_log,
+            jobs=jobs or False,
         )
     except TypeError as exc:
         raise ConfigError(f"IZZATI_CALLBACK={settings.callback!r}: wrong signature: {exc}") from None
@@ -109,9 +139,12 @@ def run_web(settings: Settings) -> None:
     memory = settings.queue_url.startswith("memory:")
     target = load_worker(settings) if memory else None
     queue = open_settings_queue(settings)
-    backend = build_backend(settings, queue)
+    jobs = build_jobs(settings)
+    backend = build_backend(settings, queue, jobs)
     if target is not None:
         background(target, settings.worker_args, settings.worker_kwargs, queue=queue)
+        if jobs is not None:
+            backend.start_job_runner()  # memory://: this machine's own job worker
     backend.run(
         settings.host,
         settings.port,
@@ -131,5 +164,30 @@ def run_worker(settings: Settings) -> None:
         )
     target = load_worker(settings)
     queue = open_settings_queue(settings)
+    jobs = build_jobs(settings)
+    runner: JobRunner | None = None
+    thread: threading.Thread | None = None
+    if jobs is not None:
+        # the worker runs jobs with the very same callback the web side serves
+        try:
+            invoker = Invoker(load_callback(settings), settings.callback_args, settings.callback_kwargs, queue=queue)
+        except TypeError as exc:
+            raise ConfigError(f"IZZATI_CALLBACK={settings.callback!r}: wrong signature: {exc}") from None
+        runner = JobRunner(invoker, jobs.store, jobs.queue, max_attempts=jobs.max_attempts, ttl=jobs.ttl)
+        thread = threading.Thread(target=runner.run, name="izzati-jobs", daemon=True)
+        thread.start()
     logger.info("worker %s started on %s", settings.worker, settings.queue_url)
-    run_worker_target(target, queue, settings.worker_args, settings.worker_kwargs, grace=settings.graceful_timeout)
+    try:
+        run_worker_target(
+            target,
+            queue,
+            settings.worker_args,
+            settings.worker_kwargs,
+            grace=settings.graceful_timeout,
+            on_stop=runner.stop if runner is not None else None,
+        )
+    finally:
+        if runner is not None and thread is not None and jobs is not None:
+            runner.stop()
+            thread.join(settings.graceful_timeout)  # a job still running then is redelivered
+            jobs.queue.close()

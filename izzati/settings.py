@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     )
     cors_origins: str = Field("", description="comma-separated origins allowed to call from a browser ('*' for any)")
     access_log: bool = Field(True, description="log one line per request: method, path, status, duration, request id")
+    jobs: bool = Field(True, description="accept jobs: POST /jobs, or POST / with 'Prefer: respond-async'")
+    job_dir: str = Field(
+        "", description="folder for job inputs and results, shared by web and workers (default: <tmp>/izzati-jobs)"
+    )
+    job_ttl: float = Field(86400.0, gt=0, description="seconds a finished job's result and files are kept")
+    job_max_attempts: int = Field(3, ge=1, description="times a job whose worker died is started before it fails")
     log_level: str = Field("info", description="critical, error, warning, info or debug")
     debug: bool = Field(False, description="include tracebacks in 500 responses (never in production)")
     try_page: bool = Field(True, description="serve the try-it page at GET / to browsers")

@@ -1,0 +1,217 @@
+"""Where jobs live between the web process and the workers: status, inputs and results.
+
+`JobStore` is the small interface; `DirectoryJobStore` keeps each job in a directory that both
+sides can read (a local folder, or a volume shared by containers). An object store can implement
+the same interface later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+__all__ = ["JobStore", "DirectoryJobStore", "TERMINAL", "new_job_id", "valid_job_id"]
+
+TERMINAL = frozenset({"done", "failed", "cancelled"})
+_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def new_job_id() -> str:
+    """A fresh job id: 32 hex digits."""
+    return uuid.uuid4().hex
+
+
+def valid_job_id(job_id: str) -> bool:
+    """Whether `job_id` has the form of an id (so it can never name a path outside the store)."""
+    return bool(_ID.fullmatch(job_id))
+
+
+class JobStore(Protocol):
+    """What the web side and the workers need to share about jobs."""
+
+    def create(self, job: dict[str, Any], text: dict[str, Any], files: list[tuple[dict[str, str], IO[bytes]]]) -> None:
+        """Store a new job with its request: `text` and `(description, stream)` per file."""
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        """The job's status record, or None if there is no such job."""
+
+    def update(self, job_id: str, **changes: Any) -> dict[str, Any] | None:
+        """Change fields of the job's record atomically; return the new record."""
+
+    def transition(self, job_id: str, decide: Any) -> dict[str, Any] | None:
+        """Under the job's lock, `decide(record)` returns changes (or None); apply them."""
+
+    def load_input(self, job_id: str) -> tuple[dict[str, Any], list[tuple[dict[str, str], Path]]]:
+        """The job's `text` and its files as `(description, path)`."""
+
+    def save_result(self, job_id: str, meta: dict[str, Any], body: bytes | None, path: str | None) -> None:
+        """Keep the result: JSON/bytes in `body`, or a file at `path` (copied)."""
+
+    def load_result(self, job_id: str) -> tuple[dict[str, Any], Path] | None:
+        """The result's description and the file holding it."""
+
+    def request_cancel(self, job_id: str) -> None:
+        """Mark the job as cancelled by the client."""
+
+    def cancel_requested(self, job_id: str) -> bool:
+        """Whether the client asked to cancel the job."""
+
+    def claim_key(self, key: str, job_id: str) -> str:
+        """Bind an idempotency key to `job_id` unless bound already; return the bound id."""
+
+    def sweep(self, ttl: float) -> int:
+        """Delete jobs that ended more than `ttl` seconds ago; return how many."""
+
+
+class DirectoryJobStore:
+    """Jobs as directories under `root`: `job.json`, `input.json`, inputs, result, cancel marker."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        (self.root / "keys").mkdir(parents=True, exist_ok=True)
+
+    def _dir(self, job_id: str) -> Path:
+        if not valid_job_id(job_id):
+            raise KeyError(job_id)
+        return self.root / job_id
+
+    @contextlib.contextmanager
+    def _locked(self, job_id: str) -> Iterator[Path]:
+        directory = self._dir(job_id)
+        with open(directory / "lock", "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # web and workers may share the volume
+            try:
+                yield directory
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    @staticmethod
+    def _write_json(path: Path, value: Any) -> None:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(value, ensure_ascii=False))
+        os.replace(tmp, path)
+
+    def create(self, job: dict[str, Any], text: dict[str, Any], files: list[tuple[dict[str, str], IO[bytes]]]) -> None:
+        """Store a new job with its request."""
+        directory = self._dir(job["id"])
+        directory.mkdir(parents=True)
+        described = []
+        for index, (description, stream) in enumerate(files):
+            name = f"in-{index}"
+            if stream.seekable():
+                stream.seek(0)
+            with open(directory / name, "wb") as out:
+                shutil.copyfileobj(stream, out, 1024 * 1024)
+            described.append({**description, "path": name})
+        self._write_json(directory / "input.json", {"text": text, "files": described})
+        self._write_json(directory / "job.json", job)
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        """The job's status record, or None."""
+        try:
+            record: dict[str, Any] = json.loads((self._dir(job_id) / "job.json").read_text())
+        except (KeyError, FileNotFoundError, ValueError):
+            return None
+        return record
+
+    def transition(self, job_id: str, decide: Any) -> dict[str, Any] | None:
+        """Apply `decide(record)`'s changes under the job's lock."""
+        try:
+            with self._locked(job_id) as directory:
+                record = self.get(job_id)
+                if record is None:
+                    return None
+                changes = decide(record)
+                if changes:
+                    record.update(changes)
+                    self._write_json(directory / "job.json", record)
+                return record
+        except (KeyError, FileNotFoundError):
+            return None
+
+    def update(self, job_id: str, **changes: Any) -> dict[str, Any] | None:
+        """Change fields of the job's record atomically."""
+        return self.transition(job_id, lambda record: changes)
+
+    def load_input(self, job_id: str) -> tuple[dict[str, Any], list[tuple[dict[str, str], Path]]]:
+        """The job's `text` and files."""
+        directory = self._dir(job_id)
+        stored = json.loads((directory / "input.json").read_text())
+        return stored["text"], [(description, directory / description["path"]) for description in stored["files"]]
+
+    def save_result(self, job_id: str, meta: dict[str, Any], body: bytes | None, path: str | None) -> None:
+        """Keep the result next to the job."""
+        directory = self._dir(job_id)
+        tmp = directory / f".result.{os.getpid()}.tmp"
+        if path is not None:
+            shutil.copyfile(path, tmp)
+        else:
+            tmp.write_bytes(body or b"")
+        os.replace(tmp, directory / "result")
+        self._write_json(directory / "result.json", meta)
+
+    def load_result(self, job_id: str) -> tuple[dict[str, Any], Path] | None:
+        """The result's description and file."""
+        try:
+            directory = self._dir(job_id)
+            meta: dict[str, Any] = json.loads((directory / "result.json").read_text())
+        except (KeyError, FileNotFoundError, ValueError):
+            return None
+        return meta, directory / "result"
+
+    def request_cancel(self, job_id: str) -> None:
+        """Mark the job as cancelled."""
+        (self._dir(job_id) / "cancel").touch()
+
+    def cancel_requested(self, job_id: str) -> bool:
+        """Whether the job was cancelled."""
+        try:
+            return (self._dir(job_id) / "cancel").exists()
+        except KeyError:
+            return False
+
+    def claim_key(self, key: str, job_id: str) -> str:
+        """Bind an idempotency key to a job id, first come first served."""
+        path = self.root / "keys" / hashlib.sha256(key.encode()).hexdigest()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            bound = path.read_text().strip()
+            if self.get(bound) is not None:
+                return bound
+            path.write_text(job_id)  # the bound job expired: the key is free again
+            return job_id
+        with os.fdopen(fd, "w") as out:
+            out.write(job_id)
+        return job_id
+
+    def sweep(self, ttl: float) -> int:
+        """Delete jobs (with their files) that ended more than `ttl` seconds ago."""
+        now = time.time()
+        removed = 0
+        for directory in self.root.iterdir():
+            if not valid_job_id(directory.name):
+                continue
+            record = self.get(directory.name)
+            ended = record.get("finished") if record else None
+            if record is None:
+                # a job that never got its record (a crash mid-create) goes after the ttl too
+                ended = directory.stat().st_mtime
+            if ended is not None and now - float(ended) > ttl:
+                shutil.rmtree(directory, ignore_errors=True)
+                removed += 1
+        for key in (self.root / "keys").iterdir():
+            with contextlib.suppress(OSError):
+                if not (self.root / key.read_text().strip()).exists():
+                    key.unlink()
+        return removed
