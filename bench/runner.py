@@ -197,6 +197,8 @@ def server_for(kind: str, workload: str, port: int, pin: bool, **extra: Any) -> 
     if kind in ("izzati", "izzati-async"):
         if extra.get("workers"):
             args += ["--workers", str(extra["workers"])]
+        if extra.get("threads"):
+            args += ["--threads", str(extra["threads"])]
         if extra.get("max_body_bytes"):
             args += ["--max-body-bytes", str(extra["max_body_bytes"])]
         if kind == "izzati-async":
@@ -713,7 +715,7 @@ def versions() -> dict[str, str]:
             out[name] = "absent"
     if ORIG_PY.exists():
         code = "from importlib.metadata import version as v; print(v('flask'), v('werkzeug'), v('izzati'))"
-        done = subprocess.run([str(ORIG_PY), "-c", code], capture_output=True, text=True)
+        done = subprocess.run([str(ORIG_PY), "-c", code], capture_output=True, text=True, cwd=ORIG)
         if done.returncode == 0:
             flask, werkzeug, izzati = done.stdout.split()
             out.update({"original izzati": izzati, "flask (original)": flask, "werkzeug (original)": werkzeug})
@@ -740,6 +742,7 @@ def machine() -> dict[str, str]:
         "cpu": model,
         "python": platform.python_version(),
         "kernel": platform.release(),
+        "load average at start (1/5/15 min)": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
     }
 
 

@@ -19,6 +19,7 @@ def main() -> None:
     parser.add_argument("--file", help="the file W4 returns")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--max-body-bytes", type=int)
+    parser.add_argument("--threads", type=int, help="Backend(threads=N), for experiments (default: izzati's)")
     parser.add_argument("--async", dest="use_async", action="store_true", help="an async def callback")
     opts = parser.parse_args()
     path = opts.file
@@ -41,9 +42,12 @@ def main() -> None:
     plain = {"echo": echo, "size": size, "file": send_file}
     coroutine = {"echo": echo_async, "size": size_async}
     callback = coroutine[opts.workload] if opts.use_async else plain[opts.workload]
-    backend = (
-        Backend(callback) if opts.max_body_bytes is None else Backend(callback, max_body_bytes=opts.max_body_bytes)
-    )
+    options: dict[str, Any] = {}
+    if opts.max_body_bytes is not None:
+        options["max_body_bytes"] = opts.max_body_bytes
+    if opts.threads is not None:
+        options["threads"] = opts.threads
+    backend = Backend(callback, **options)
     backend.run(host="127.0.0.1", port=opts.port, workers=opts.workers)
 
 

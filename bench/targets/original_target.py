@@ -9,7 +9,9 @@ exactly as `app.run(host, port, debug=False, use_reloader=False, threaded=True)`
 """
 
 import argparse
+import sys
 
+import izzati
 from izzati import Backend, file_return  # the original 1.2.3, from the venv
 
 
@@ -19,6 +21,8 @@ def main() -> None:
     parser.add_argument("--workload", choices=["echo", "size", "file"], required=True)
     parser.add_argument("--file")
     opts = parser.parse_args()
+    if "site-packages" not in izzati.__file__:
+        sys.exit(f"not the original izzati 1.2.3: {izzati.__file__}")
     path = opts.file
 
     def echo(text, data):
