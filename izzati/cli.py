@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from email.message import Message
 from pathlib import Path
@@ -187,31 +189,69 @@ def _import_from_cwd() -> None:
 
 
 def _reload(args: argparse.Namespace) -> int:
+    import logging
+
     import watchfiles
 
-    child = [sys.executable, "-m", "izzati.cli", "run"]
+    logging.getLogger("watchfiles").setLevel(logging.ERROR)  # its own "KeyboardInterrupt caught" line
+    command = [sys.executable, "-m", "izzati.cli", "run"]
     if args.callback is not None:
-        child.append(args.callback)
+        command.append(args.callback)
     for option in ("host", "port", "workers", "worker", "queue", "log_level"):
         value = getattr(args, option)
         if value is not None:
-            child += [f"--{option.replace('_', '-')}", str(value)]
+            command += [f"--{option.replace('_', '-')}", str(value)]
     cwd = os.getcwd()
     _say(f"reloading on changes to .py files under {cwd}")
 
-    def changed(changes: set[tuple[watchfiles.Change, str]]) -> None:
-        names = sorted({os.path.relpath(path, cwd) for _, path in changes})
-        _say(f"{', '.join(names)} changed, restarting")
+    def stop_watching(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # ends watchfiles' wait for changes, whichever signal arrived
 
-    watchfiles.run_process(
-        cwd,
-        target=shlex.join(child),
-        target_type="command",
-        callback=changed,
-        watch_filter=watchfiles.PythonFilter(),
-        debounce=400,
-    )
+    signal.signal(signal.SIGTERM, stop_watching)
+    signal.signal(signal.SIGHUP, stop_watching)
+    child = subprocess.Popen(command, process_group=0)
+    try:
+        for changes in watchfiles.watch(
+            cwd, watch_filter=watchfiles.PythonFilter(), debounce=400, raise_interrupt=False
+        ):
+            names = sorted({os.path.relpath(path, cwd) for _, path in changes})
+            _say(f"{', '.join(names)} changed, restarting")
+            _stop_child(child)
+            child = subprocess.Popen(command, process_group=0)
+    finally:
+        _stop_child(child)
     return EXIT_OK
+
+
+def _stop_child(child: subprocess.Popen[bytes]) -> None:
+    """Stop a served child and the processes it started: SIGTERM to its group, then SIGKILL."""
+    # The child leads its own process group, so a Ctrl+C reaches only this watcher and the
+    # server's own worker processes get exactly one SIGTERM, like under `docker stop`.
+    _signal_group(child.pid, signal.SIGTERM)
+    try:
+        child.wait(40)
+    except subprocess.TimeoutExpired:
+        _say(f"the server (pid {child.pid}) did not stop within 40 s: killing it")
+    deadline = time.monotonic() + 5
+    while _group_alive(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    _signal_group(child.pid, signal.SIGKILL)
+    child.wait()
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------------- send

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -316,3 +317,23 @@ def test_reload_restarts_after_an_edit(spawn: Spawn, project: Path) -> None:
             time.sleep(0.1)  # the new server is starting
     assert version == 2
     assert proc.output().count("imported mycode") == 2  # the watcher itself never imports it
+    # SIGTERM (as from docker stop or a supervisor) stops the watcher, the server and its workers
+    port = url.rsplit(":", 1)[1].strip("/")
+    assert len(processes_with(f"--port {port}")) >= 3  # watcher, server, the server's worker
+    proc.signal(signal.SIGTERM)
+    assert proc.popen.wait(30) == 0
+    assert processes_with(f"--port {port}") == []
+
+
+def processes_with(text: str) -> list[int]:
+    """The pids of live (not zombie) processes whose command line contains `text`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if text in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
