@@ -28,9 +28,11 @@ ENV PYTHONUNBUFFERED=1 \
     VIRTUAL_ENV=/opt/venv \
     PYTHONPATH=/srv \
     IZZATI_HOST=0.0.0.0 \
-    IZZATI_PORT=5020
+    IZZATI_PORT=5020 \
+    IZZATI_JOB_DIR=/jobs
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/izzati \
-        --shell /usr/sbin/nologin izzati
+        --shell /usr/sbin/nologin izzati \
+ && mkdir /jobs && chown 10001:10001 /jobs
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /srv
 COPY app ./app

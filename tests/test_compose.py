@@ -305,6 +305,21 @@ def test_multipart_upload_reaches_callback_and_worker(stack: Stack, client: http
     assert item == {"text": {"id": marker, "note": "hello"}, "files": ["hello.txt"]}
 
 
+def test_job_runs_in_a_worker_container(stack: Stack, client: httpx.Client) -> None:
+    marker = f"job-{uuid.uuid4().hex[:8]}"
+    r = client.post("/jobs", data={"id": marker}, files={"file": ("job.txt", b"job input\n", "text/plain")})
+    assert r.status_code == 202, r.text
+    job = r.json()["id"]
+    status = _wait(
+        "the job done by a worker container",
+        lambda: (s := client.get(f"/jobs/{job}").json())["status"] in ("done", "failed") and s,
+        60,
+    )
+    assert status["status"] == "done", status
+    result = client.get(f"/jobs/{job}/result")
+    assert result.json() == {"queued": True, "text": {"id": marker}, "files": ["job.txt"]}
+
+
 def test_two_workers_process_each_item_exactly_once(stack: Stack, client: httpx.Client) -> None:
     stack("up", "-d", "--no-build", "--scale", "worker=2")
     _wait("2 started workers", lambda: stack.workers_ready(2), 60)
