@@ -28,6 +28,8 @@ EXIT_USAGE = 2
 EXIT_CONNECTION = 3
 """`send` could not connect, or the connection failed or timed out."""
 
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
 
 class UsageError(Exception):
     """A problem with the command line, reported as one line and exit code 2."""
@@ -76,7 +78,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, help="port to listen on (IZZATI_PORT, default 5020)")
     run.add_argument("--workers", type=int, metavar="N", help="number of server processes (IZZATI_WORKERS)")
     _worker_options(run)
-    run.add_argument("--log-level", help="critical, error, warning, info or debug (IZZATI_LOG_LEVEL)")
+    run.add_argument("--log-level", choices=LOG_LEVELS, type=str.lower, help="(IZZATI_LOG_LEVEL, default info)")
     run.add_argument(
         "--reload",
         action="store_true",
@@ -91,7 +93,7 @@ def parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("worker_target", nargs="?", metavar="WORKER", help="'module:function' (IZZATI_WORKER)")
     worker.add_argument("--queue", help="queue URL, e.g. redis://127.0.0.1:6379/0 (IZZATI_QUEUE_URL)")
-    worker.add_argument("--log-level", help="critical, error, warning, info or debug (IZZATI_LOG_LEVEL)")
+    worker.add_argument("--log-level", choices=LOG_LEVELS, type=str.lower, help="(IZZATI_LOG_LEVEL, default info)")
 
     send = commands.add_parser(
         "send",
