@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.context
+import signal
 import sys
+import threading
+from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import Any
 
-__all__ = ["mp_context"]
+__all__ = ["mp_context", "run_quietly", "exit_on_signals"]
 
 
 def mp_context() -> multiprocessing.context.ForkContext | multiprocessing.context.SpawnContext:
@@ -16,3 +22,34 @@ def mp_context() -> multiprocessing.context.ForkContext | multiprocessing.contex
     if sys.platform != "win32":
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
+
+
+def run_quietly(target: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a child process's target; Ctrl+C (SIGINT to the whole process group) ends it quietly."""
+    try:
+        return target(*args, **kwargs)
+    except KeyboardInterrupt:
+        return None
+
+
+@contextlib.contextmanager
+def exit_on_signals() -> Iterator[None]:
+    """Turn SIGTERM/SIGINT into `SystemExit(128 + signal)` while serving.
+
+    uvicorn shuts down gracefully and then re-raises the signal; with the default handler the
+    process would die at once, skipping `finally` blocks and atexit, which stops daemon children
+    (the background worker, the job runner). A SystemExit lets all of that run.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def leave(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.signal(sig, leave) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ._calling import Invoker, describe
-from ._utils import mp_context
+from ._utils import exit_on_signals, mp_context, run_quietly
 from .examples import echo
 from .exceptions import CallbackError, CallbackTimeout, HTTPError
 from .gate import Gate
@@ -343,7 +343,7 @@ class Backend:
         runner = JobRunner(
             self.invoker, self.jobs.store, self.jobs.queue, max_attempts=self.jobs.max_attempts, ttl=self.jobs.ttl
         )
-        process = mp_context().Process(target=runner.run, daemon=True, name="izzati-jobs")
+        process = mp_context().Process(target=run_quietly, args=(runner.run,), daemon=True, name="izzati-jobs")
         process.start()
         return process
 
@@ -359,7 +359,8 @@ class Backend:
         options.update(uvicorn_options)
         config = uvicorn.Config(self.app, host=host, port=port, **options)
         if workers <= 1:
-            uvicorn.Server(config).run()
+            with exit_on_signals():
+                uvicorn.Server(config).run()
             return
         from ._supervisor import serve_forked
 

@@ -12,7 +12,7 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
 
-from ._utils import mp_context
+from ._utils import mp_context, run_quietly
 from .exceptions import WorkerStopped
 from .queues import MemoryQueue, Queue, open_queue
 
@@ -43,8 +43,8 @@ def background(
     else:
         q = queue
     process = mp_context().Process(
-        target=target,
-        args=(q, *tuple(args)),
+        target=run_quietly,
+        args=(target, q, *tuple(args)),
         kwargs=dict(kwargs or {}),
         daemon=daemon,
         name=f"izzati-background-{getattr(target, '__name__', 'target')}",

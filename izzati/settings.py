@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "ENV_PREFIX", "env_example"]
@@ -83,7 +83,15 @@ class Settings(BaseSettings):
     )
     job_ttl: float = Field(86400.0, gt=0, description="seconds a finished job's result and files are kept")
     job_max_attempts: int = Field(3, ge=1, description="times a job whose worker died is started before it fails")
-    log_level: str = Field("info", description="critical, error, warning, info or debug")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        "info", description="critical, error, warning, info or debug"
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
     debug: bool = Field(False, description="include tracebacks in 500 responses (never in production)")
     try_page: bool = Field(True, description="serve the try-it page at GET / to browsers")
 

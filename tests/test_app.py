@@ -91,6 +91,7 @@ def test_dotenv_and_callback_path(spawn: Spawn, tmp_path: Path) -> None:
         ({"IZZATI_QUEUE_URL": "amqp://localhost"}, "unknown queue URL scheme 'amqp'"),
         ({"IZZATI_CALLBACK_ARGS": "[1,"}, "IZZATI_CALLBACK_ARGS: not valid JSON"),
         ({"IZZATI_PORT": "http"}, "IZZATI_PORT: Input should be a valid integer"),
+        ({"IZZATI_LOG_LEVEL": "nonsense"}, "IZZATI_LOG_LEVEL: Input should be 'critical', 'error'"),
     ],
 )
 def test_startup_fails_fast_with_one_clear_line(tmp_path: Path, env: dict[str, str], message: str) -> None:
@@ -245,3 +246,33 @@ def test_sigterm_past_grace_returns_the_item_to_the_queue(spawn: Spawn, redis_se
     assert "Hello, quinn" not in worker.output()
     after = spawn([PYTHON, "-m", "app", "worker"], env={**env, "IZZATI_WORKER_KWARGS": '{"hold": 0}'})
     after.wait_output(lambda out: "Hello, quinn" in out, timeout=15)
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.update(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stopping_the_web_process_stops_its_children(spawn: Spawn, sig: int) -> None:
+    proc, url = start_web(spawn, {"IZZATI_CALLBACK": "queue_names:callback"})
+    children = _children(proc.popen.pid)
+    assert len(children) >= 2  # the memory:// worker and the job runner
+    assert httpx.post(url, data={"name": "rex"}).status_code == 200
+    proc.signal(sig)
+    assert proc.popen.wait(15) == 128 + sig
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in children)
+    assert "Traceback" not in proc.output()
