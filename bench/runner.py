@@ -203,6 +203,8 @@ def server_for(kind: str, workload: str, port: int, pin: bool, **extra: Any) -> 
             args += ["--max-body-bytes", str(extra["max_body_bytes"])]
         if kind == "izzati-async":
             args.append("--async")
+        for name in extra.get("experiments", ()):
+            args += ["--experiment", name]
         argv = [sys.executable, str(BENCH / "targets" / "izzati_target.py"), *args]
     elif kind == "fastapi":
         argv = [sys.executable, str(BENCH / "targets" / "fastapi_target.py"), *args]
