@@ -45,7 +45,7 @@ LAYERS = [
     ("uvicorn h11", r"uvicorn/protocols/http/h11_impl\.py"),
     ("uvicorn logging", r"uvicorn/logging\.py|logging/__init__\.py"),
     ("uvicorn (other)", r"uvicorn/"),
-    ("callback", r"izzati_target\.py"),
+    ("callback", r"^(echo|size|send_file|echo_async|size_async) \(.*izzati_target\.py"),
     ("urllib.parse", r"urllib/parse\.py"),
 ]
 
