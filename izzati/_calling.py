@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+from ._pool import CallbackPool
 
 __all__ = ["Invoker", "describe"]
 
@@ -101,14 +101,12 @@ class Invoker:
             return asyncio.run(_await(result))
         return result
 
-    async def call(self, text: dict[str, Any], data: list[Any], executor: ThreadPoolExecutor | None) -> Any:
-        """Call the callback: awaited when async, else in a worker thread of `executor`."""
-        if self.is_async:
-            return await self.callback(*self.lead, text, data, *self.args, **self.kwargs)
-        loop = asyncio.get_running_loop()
-        context = contextvars.copy_context()
-        call = functools.partial(self.callback, *self.lead, text, data, *self.args, **self.kwargs)
-        result = await loop.run_in_executor(executor, context.run, call)
+    async def call(self, text: dict[str, Any], data: list[Any], pool: CallbackPool | None) -> Any:
+        """Call the callback: awaited when async, else in a thread of `pool`."""
+        if self.is_async or pool is None:
+            result = self.callback(*self.lead, text, data, *self.args, **self.kwargs)
+        else:
+            result = await pool.run(functools.partial(self.callback, *self.lead, text, data, *self.args, **self.kwargs))
         if inspect.isawaitable(result):
             result = await result
         return result

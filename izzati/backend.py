@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -21,6 +20,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ._calling import Invoker, describe
+from ._pool import CallbackPool
 from ._utils import exit_on_signals, mp_context, run_quietly
 from .examples import echo
 from .exceptions import CallbackError, CallbackTimeout, HTTPError
@@ -62,22 +62,22 @@ class Endpoint:
         self.debug = debug
         self.threads = threads
         self.callback_timeout = callback_timeout
-        self._executor: ThreadPoolExecutor | None = None
-        self._executor_pid = 0
+        self._pool: CallbackPool | None = None
+        self._pool_pid = 0
 
     @property
-    def executor(self) -> ThreadPoolExecutor:
+    def pool(self) -> CallbackPool:
         """The thread pool for plain callbacks, made anew in each process that serves."""
-        if self._executor is None or self._executor_pid != os.getpid():
-            self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="izzati-callback")
-            self._executor_pid = os.getpid()
-        return self._executor
+        if self._pool is None or self._pool_pid != os.getpid():
+            self._pool = CallbackPool(self.threads)
+            self._pool_pid = os.getpid()
+        return self._pool
 
     def shutdown(self) -> None:
         """Let the thread pool go once running callbacks end."""
-        if self._executor is not None and self._executor_pid == os.getpid():
-            self._executor.shutdown(wait=False)
-            self._executor = None
+        if self._pool is not None and self._pool_pid == os.getpid():
+            self._pool.shutdown()
+            self._pool = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         files: list[Any] = []
@@ -89,6 +89,7 @@ class Endpoint:
                 return
             except ClientDisconnected:
                 return
+            response: ASGIApp
             if self.jobs is not None and (self.force_job or wants_async(scope)):
                 try:
                     response = await self.jobs.submit(scope, text, files)
@@ -101,8 +102,8 @@ class Endpoint:
             for upload in files:
                 upload.close()
 
-    async def _respond(self, text: dict[str, Any], files: list[Any]) -> Response:
-        call = self.invoker.call(text, files, None if self.invoker.is_async else self.executor)
+    async def _respond(self, text: dict[str, Any], files: list[Any]) -> ASGIApp:
+        call = self.invoker.call(text, files, None if self.invoker.is_async else self.pool)
         try:
             if self.callback_timeout is None:
                 result = await call

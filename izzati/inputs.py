@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 from urllib.parse import parse_qsl
@@ -63,29 +63,34 @@ def media_type_of(scope: Scope) -> tuple[str, dict[bytes, bytes], int | None]:
     return media.decode("latin-1").lower(), params, length
 
 
-async def _chunks(receive: Receive, limits: Limits) -> AsyncIterator[bytes]:
+async def _receive_body(receive: Receive, limits: Limits, on_chunk: Callable[[bytes], None]) -> None:
+    """Hand each body chunk to `on_chunk`, enforcing the size limit and an idle read timeout."""
     total = 0
-    while True:
-        try:
-            # an idle bound per read, not a total: a big upload on a slow link is fine, a stall is not
-            async with asyncio.timeout(limits.read_timeout):
+    loop = asyncio.get_running_loop()
+    try:
+        # one timer per request, pushed on by each chunk: an idle bound, not a total, so a big
+        # upload on a slow link is fine and a stall is not
+        async with asyncio.timeout(limits.read_timeout) as deadline:
+            while True:
                 message = await receive()
-        except TimeoutError:
-            raise RequestTimeout(f"the client sent no body data for {limits.read_timeout:g} s") from None
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnected()
-        chunk: bytes = message.get("body", b"")
-        if chunk:
-            total += len(chunk)
-            if total > limits.max_body_bytes:
-                raise PayloadTooLarge(f"request body is over the limit of {limits.max_body_bytes} bytes")
-            yield chunk
-        if not message.get("more_body", False):
-            return
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnected()
+                chunk: bytes = message.get("body", b"")
+                if chunk:
+                    total += len(chunk)
+                    if total > limits.max_body_bytes:
+                        raise PayloadTooLarge(f"request body is over the limit of {limits.max_body_bytes} bytes")
+                    on_chunk(chunk)
+                if not message.get("more_body", False):
+                    return
+                deadline.reschedule(loop.time() + limits.read_timeout)
+    except TimeoutError:
+        raise RequestTimeout(f"the client sent no body data for {limits.read_timeout:g} s") from None
 
 
 async def _read_all(receive: Receive, limits: Limits) -> bytes:
-    parts = [chunk async for chunk in _chunks(receive, limits)]
+    parts: list[bytes] = []
+    await _receive_body(receive, limits, parts.append)
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
@@ -154,6 +159,7 @@ class _MultipartReader:
         self.files: list[UploadedFile] = []
         self.fields = 0
         self.ended = False
+        self.fed = False
         self._header_field = b""
         self._header_value = b""
         self._headers: dict[str, bytes] = {}
@@ -264,6 +270,18 @@ class _MultipartReader:
     def _end(self) -> None:
         self.ended = True
 
+    def feed(self, chunk: bytes) -> None:
+        """Parse the next chunk of the body."""
+        self.fed = True
+        try:
+            self.parser.write(chunk)
+        except (HTTPError, MultipartParseError):
+            raise
+        except Exception as exc:
+            # whatever else the parser trips on is still a malformed body, not a server fault
+            logger.warning("multipart parser failed on a client body", exc_info=exc)
+            raise BadRequest("multipart body is malformed") from None
+
     def close(self) -> None:
         for upload in self.files:
             upload.close()
@@ -279,19 +297,9 @@ async def read_request(scope: Scope, receive: Receive, limits: Limits) -> tuple[
         if not boundary:
             raise BadRequest("multipart/form-data without a boundary parameter")
         reader = _MultipartReader(boundary, limits)
-        seen = False
         try:
-            async for chunk in _chunks(receive, limits):
-                seen = True
-                try:
-                    reader.parser.write(chunk)
-                except (HTTPError, MultipartParseError):
-                    raise
-                except Exception as exc:
-                    # whatever else the parser trips on is still a malformed body, not a server fault
-                    logger.warning("multipart parser failed on a client body", exc_info=exc)
-                    raise BadRequest("multipart body is malformed") from None
-            if seen and not reader.ended:
+            await _receive_body(receive, limits, reader.feed)
+            if reader.fed and not reader.ended:
                 raise BadRequest("multipart body ended before its closing boundary")
         except MultipartParseError as exc:
             reader.close()

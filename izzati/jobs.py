@@ -202,7 +202,9 @@ class JobRunner:
             self._notify(final)
 
     def _call(self, job_id: str, text: dict[str, Any], uploads: list[Any]) -> dict[str, Any]:
-        from .responses import render
+        from starlette.responses import Response
+
+        from .responses import RawResponse, render
 
         try:
             result = self.invoker.call_sync(text, uploads)
@@ -214,6 +216,11 @@ class JobRunner:
             return {"error": _error("callback_failed", f"the callback raised {type(exc).__name__}")}
         if self.store.cancel_requested(job_id):
             return {}
+        if isinstance(response, RawResponse):
+            meta = {"status_code": response.status_code, "media_type": response.media_type.decode(), "headers": {}}
+            self.store.save_result(job_id, meta, response.body, None)
+            return {"ok": True}
+        assert isinstance(response, Response)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in response.raw_headers}
         meta = {
             "status_code": response.status_code,

@@ -8,10 +8,11 @@ from http import HTTPStatus
 from typing import Any
 
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .exceptions import CallbackError, HTTPError
 
-__all__ = ["JSON_MEDIA_TYPE", "json_response", "error_response", "render", "error_code"]
+__all__ = ["JSON_MEDIA_TYPE", "RawResponse", "json_response", "error_response", "render", "error_code"]
 
 # The original clients compare the Content-Type header string exactly: no "; charset".
 JSON_MEDIA_TYPE = "application/json"
@@ -39,12 +40,28 @@ def error_response(exc: HTTPError, *, headers: dict[str, str] | None = None, **e
     return json_response({"error": exc.code, "detail": exc.detail, **extra}, exc.status_code, headers)
 
 
-def render(result: Any) -> Response:
+class RawResponse:
+    """A complete response as two ASGI messages with prebuilt headers: the hot path's reply."""
+
+    __slots__ = ("status_code", "body", "media_type")
+
+    def __init__(self, body: bytes, media_type: bytes = b"application/json", status_code: int = 200) -> None:
+        self.body = body
+        self.media_type = media_type
+        self.status_code = status_code
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", self.media_type), (b"content-length", str(len(self.body)).encode())]
+        await send({"type": "http.response.start", "status": self.status_code, "headers": headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def render(result: Any) -> ASGIApp:
     """Make a response from a callback's return value."""
     if isinstance(result, Response):
         return result
     if isinstance(result, (bytes, bytearray, memoryview)):
-        return Response(bytes(result), media_type="application/octet-stream")
+        return RawResponse(bytes(result), b"application/octet-stream")
     try:
         body = _dumps(result)
     except (TypeError, ValueError) as exc:
@@ -52,7 +69,7 @@ def render(result: Any) -> Response:
             f"the callback returned a {type(result).__name__} that cannot be sent as JSON ({exc}); "
             "return a dict, list, str, number, bool, None, bytes or file_return(path)"
         ) from exc
-    return Response(body, media_type=JSON_MEDIA_TYPE)
+    return RawResponse(body)
 
 
 def format_traceback(exc: BaseException) -> str:
