@@ -32,7 +32,7 @@ ENV PYTHONUNBUFFERED=1 \
     IZZATI_JOB_DIR=/jobs
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/izzati \
         --shell /usr/sbin/nologin izzati \
- && mkdir /jobs && chown 10001:10001 /jobs
+ && mkdir -m 700 /jobs && chown 10001:10001 /jobs
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /srv
 COPY app ./app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -23,7 +24,7 @@ from ._calling import Invoker, describe
 from ._pool import CallbackPool
 from ._utils import exit_on_signals, mp_context, run_quietly
 from .examples import echo
-from .exceptions import CallbackError, CallbackTimeout, HTTPError
+from .exceptions import CallbackError, CallbackTimeout, HTTPError, QueueUnavailable, ServiceUnavailable
 from .gate import Gate
 from .inputs import ClientDisconnected, Limits, read_request
 from .jobroutes import JobService, add_job_routes, wants_async
@@ -81,22 +82,25 @@ class Endpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         files: list[Any] = []
+        response: ASGIApp
         try:
             try:
                 text, files = await read_request(scope, receive, self.limits)
-            except HTTPError as exc:
-                await error_response(exc)(scope, receive, send)
-                return
+                if self.jobs is not None and (self.force_job or wants_async(scope)):
+                    response = await self.jobs.submit(scope, text, files)
+                else:
+                    response = await self._respond(text, files)
             except ClientDisconnected:
                 return
-            response: ASGIApp
-            if self.jobs is not None and (self.force_job or wants_async(scope)):
-                try:
-                    response = await self.jobs.submit(scope, text, files)
-                except HTTPError as exc:
-                    response = error_response(exc)
-            else:
-                response = await self._respond(text, files)
+            except HTTPError as exc:
+                response = error_response(exc)
+            except QueueUnavailable as exc:
+                logger.error("the queue is unavailable: %s", exc)
+                response = error_response(ServiceUnavailable(f"the queue is unavailable: {exc}"))
+            except Exception:
+                # this path skips Starlette's error middleware, so it answers in JSON itself
+                logger.exception("%s %s failed", scope["method"], scope["path"])
+                response = error_response(HTTPError("the server failed to handle the request"))
             await response(scope, receive, send)
         finally:
             for upload in files:
@@ -112,7 +116,12 @@ class Endpoint:
                     result = await call
             return render(result)
         except HTTPError as exc:
+            if isinstance(exc, CallbackError):  # e.g. a return value that is not JSON
+                logger.error("callback %s: %s", describe(self.invoker.callback), exc.detail)
             return error_response(exc)
+        except QueueUnavailable as exc:
+            logger.error("callback %s: the queue is unavailable: %s", describe(self.invoker.callback), exc)
+            return error_response(ServiceUnavailable(f"the queue is unavailable: {exc}"))
         except TimeoutError:
             # a thread cannot be stopped: a plain callback runs on, but its result is dropped
             name = describe(self.invoker.callback)
@@ -171,6 +180,15 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 async def _server_error(request: Request, exc: Exception) -> Response:
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(HTTPError("the server failed to handle the request"))
+
+
+def log_config(level: str = "info") -> dict[str, Any]:
+    """uvicorn's logging setup plus izzati's loggers (access lines, callback errors) on stderr."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["izzati"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    return config
 
 
 def readiness(queue: Any) -> dict[str, Any]:
@@ -307,10 +325,10 @@ class Backend:
         self,
         host: str = DEFAULT_HOST,
         port: int = DEFAULT_PORT,
+        use_reloader: bool | None = None,
         *,
         workers: int = 1,
         log_level: str = "info",
-        use_reloader: bool | None = None,
         **uvicorn_options: Any,
     ) -> tuple[BaseProcess, Queue] | None:
         """Serve until stopped; with `background=True`, serve in a child process and return `(p, q)`.
@@ -356,8 +374,13 @@ class Backend:
         import uvicorn
 
         # izzati's gate writes the access log (with the request id), so uvicorn's is off
-        options: dict[str, Any] = {"log_level": "info", "timeout_graceful_shutdown": 30, "access_log": False}
+        options: dict[str, Any] = {
+            "log_level": "info",
+            "timeout_graceful_shutdown": 30,
+            "access_log": False,
+        }
         options.update(uvicorn_options)
+        options.setdefault("log_config", log_config(str(options["log_level"])))
         config = uvicorn.Config(self.app, host=host, port=port, **options)
         if workers <= 1:
             with exit_on_signals():

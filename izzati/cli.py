@@ -334,29 +334,35 @@ def _save(response: Any, output: str | None) -> None:
         return
     if output is not None:
         target = Path(output)
+        try:
+            target.write_bytes(content)
+        except OSError as exc:
+            raise UsageError(f"cannot write the reply to {str(target)!r}: {exc.strerror}") from None
     else:
         target = Path(_reply_filename(response.headers.get("content-disposition", "")))
-        if target.exists():
+        try:
+            # never overwrite, and never follow a link planted under the server's chosen name
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        except FileExistsError:
             raise UsageError(
                 f"the reply is a file ({len(content)} bytes, {kind}); {str(target)!r} already exists and "
                 "was not overwritten: choose a name with -o PATH"
-            )
-    try:
-        target.write_bytes(content)
-    except OSError as exc:
-        raise UsageError(f"cannot write the reply to {str(target)!r}: {exc.strerror}") from None
+            ) from None
+        except OSError as exc:
+            raise UsageError(f"cannot write the reply to {str(target)!r}: {exc.strerror}") from None
+        with os.fdopen(fd, "wb") as out:
+            out.write(content)
     _say(f"saved {len(content)} bytes ({kind}) to {target}")
 
 
 def _reply_filename(disposition: str) -> str:
-    """The server's filename for a file reply, reduced to a plain name in the current directory."""
+    """The server's filename for a file reply, reduced to a plain, visible name in this directory."""
     message = Message()
     message["content-disposition"] = disposition
-    name = message.get_filename() or ""
-    name = os.path.basename(name.replace("\\", "/")).replace("\x00", "").strip()
-    if name in ("", ".", ".."):
-        return "izzati-reply.bin"
-    return name
+    # safe_filename also drops leading dots: a server must not plant .env or .bashrc here
+    from .files import safe_filename  # here: only a file reply needs it, so `send` starts fast
+
+    return safe_filename(message.get_filename() or "", default="izzati-reply.bin")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ __all__ = [
     "UnsupportedMediaType",
     "RequestTimeout",
     "CallbackTimeout",
+    "ServiceUnavailable",
+    "IdempotencyConflict",
     "Unauthorized",
     "HeadersTooLarge",
     "CallbackError",
@@ -57,6 +59,20 @@ class RequestTimeout(HTTPError):
 
     status_code = 408
     code = "request_timeout"
+
+
+class IdempotencyConflict(HTTPError):
+    """A job with the same Idempotency-Key is still being created."""
+
+    status_code = 409
+    code = "idempotency_conflict"
+
+
+class ServiceUnavailable(HTTPError):
+    """Something the service needs (the queue) cannot be reached now."""
+
+    status_code = 503
+    code = "service_unavailable"
 
 
 class CallbackTimeout(HTTPError):

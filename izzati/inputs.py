@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -125,7 +126,9 @@ def _parse_urlencoded(body: bytes, limits: Limits, charset: str) -> dict[str, An
     if body.count(b"&") >= limits.max_fields:
         raise PayloadTooLarge(f"more than {limits.max_fields} form fields")
     try:
-        pairs = parse_qsl(body.decode("latin-1"), keep_blank_values=True, encoding=charset, errors="strict")
+        # decoded with the charset first: clients like `curl -d 'name=héllo'` send raw UTF-8 bytes,
+        # not only %-escapes, and both must arrive as the same text
+        pairs = parse_qsl(body.decode(charset), keep_blank_values=True, encoding=charset, errors="strict")
     except (UnicodeDecodeError, LookupError):
         raise BadRequest(f"form body is not valid {charset} text") from None
     except ValueError as exc:
@@ -134,6 +137,9 @@ def _parse_urlencoded(body: bytes, limits: Limits, charset: str) -> dict[str, An
     for key, value in pairs:
         _add(text, key, value)
     return _finish(text)
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _parse_json(body: bytes, charset: str) -> dict[str, Any]:
@@ -147,6 +153,12 @@ def _parse_json(body: bytes, charset: str) -> dict[str, Any]:
         raise BadRequest(f"JSON body is malformed: {exc}") from None
     if not isinstance(value, dict):
         raise BadRequest(f"JSON body must be an object, not {type(value).__name__}")
+    if _SURROGATE_ESCAPE.search(text):
+        # an escaped lone surrogate ("\ud800") parses, but is no text: it breaks every encoder later
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest("JSON body contains a lone surrogate escape (\\ud800-\\udfff)") from None
     return value
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._calling import Invoker
-from .exceptions import HTTPError
+from .exceptions import HTTPError, IdempotencyConflict
 from .jobstore import TERMINAL, JobStore, new_job_id
 from .queues import Queue
 
@@ -92,13 +92,26 @@ def submit_job(
     if idempotency_key:
         bound = store.claim_key(idempotency_key, job_id)
         if bound != job_id:
-            existing = store.get(bound)
-            if existing is not None:
-                return existing
+            # the same key was sent before, perhaps a moment ago: that job may still be being stored
+            deadline = time.monotonic() + 30
+            while True:
+                existing = store.get(bound)
+                if existing is not None:
+                    return existing
+                if time.monotonic() > deadline:
+                    raise IdempotencyConflict(
+                        f"a job with this Idempotency-Key ({bound}) is still being created; retry later"
+                    )
+                time.sleep(0.05)
     record = new_record(job_id, callback_url=callback_url, key=idempotency_key)
     described = [({"filename": f.filename, "name": f.name, "content_type": f.content_type}, f.stream) for f in files]
-    store.create(record, text, described)
-    queue.put({"id": job_id})
+    try:
+        store.create(record, text, described)
+        queue.put({"id": job_id})
+    except BaseException:
+        if idempotency_key:
+            store.release_key(idempotency_key, job_id)
+        raise
     return record
 
 

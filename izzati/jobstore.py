@@ -69,6 +69,9 @@ class JobStore(Protocol):
     def claim_key(self, key: str, job_id: str) -> str:
         """Bind an idempotency key to `job_id` unless bound already; return the bound id."""
 
+    def release_key(self, key: str, job_id: str) -> None:
+        """Unbind a key from `job_id` (its job could not be created)."""
+
     def sweep(self, ttl: float) -> int:
         """Delete jobs that ended more than `ttl` seconds ago; return how many."""
 
@@ -78,7 +81,9 @@ class DirectoryJobStore:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
-        (self.root / "keys").mkdir(parents=True, exist_ok=True)
+        # inputs are users' uploads: only this user may read them
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (self.root / "keys").mkdir(mode=0o700, exist_ok=True)
 
     def _dir(self, job_id: str) -> Path:
         if not valid_job_id(job_id):
@@ -104,7 +109,7 @@ class DirectoryJobStore:
     def create(self, job: dict[str, Any], text: dict[str, Any], files: list[tuple[dict[str, str], IO[bytes]]]) -> None:
         """Store a new job with its request."""
         directory = self._dir(job["id"])
-        directory.mkdir(parents=True)
+        directory.mkdir(mode=0o700)
         described = []
         for index, (description, stream) in enumerate(files):
             name = f"in-{index}"
@@ -180,20 +185,28 @@ class DirectoryJobStore:
         except KeyError:
             return False
 
+    def _key_path(self, key: str) -> Path:
+        return self.root / "keys" / hashlib.sha256(key.encode()).hexdigest()
+
     def claim_key(self, key: str, job_id: str) -> str:
-        """Bind an idempotency key to a job id, first come first served."""
-        path = self.root / "keys" / hashlib.sha256(key.encode()).hexdigest()
+        """Bind an idempotency key to a job id, first come first served (atomic: a hard link)."""
+        path = self._key_path(key)
+        tmp = path.with_name(f".{path.name}.{job_id}")
+        tmp.write_text(job_id)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            bound = path.read_text().strip()
-            if self.get(bound) is not None:
-                return bound
-            path.write_text(job_id)  # the bound job expired: the key is free again
+            os.link(tmp, path)  # creates the key with its content at once, or fails if it exists
             return job_id
-        with os.fdopen(fd, "w") as out:
-            out.write(job_id)
-        return job_id
+        except FileExistsError:
+            return path.read_text().strip()
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def release_key(self, key: str, job_id: str) -> None:
+        """Unbind a key whose job could not be created."""
+        path = self._key_path(key)
+        with contextlib.suppress(OSError):
+            if path.read_text().strip() == job_id:
+                path.unlink()
 
     def sweep(self, ttl: float) -> int:
         """Delete jobs (with their files) that ended more than `ttl` seconds ago."""
@@ -212,6 +225,7 @@ class DirectoryJobStore:
                 removed += 1
         for key in (self.root / "keys").iterdir():
             with contextlib.suppress(OSError):
-                if not (self.root / key.read_text().strip()).exists():
+                # a key whose job is gone, and old enough that its job is not being created now
+                if now - key.stat().st_mtime > 3600 and not (self.root / key.read_text().strip()).exists():
                     key.unlink()
         return removed

@@ -5,19 +5,22 @@ from __future__ import annotations
 import logging
 import os
 import re
+import stat
 import tempfile
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from ._calling import Invoker
+from ._redis_queue import mask_url
 from .backend import Backend
 from .background import background
 from .background import run_worker as run_worker_target
-from .exceptions import ConfigError
+from .exceptions import ConfigError, QueueUnavailable
 from .inputs import Limits
 from .jobroutes import JobService
 from .jobs import JobRunner
@@ -69,32 +72,51 @@ def load_worker(settings: Settings) -> Callable[..., Any]:
     return target
 
 
-def open_settings_queue(settings: Settings) -> Queue:
-    """Open the queue the settings name, waiting a bounded time for a broker to come up."""
+def _open_named_queue(settings: Settings, name: str) -> Queue:
     if settings.queue_url.startswith("memory:"):
         return MemoryQueue()
-    return open_queue(
-        settings.queue_url,
-        name=settings.queue_name,
-        connect_timeout=settings.queue_connect_timeout,
-        redelivery_timeout=settings.redelivery_timeout,
-    )
+    try:
+        return open_queue(
+            settings.queue_url,
+            name=name,
+            connect_timeout=settings.queue_connect_timeout,
+            redelivery_timeout=settings.redelivery_timeout,
+        )
+    except (ConfigError, QueueUnavailable) as exc:
+        raise ConfigError(f"IZZATI_QUEUE_URL={mask_url(settings.queue_url)!r}: {exc}") from None
+
+
+def open_settings_queue(settings: Settings) -> Queue:
+    """Open the queue the settings name, waiting a bounded time for a broker to come up."""
+    return _open_named_queue(settings, settings.queue_name)
+
+
+def default_job_dir() -> Path:
+    """This user's private job folder under the system temp folder (made with mode 0700)."""
+    path = Path(tempfile.gettempdir()) / f"izzati-jobs-{os.getuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    info = path.lstat()
+    # a shared /tmp: refuse a folder someone else made (or a link) to read or plant job files
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise ConfigError(
+            f"IZZATI_JOB_DIR: the default job folder {str(path)!r} is not a private folder of this user; "
+            "set IZZATI_JOB_DIR to a folder of your own"
+        )
+    return path
 
 
 def build_jobs(settings: Settings) -> JobService | None:
     """The job store and jobs queue the settings name (None when jobs are off)."""
     if not settings.jobs:
         return None
-    store = DirectoryJobStore(settings.job_dir or os.path.join(tempfile.gettempdir(), "izzati-jobs"))
-    if settings.queue_url.startswith("memory:"):
-        queue: Queue = MemoryQueue()
-    else:
-        queue = open_queue(
-            settings.queue_url,
-            name=f"{settings.queue_name}:jobs",
-            connect_timeout=settings.queue_connect_timeout,
-            redelivery_timeout=settings.redelivery_timeout,
-        )
+    try:
+        root = Path(settings.job_dir) if settings.job_dir else default_job_dir()
+        store = DirectoryJobStore(root)
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise PermissionError(f"no write permission for {str(root)!r}")
+    except OSError as exc:
+        raise ConfigError(f"IZZATI_JOB_DIR={settings.job_dir!r}: cannot use the job folder: {exc}") from None
+    queue = _open_named_queue(settings, f"{settings.queue_name}:jobs")
     return JobService(store, queue, max_attempts=settings.job_max_attempts, ttl=settings.job_ttl)
 
 

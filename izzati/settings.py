@@ -87,6 +87,11 @@ class Settings(BaseSettings):
         "info", description="critical, error, warning, info or debug"
     )
 
+    @field_validator("callback_timeout", "api_key", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower_level(cls, value: Any) -> Any:

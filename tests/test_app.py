@@ -88,7 +88,11 @@ def test_dotenv_and_callback_path(spawn: Spawn, tmp_path: Path) -> None:
             "importing 'broken_import' failed: No module named 'not_a_real_dependency_xyz'",
         ),
         ({"IZZATI_WORKER": "misbehaving:worker_no_q"}, "IZZATI_WORKER='misbehaving:worker_no_q': wrong signature"),
-        ({"IZZATI_QUEUE_URL": "amqp://localhost"}, "unknown queue URL scheme 'amqp'"),
+        (
+            {"IZZATI_QUEUE_URL": "amqp://localhost"},
+            "IZZATI_QUEUE_URL='amqp://localhost': unknown queue URL scheme 'amqp'",
+        ),
+        ({"IZZATI_JOB_DIR": "/dev/null"}, "IZZATI_JOB_DIR='/dev/null': cannot use the job folder"),
         ({"IZZATI_CALLBACK_ARGS": "[1,"}, "IZZATI_CALLBACK_ARGS: not valid JSON"),
         ({"IZZATI_PORT": "http"}, "IZZATI_PORT: Input should be a valid integer"),
         ({"IZZATI_LOG_LEVEL": "nonsense"}, "IZZATI_LOG_LEVEL: Input should be 'critical', 'error'"),
@@ -112,7 +116,10 @@ def test_unreachable_redis_fails_after_bounded_retry(tmp_path: Path) -> None:
     )
     elapsed = time.monotonic() - started
     assert result.returncode == 2
-    assert f"izzati: Redis at redis://127.0.0.1:{port}/0 did not answer within 2s" in result.stderr
+    assert (
+        f"izzati: IZZATI_QUEUE_URL='redis://127.0.0.1:{port}/0': Redis at redis://127.0.0.1:{port}/0 "
+        "did not answer within 2s" in result.stderr
+    )
     assert 1.5 < elapsed < 15
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +18,9 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import PlainTextResponse
 
 from izzati import Backend, MemoryQueue
-from tests.conftest import free_tcp_port, wait_for_http
+from izzati.jobroutes import JobService
+from tests.conftest import PYTHON, Proc, free_tcp_port, wait_for_http
+from tests.fixtures_redis import RedisServer
 
 Client = Callable[..., httpx.Client]
 
@@ -210,3 +214,63 @@ def test_background_mode_runs_server_in_a_process() -> None:
         p.terminate()
         p.join(10)
     assert not p.is_alive()
+
+
+def test_run_takes_use_reloader_positionally_like_1_2_3() -> None:
+    port = free_tcp_port()
+    result = Backend(lambda q, text, data: "ok", background=True).run("127.0.0.1", port, False, log_level="warning")
+    assert result is not None
+    p, _ = result
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/health")
+        assert httpx.post(f"http://127.0.0.1:{port}/").json() == "ok"
+    finally:
+        p.terminate()
+        p.join(10)
+
+
+def test_library_run_logs_one_access_line_per_request(spawn: Callable[..., Proc], tmp_path: Path) -> None:
+    port = free_tcp_port()
+    script = tmp_path / "serve.py"
+    script.write_text(
+        "from izzati import Backend\n"
+        "def cb(text, data):\n    return {'set': {1}} if text.get('bad') else 'ok'\n"
+        f"Backend(cb).run(host='127.0.0.1', port={port})\n"
+    )
+    proc = spawn([PYTHON, str(script)], cwd=tmp_path)
+    wait_for_http(f"http://127.0.0.1:{port}/health", proc=proc.popen)
+    httpx.post(f"http://127.0.0.1:{port}/", headers={"x-request-id": "lib-1"})
+    r = httpx.post(f"http://127.0.0.1:{port}/", data={"bad": "1"})
+    assert r.status_code == 500
+    out = proc.wait_output(lambda out: "request_id=lib-1" in out and "cannot be sent as JSON" in out)
+    assert "method=POST path=/ status=200" in out
+
+
+def test_unexpected_failures_on_the_fast_path_are_json(client_for: Client, redis_proc: RedisServer) -> None:
+    from izzati import RedisQueue
+
+    def callback(text: dict[str, Any], data: list[Any], q: Any) -> str:
+        q.put(text)
+        return "queued"
+
+    queue = RedisQueue(redis_proc.url, name="outage", connect_timeout=1)
+    jobs = JobService.local()
+    jobs.queue = RedisQueue(redis_proc.url, name="outage:jobs", connect_timeout=1)
+    client = client_for(Backend(callback, queue=queue, jobs=jobs).app)
+    assert client.post("/", data={"a": "1"}).json() == "queued"
+    redis_proc.stop()
+    try:
+        for headers in ({}, {"prefer": "respond-async"}):
+            r = client.post("/", data={"a": "1"}, headers=headers)
+            assert r.status_code == 503, r.text
+            assert r.headers["content-type"] == "application/json"
+            assert r.json()["error"] == "service_unavailable"
+        # a broken job store is still a JSON answer
+        shutil.rmtree(jobs.store.root)  # type: ignore[attr-defined]
+        jobs.store.root.write_text("not a folder")  # type: ignore[attr-defined]
+        redis_proc.start()
+        r = client.post("/", data={"a": "1"}, headers={"prefer": "respond-async"})
+        assert r.status_code == 500
+        assert r.json() == {"error": "internal_error", "detail": "the server failed to handle the request"}
+    finally:
+        queue.close()

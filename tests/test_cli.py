@@ -37,6 +37,8 @@ def handle(text, data):
         time.sleep(float(text["sleep"]))
     if text.get("want") == "file":
         return file_return(str(Path(__file__).with_name("report.csv")), filename="report.csv")
+    if text.get("want") == "dotfile":
+        return file_return(str(Path(__file__).with_name("report.csv")), filename=".env")
     files = [{"name": f.filename, "content": f.read().decode()} for f in data]
     return {"version": VERSION, "text": text, "files": files}
 
@@ -225,6 +227,22 @@ def test_send_writes_a_file_reply(spawn: Spawn, project: Path, tmp_path: Path) -
     # -o - writes the bytes to stdout
     raw = izzati_bytes("send", url, "want=file", "-o", "-", cwd=tmp_path)
     assert (raw.returncode, raw.stdout) == (0, b"id,score\n1,0.5\n")
+
+
+def test_send_never_writes_a_dotfile_or_through_a_link(spawn: Spawn, project: Path, tmp_path: Path) -> None:
+    _, url = serve(spawn, project, "mycode:handle")
+    here = tmp_path / "dl"
+    here.mkdir()
+    result = izzati("send", url, "want=dotfile", cwd=here)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in here.iterdir()) == ["env"]  # not ".env", which izzati run would read
+    (here / "env").unlink()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    (here / "env").symlink_to(victim)
+    refused = izzati("send", url, "want=dotfile", cwd=here)
+    assert refused.returncode == 2
+    assert victim.read_text() == "keep"
 
 
 def test_send_without_output_saves_under_the_servers_name_never_overwriting(

@@ -63,6 +63,13 @@ def test_urlencoded_unicode_and_plus(client: httpx.Client) -> None:
     assert r.json()["text"] == {"greeting": "héllo wörld ✓", "sum": "1+1"}
 
 
+def test_urlencoded_raw_utf8_like_curl_d(client: httpx.Client) -> None:
+    # `curl -d 'name=héllo'` sends the UTF-8 bytes unescaped
+    body = "name=héllo&other=h%C3%A9&sp=a+b".encode()
+    r = client.post("/", content=body, headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.json()["text"] == {"name": "héllo", "other": "hé", "sp": "a b"}
+
+
 def test_urlencoded_invalid_utf8_is_400(client: httpx.Client) -> None:
     r = client.post("/", content=b"name=%ff%fe", headers={"content-type": "application/x-www-form-urlencoded"})
     assert r.status_code == 400
@@ -101,6 +108,14 @@ def test_malformed_or_non_object_json_is_400(client: httpx.Client, body: bytes) 
     assert r.status_code == 400
     assert r.headers["content-type"] == "application/json"
     assert set(r.json()) == {"error", "detail"}
+
+
+def test_json_escaped_lone_surrogate_is_400_but_pairs_are_text(client: httpx.Client) -> None:
+    r = client.post("/", content=b'{"x": "\\ud800"}', headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    assert "surrogate" in r.json()["detail"]
+    r = client.post("/", content=b'{"x": "\\ud83d\\ude00"}', headers={"content-type": "application/json"})
+    assert r.json()["text"] == {"x": "\U0001f600"}
 
 
 def test_unreadable_media_type_is_415(client: httpx.Client) -> None:

@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -303,3 +304,25 @@ def test_memory_queue_service_runs_jobs_locally(spawn: Spawn, tmp_path: Path) ->
     job = Frontend(url).submit(js={"local": "yes"})
     assert job.wait(timeout=30)["status"] == "done"
     assert job.result()["text"] == {"local": "yes"}
+
+
+def test_concurrent_submits_with_one_idempotency_key_make_one_job(service: Service) -> None:
+    service.start_web()
+    big = os.urandom(8 * 1024 * 1024)  # storing it takes long enough for the submits to overlap
+
+    def submit(i: int) -> str:
+        r = httpx.post(
+            service.url + "/jobs",
+            data={"n": str(i)},
+            files={"file": ("big.bin", big)},
+            headers={"idempotency-key": "race-1"},
+            timeout=60,
+        )
+        assert r.status_code == 202, r.text
+        job_id: str = r.json()["id"]
+        return job_id
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = set(pool.map(submit, range(8)))
+    assert len(ids) == 1
+    assert len([p for p in service.job_dir.iterdir() if p.name != "keys"]) == 1

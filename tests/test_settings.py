@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import stat
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from izzati.exceptions import ConfigError
+from izzati.service import default_job_dir
 from izzati.settings import Settings, env_example
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,3 +33,21 @@ def test_environment_and_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert settings.callback_args == [1, "a"]
     assert settings.queue_name == "fromenv"  # the environment wins over .env
     assert settings.queue_url == "memory://"
+
+
+def test_empty_optional_settings_mean_none(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("IZZATI_CALLBACK_TIMEOUT", "")
+    monkeypatch.setenv("IZZATI_API_KEY", " ")
+    settings = Settings()
+    assert settings.callback_timeout is None and settings.api_key is None
+
+
+def test_default_job_dir_is_private(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    path = default_job_dir()
+    assert path.parent == tmp_path
+    assert stat.S_IMODE(path.stat().st_mode) == 0o700
+    path.chmod(0o777)  # as if someone else had prepared it for everyone
+    with pytest.raises(ConfigError, match="not a private folder"):
+        default_job_dir()
