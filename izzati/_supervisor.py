@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 from multiprocessing.process import BaseProcess
 from types import FrameType
@@ -31,9 +32,32 @@ def stop_processes(processes: list[BaseProcess], grace: float) -> None:
             process.join()
 
 
+def _reuseport_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def _serve_own_socket(config: uvicorn.Config, host: str, port: int) -> None:
+    # each server process listens on its own SO_REUSEPORT socket: the kernel spreads new
+    # connections evenly, where one shared socket lets whichever process wakes first take most
+    sock = _reuseport_socket(host, port)
+    sock.listen(config.backlog)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
 def serve_forked(config: uvicorn.Config, workers: int) -> None:
-    """Bind once, fork `workers` servers on the socket, and supervise them until a signal."""
-    sock = config.bind_socket()
+    """Fork `workers` servers on one port, and supervise them until a signal."""
+    reuseport = hasattr(socket, "SO_REUSEPORT") and config.uds is None and config.fd is None
+    if reuseport:
+        # bound, never listening: holds the port (and resolves port 0) without taking connections
+        sock = _reuseport_socket(config.host, config.port)
+        port = sock.getsockname()[1]
+    else:
+        sock = config.bind_socket()
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -44,8 +68,12 @@ def serve_forked(config: uvicorn.Config, workers: int) -> None:
     processes: list[BaseProcess] = []
     try:
         for index in range(workers):
-            server = uvicorn.Server(config)
-            process = context.Process(target=server.run, kwargs={"sockets": [sock]}, name=f"izzati-server-{index}")
+            name = f"izzati-server-{index}"
+            if reuseport:
+                process = context.Process(target=_serve_own_socket, args=(config, config.host, port), name=name)
+            else:
+                server = uvicorn.Server(config)
+                process = context.Process(target=server.run, kwargs={"sockets": [sock]}, name=name)
             process.start()
             processes.append(process)
         logger.info("izzati serving with %d server processes", workers)

@@ -283,3 +283,20 @@ def test_stopping_the_web_process_stops_its_children(spawn: Spawn, sig: int) -> 
         time.sleep(0.05)
     assert not any(_alive(pid) for pid in children)
     assert "Traceback" not in proc.output()
+
+
+def test_workers_setting_runs_several_server_processes(spawn: Spawn) -> None:
+    proc, url = start_web(spawn, {"IZZATI_WORKERS": "2", "IZZATI_CALLBACK": "whoami:handle", "IZZATI_JOBS": "false"})
+    pids: set[int] = set()
+    for _ in range(200):  # a new connection each time: the kernel spreads them over both sockets
+        pids.add(httpx.post(url).json()["pid"])
+        if len(pids) == 2:
+            break
+    assert len(pids) == 2
+    assert proc.popen.pid not in pids
+    proc.signal(signal.SIGTERM)
+    assert proc.popen.wait(15) is not None
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in pids)
