@@ -164,8 +164,7 @@ class IzzatiApp(FastAPI):
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    error = HTTPError(str(exc.detail), code=error_code(exc.status_code))
-    error.status_code = exc.status_code
+    error = HTTPError(str(exc.detail), code=error_code(exc.status_code), status_code=exc.status_code)
     return error_response(error, headers=dict(exc.headers or {}))
 
 

@@ -33,11 +33,13 @@ class HTTPError(IzzatiError):
     status_code = 500
     code = "internal_error"
 
-    def __init__(self, detail: str, *, code: str | None = None) -> None:
+    def __init__(self, detail: str, *, code: str | None = None, status_code: int | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         if code is not None:
             self.code = code
+        if status_code is not None:
+            self.status_code = status_code
 
 
 class BadRequest(HTTPError, ValueError):

@@ -32,15 +32,11 @@ def wants_async(scope: Scope) -> bool:
 
 
 def _not_found(job_id: str) -> HTTPError:
-    error = HTTPError(f"no job {job_id!r} (unknown, or expired)", code="not_found")
-    error.status_code = 404
-    return error
+    return HTTPError(f"no job {job_id!r} (unknown, or expired)", code="not_found", status_code=404)
 
 
 def _conflict(code: str, detail: str) -> HTTPError:
-    error = HTTPError(detail, code=code)
-    error.status_code = 409
-    return error
+    return HTTPError(detail, code=code, status_code=409)
 
 
 class JobService:
@@ -114,8 +110,11 @@ class JobService:
         state = record["status"]
         if state == "failed":
             error = record.get("error") or {}
-            failure = HTTPError(error.get("detail", "the job failed"), code=error.get("error", "callback_failed"))
-            failure.status_code = int(error.get("status_code", 500))
+            failure = HTTPError(
+                error.get("detail", "the job failed"),
+                code=error.get("error", "callback_failed"),
+                status_code=int(error.get("status_code", 500)),
+            )
             return error_response(failure)
         if state == "cancelled":
             raise _conflict("cancelled", f"job {job_id} was cancelled: it has no result")
