@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
-__all__ = ["mp_context", "run_quietly", "exit_on_signals"]
+__all__ = ["mp_context", "run_quietly", "exit_on_signals", "line_buffered_output"]
 
 
 def mp_context() -> multiprocessing.context.ForkContext | multiprocessing.context.SpawnContext:
@@ -24,8 +24,18 @@ def mp_context() -> multiprocessing.context.ForkContext | multiprocessing.contex
     return multiprocessing.get_context("spawn")
 
 
+def line_buffered_output() -> None:
+    """Flush `print()` output line by line, also into a pipe or a file (logs, `docker logs`)."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(line_buffering=True)
+
+
 def run_quietly(target: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run a child process's target; Ctrl+C (SIGINT to the whole process group) ends it quietly."""
+    line_buffered_output()  # the spec's worker prints without flush=True
     try:
         return target(*args, **kwargs)
     except KeyboardInterrupt:

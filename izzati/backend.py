@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ._calling import Invoker, describe
 from ._pool import CallbackPool
-from ._utils import exit_on_signals, mp_context, run_quietly
+from ._utils import exit_on_signals, line_buffered_output, mp_context, run_quietly
 from .examples import echo
 from .exceptions import CallbackError, CallbackTimeout, HTTPError, QueueUnavailable, ServiceUnavailable
 from .gate import Gate
@@ -381,6 +381,7 @@ class Backend:
         options.update(uvicorn_options)
         options.setdefault("log_config", log_config(str(options["log_level"])))
         config = uvicorn.Config(self.app, host=host, port=port, **options)
+        line_buffered_output()  # callbacks print; their lines should reach logs as they happen
         if workers <= 1:
             with exit_on_signals():
                 uvicorn.Server(config).run()

@@ -18,10 +18,10 @@ EXAMPLES = Path(__file__).resolve().parent / "spec_examples"
 URL = "http://127.0.0.1:5020/"
 
 
-def run_example(spawn: Callable[..., Proc], tmp_path: Path, name: str) -> Proc:
+def run_example(spawn: Callable[..., Proc], tmp_path: Path, name: str, env: dict[str, str] | None = None) -> Proc:
     script = tmp_path / name
     shutil.copy(EXAMPLES / name, script)
-    proc = spawn([PYTHON, str(script)], cwd=tmp_path)
+    proc = spawn([PYTHON, str(script)], cwd=tmp_path, env=env)
     wait_for_http(URL + "health", proc=proc.popen)
     return proc
 
@@ -58,6 +58,14 @@ def test_background_process_example(spawn: Callable[..., Proc], tmp_path: Path, 
         assert httpx.post(URL, data={"name": who}).json() == {"status": "OK"}
     out = proc.wait_output(lambda out: "Hello, ed" in out)
     assert out.index("Hello, cy") < out.index("Hello, di") < out.index("Hello, ed")
+
+
+def test_prints_reach_a_pipe_as_they_happen(spawn: Callable[..., Proc], tmp_path: Path) -> None:
+    # no PYTHONUNBUFFERED: stdout is a file, and the spec's prints have no flush=True
+    proc = run_example(spawn, tmp_path, "example_background_process.py", env={"PYTHONUNBUFFERED": ""})
+    assert httpx.post(URL, data={"name": "flo"}).json() == {"status": "OK"}
+    out = proc.wait_output(lambda out: "Hello, flo" in out, timeout=10)
+    assert "{'name': 'flo'} []" in out
 
 
 def test_sigterm_lets_in_flight_request_finish(spawn: Callable[..., Proc], tmp_path: Path) -> None:
