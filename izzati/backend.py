@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ._calling import Invoker, describe
 from ._pool import CallbackPool
+from ._protocol import header_timeout_protocol
 from ._utils import exit_on_signals, line_buffered_output, mp_context, run_quietly
 from .examples import echo
 from .exceptions import CallbackError, CallbackTimeout, HTTPError, QueueUnavailable, ServiceUnavailable
@@ -380,6 +381,10 @@ class Backend:
         }
         options.update(uvicorn_options)
         options.setdefault("log_config", log_config(str(options["log_level"])))
+        if "http" not in options:
+            protocol = header_timeout_protocol(self.limits.read_timeout)
+            if protocol is not None:
+                options["http"] = protocol
         config = uvicorn.Config(self.app, host=host, port=port, **options)
         line_buffered_output()  # callbacks print; their lines should reach logs as they happen
         if workers <= 1:

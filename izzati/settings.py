@@ -64,7 +64,9 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(
         16 * 1024, gt=0, description="largest total size of request headers, in bytes (431 beyond)"
     )
-    read_timeout: float = Field(30.0, gt=0, description="seconds a client may pause while sending a body (408 beyond)")
+    read_timeout: float = Field(
+        30.0, gt=0, description="seconds a client may take to send its headers, or pause while sending a body (408)"
+    )
     callback_timeout: float | None = Field(
         None, gt=0, description="seconds a callback may take before the client gets 504 (empty: no bound)"
     )

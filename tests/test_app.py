@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import time
 from collections import Counter
@@ -300,3 +301,35 @@ def test_workers_setting_runs_several_server_processes(spawn: Spawn) -> None:
     while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(_alive(pid) for pid in pids)
+
+
+def test_slow_or_silent_clients_are_cut_off(spawn: Spawn) -> None:
+    proc, url = start_web(spawn, {"IZZATI_READ_TIMEOUT": "1", "IZZATI_JOBS": "false"})
+    port = int(url.rstrip("/").rsplit(":", 1)[1])
+
+    def reply_after(payload: bytes, pause: float = 0.0) -> tuple[bytes, float]:
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            for byte in payload:  # slowloris: a byte at a time
+                try:
+                    sock.sendall(bytes([byte]))
+                except (BrokenPipeError, ConnectionResetError):
+                    break  # the server hung up on us: read what it said
+                time.sleep(pause)
+            data = b""
+            while chunk := sock.recv(4096):
+                data += chunk
+        return data, time.monotonic() - started
+
+    silent, took = reply_after(b"")
+    assert silent.startswith(b"HTTP/1.1 408") and b'"error":"request_timeout"' in silent
+    assert took < 5
+    slow, took = reply_after(b"POST / HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 40, pause=0.05)
+    assert slow.startswith(b"HTTP/1.1 408")
+    assert took < 6
+    # an idle keep-alive connection between two requests is not cut by the header bound
+    with httpx.Client() as client:
+        assert client.post(url, data={"a": "1"}).status_code == 200
+        time.sleep(1.5)
+        assert client.post(url, data={"a": "2"}).status_code == 200
+    assert proc.popen.poll() is None

@@ -1,0 +1,73 @@
+"""uvicorn's httptools protocol with a bound on how long a client may take to send its headers.
+
+uvicorn bounds idle keep-alive connections and izzati bounds body reads, but a client that
+connects and then sends nothing, or its headers a byte at a time (slowloris), would hold a
+connection forever. This protocol answers 408 and closes such a connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+__all__ = ["header_timeout_protocol"]
+
+
+def header_timeout_protocol(timeout: float) -> type[asyncio.Protocol] | None:
+    """The protocol class to pass as uvicorn's `http=`; None where httptools is not installed."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:
+        return None
+
+    body = json.dumps(
+        {"error": "request_timeout", "detail": f"the request headers did not arrive within {timeout:g} s"},
+        separators=(",", ":"),
+    ).encode()
+    reply = (
+        b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+        + f"content-length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+
+    class HeaderTimeoutProtocol(HttpToolsProtocol):
+        """HttpToolsProtocol that closes a connection whose request headers are too slow."""
+
+        _header_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            if self._header_timer is None:
+                self._arm()
+
+        def on_headers_complete(self) -> None:
+            self._disarm()
+            super().on_headers_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            self._header_timer = self.loop.call_later(timeout, self._too_slow)
+
+        def _disarm(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _too_slow(self) -> None:
+            self._header_timer = None
+            cycle: Any = getattr(self, "cycle", None)
+            if self.transport.is_closing():
+                return
+            if cycle is None or cycle.response_complete:  # no response of ours is being written
+                self.transport.write(reply)
+            self.transport.close()
+
+    return HeaderTimeoutProtocol
