@@ -13,7 +13,7 @@ from types import FrameType
 from typing import Any
 
 from ._utils import mp_context, run_quietly
-from .exceptions import WorkerStopped
+from .exceptions import QueueUnavailable, WorkerStopped
 from .queues import MemoryQueue, Queue, open_queue
 
 __all__ = ["background", "run_worker", "StoppableQueue"]
@@ -61,6 +61,7 @@ class StoppableQueue:
         self.queue = queue
         self.poll = poll
         self.stopping = threading.Event()
+        self.outage = False
 
     def stop(self) -> None:
         """Ask the worker to stop at its next `get()`."""
@@ -77,10 +78,24 @@ class StoppableQueue:
                 return self.queue.get(False)
             wait = self.poll if deadline is None else min(self.poll, max(0.0, deadline - time.monotonic()))
             try:
-                return self.queue.get(True, wait)
+                item = self.queue.get(True, wait)
             except stdlib_queue.Empty:
                 if deadline is not None and time.monotonic() >= deadline:
                     raise
+                continue
+            except QueueUnavailable as exc:
+                # the broker is down (a restart, a network blip): wait for it, as a worker should
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+                if not self.outage:
+                    logger.warning("queue unavailable, retrying until it is back: %s", exc)
+                self.outage = True
+                self.stopping.wait(self.poll)
+                continue
+            if self.outage:
+                logger.info("queue available again")
+                self.outage = False
+            return item
 
     def get_nowait(self) -> Any:
         """Take the next item at once (or raise `queue.Empty` / `WorkerStopped`)."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._calling import Invoker
-from .exceptions import HTTPError, IdempotencyConflict
+from .exceptions import HTTPError, IdempotencyConflict, QueueUnavailable
 from .jobstore import TERMINAL, JobStore, new_job_id
 from .queues import Queue
 
@@ -143,19 +143,30 @@ class JobRunner:
 
     def run(self) -> None:
         """Run jobs until `stop()`."""
+        outage = False
         while not self.stopping.is_set():
             self._maybe_sweep()
             try:
                 item = self.queue.get(True, 0.5)
             except stdlib_queue.Empty:
                 continue
+            except QueueUnavailable as exc:
+                if not outage:  # once per outage: the broker restarts, the runner waits for it
+                    logger.warning("jobs queue unavailable, retrying until it is back: %s", exc)
+                outage = True
+                self.stopping.wait(0.5)
+                continue
+            outage = False
             job_id = item.get("id") if isinstance(item, dict) else None
             if isinstance(job_id, str):
                 try:
                     self.run_one(job_id)
                 except Exception:  # a broken store or disk must not end the runner
                     logger.exception("job %s could not be run", job_id)
-            self.queue.task_done()
+            try:
+                self.queue.task_done()
+            except QueueUnavailable:
+                pass  # not acknowledged: the job comes back, and its record says it is settled
 
     def stop(self) -> None:
         """Stop after the current job."""

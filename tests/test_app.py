@@ -333,3 +333,26 @@ def test_slow_or_silent_clients_are_cut_off(spawn: Spawn) -> None:
         time.sleep(1.5)
         assert client.post(url, data={"a": "2"}).status_code == 200
     assert proc.popen.poll() is None
+
+
+def test_worker_and_web_ride_out_a_redis_outage(spawn: Spawn, redis_proc: RedisServer) -> None:
+    env = redis_env(redis_proc.url)
+    web, url = start_web(spawn, env)
+    worker = spawn([PYTHON, "-m", "app", "worker"], env=env)
+    assert httpx.post(url, data={"name": "before"}).status_code == 200
+    worker.wait_output(lambda out: "Hello, before" in out)
+    redis_proc.stop()
+    time.sleep(3)  # the outage: longer than any single blocking read of the worker
+    assert worker.popen.poll() is None
+    redis_proc.start()
+    deadline = time.monotonic() + 20
+    while httpx.post(url, data={"name": "after"}).status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    worker.wait_output(lambda out: "Hello, after" in out)
+    assert worker.popen.poll() is None and web.popen.poll() is None
+    assert "Traceback" not in worker.output()
+    job = httpx.post(url + "jobs", data={"name": "job-after"}).json()["id"]
+    deadline = time.monotonic() + 20
+    while httpx.get(f"{url}jobs/{job}").json()["status"] != "done" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert httpx.get(f"{url}jobs/{job}").json()["status"] == "done"
