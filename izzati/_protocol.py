@@ -14,8 +14,11 @@ from typing import Any
 __all__ = ["header_timeout_protocol"]
 
 
-def header_timeout_protocol(timeout: float) -> type[asyncio.Protocol] | None:
-    """The protocol class to pass as uvicorn's `http=`; None where httptools is not installed."""
+def header_timeout_protocol(timeout: float, max_header_bytes: int = 16 * 1024) -> type[asyncio.Protocol] | None:
+    """The protocol class to pass as uvicorn's `http=`; None where httptools is not installed.
+
+    It also stops reading headers past `max_header_bytes` (httptools would buffer them all).
+    """
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:
@@ -30,15 +33,37 @@ def header_timeout_protocol(timeout: float) -> type[asyncio.Protocol] | None:
         + f"content-length: {len(body)}\r\n\r\n".encode()
         + body
     )
+    too_large = json.dumps(
+        {"error": "headers_too_large", "detail": f"request headers are over the limit of {max_header_bytes} bytes"},
+        separators=(",", ":"),
+    ).encode()
+    too_large_reply = (
+        b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+        + f"connection: close\r\ncontent-length: {len(too_large)}\r\n\r\n".encode()
+        + too_large
+    )
+    # the request line and a little slack come on top of the headers the gate counts exactly
+    header_budget = max_header_bytes + 8 * 1024
 
     class HeaderTimeoutProtocol(HttpToolsProtocol):
         """HttpToolsProtocol that closes a connection whose request headers are too slow."""
 
         _header_timer: asyncio.TimerHandle | None = None
+        _header_bytes = 0
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            # counted after parsing: a chunk that completes the headers may carry body bytes too
+            if self._header_timer is not None and not self.transport.is_closing():
+                self._header_bytes += len(data)
+                if self._header_bytes > header_budget:  # the headers are still not complete
+                    self._disarm()
+                    self.transport.write(too_large_reply)
+                    self.transport.close()
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
@@ -47,6 +72,7 @@ def header_timeout_protocol(timeout: float) -> type[asyncio.Protocol] | None:
 
         def on_headers_complete(self) -> None:
             self._disarm()
+            self._header_bytes = 0
             super().on_headers_complete()
 
         def connection_lost(self, exc: Exception | None) -> None:

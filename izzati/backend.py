@@ -382,7 +382,7 @@ class Backend:
         options.update(uvicorn_options)
         options.setdefault("log_config", log_config(str(options["log_level"])))
         if "http" not in options:
-            protocol = header_timeout_protocol(self.limits.read_timeout)
+            protocol = header_timeout_protocol(self.limits.read_timeout, self.limits.max_header_bytes)
             if protocol is not None:
                 options["http"] = protocol
         config = uvicorn.Config(self.app, host=host, port=port, **options)

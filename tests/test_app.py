@@ -356,3 +356,34 @@ def test_worker_and_web_ride_out_a_redis_outage(spawn: Spawn, redis_proc: RedisS
     while httpx.get(f"{url}jobs/{job}").json()["status"] != "done" and time.monotonic() < deadline:
         time.sleep(0.1)
     assert httpx.get(f"{url}jobs/{job}").json()["status"] == "done"
+
+
+def test_endless_headers_are_cut_off_without_buffering_them(spawn: Spawn) -> None:
+    proc, url = start_web(spawn, {"IZZATI_JOBS": "false"})
+    port = int(url.rstrip("/").rsplit(":", 1)[1])
+    rss_before = _rss(proc.popen.pid)
+    line = b"X-A: " + b"a" * 1000 + b"\r\n"
+    reply = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        try:
+            for _ in range(100_000):  # 100 MB of headers, if the server kept reading
+                sock.sendall(line * 64)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            while chunk := sock.recv(4096):
+                reply += chunk
+        except ConnectionResetError:
+            pass
+    assert reply.startswith(b"HTTP/1.1 431"), reply[:100]
+    assert _rss(proc.popen.pid) - rss_before < 20 * 1024
+    # a big body right behind small headers is not mistaken for big headers
+    assert httpx.post(url, data={"a": "x" * 500_000}).status_code == 200
+
+
+def _rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
