@@ -8,7 +8,7 @@ import logging
 import re
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, Any
 from urllib.parse import parse_qsl
 
@@ -38,6 +38,7 @@ class Limits:
     max_fields: int = 1000
     max_field_bytes: int = 1 * MiB
     max_part_header_bytes: int = 8 * 1024
+    max_text_bytes: int = 8 * MiB
     max_header_bytes: int = 16 * 1024
     read_timeout: float = 30.0
     spool_bytes: int = 1 * MiB
@@ -135,6 +136,8 @@ def _parse_urlencoded(body: bytes, limits: Limits, charset: str) -> dict[str, An
         raise BadRequest(f"form body is malformed: {exc}") from None
     text: dict[str, Any] = {}
     for key, value in pairs:
+        if len(value) > limits.max_field_bytes:
+            raise PayloadTooLarge(f"form field {key[:50]!r} is over the limit of {limits.max_field_bytes} bytes")
         _add(text, key, value)
     return _finish(text)
 
@@ -142,17 +145,26 @@ def _parse_urlencoded(body: bytes, limits: Limits, charset: str) -> dict[str, An
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
-def _parse_json(body: bytes, charset: str) -> dict[str, Any]:
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse_json(body: bytes, charset: str, limits: Limits) -> dict[str, Any]:
     # decoded strictly first: json.loads(bytes) would let lone surrogates through
     text = _decode(body, "JSON body", charset)
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant)
     except RecursionError:
         raise BadRequest("JSON body is nested too deeply") from None
     except ValueError as exc:
         raise BadRequest(f"JSON body is malformed: {exc}") from None
     if not isinstance(value, dict):
         raise BadRequest(f"JSON body must be an object, not {type(value).__name__}")
+    if len(value) > limits.max_fields:
+        raise PayloadTooLarge(f"more than {limits.max_fields} fields in the JSON object")
+    for key, item in value.items():
+        if isinstance(item, str) and len(item) > limits.max_field_bytes:
+            raise PayloadTooLarge(f"field {key[:50]!r} is over the limit of {limits.max_field_bytes} bytes")
     if _SURROGATE_ESCAPE.search(text):
         # an escaped lone surrogate ("\ud800") parses, but is no text: it breaks every encoder later
         try:
@@ -172,6 +184,7 @@ class _MultipartReader:
         self.fields = 0
         self.ended = False
         self.fed = False
+        self.text_bytes = 0
         self._header_field = b""
         self._header_value = b""
         self._headers: dict[str, bytes] = {}
@@ -249,6 +262,9 @@ class _MultipartReader:
             self._stream.write(data[start:end])
         elif self._value is not None:
             self._value += data[start:end]
+            self.text_bytes += end - start
+            if self.text_bytes > self.limits.max_text_bytes:
+                raise PayloadTooLarge(f"the text fields are over the limit of {self.limits.max_text_bytes} bytes")
             if len(self._value) > self.limits.max_field_bytes:
                 raise PayloadTooLarge(
                     f"form field {self._name!r} is over the limit of {self.limits.max_field_bytes} bytes"
@@ -274,7 +290,7 @@ class _MultipartReader:
     def _json_field(value: str) -> dict[str, Any] | None:
         # the iOS client sends its fields as one JSON object in a part named "json"
         try:
-            decoded = json.loads(value)
+            decoded = json.loads(value, parse_constant=_no_constant)
         except (ValueError, RecursionError):
             return None
         return decoded if isinstance(decoded, dict) else None
@@ -308,7 +324,10 @@ async def read_request(scope: Scope, receive: Receive, limits: Limits) -> tuple[
         boundary = params.get(b"boundary")
         if not boundary:
             raise BadRequest("multipart/form-data without a boundary parameter")
-        reader = _MultipartReader(boundary, limits)
+        try:
+            reader = _MultipartReader(boundary, limits)
+        except Exception as exc:  # python-multipart refuses some boundaries (longer than 256 bytes)
+            raise BadRequest(f"multipart boundary is not usable: {exc}") from None
         try:
             await _receive_body(receive, limits, reader.feed)
             if reader.fed and not reader.ended:
@@ -322,14 +341,20 @@ async def read_request(scope: Scope, receive: Receive, limits: Limits) -> tuple[
             reader.close()
             raise
         return _finish(reader.text), reader.files
-    body = await _read_all(receive, limits)
+    # JSON and form bodies are text held in memory: their own, smaller bound
+    text_limits = replace(limits, max_body_bytes=min(limits.max_body_bytes, limits.max_text_bytes))
+    if length is not None and length > text_limits.max_body_bytes:
+        raise PayloadTooLarge(
+            f"a {media or 'text'} body of {length} bytes is over the limit of {text_limits.max_body_bytes} bytes"
+        )
+    body = await _read_all(receive, text_limits)
     if not body:
         return {}, []
     charset = params.get(b"charset", b"utf-8").decode("latin-1")
     if media == "application/x-www-form-urlencoded":
         return _parse_urlencoded(body, limits, charset), []
     if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
-        return _parse_json(body, charset), []
+        return _parse_json(body, charset, limits), []
     shown = media or "none"
     raise UnsupportedMediaType(
         f"cannot read a body of Content-Type {shown!r}: send application/x-www-form-urlencoded, "

@@ -134,6 +134,7 @@ def build_backend(settings: Settings, queue: Queue | None, jobs: JobService | No
         max_files=settings.max_files,
         max_fields=settings.max_fields,
         max_field_bytes=settings.max_field_bytes,
+        max_text_bytes=settings.max_text_bytes,
         max_header_bytes=settings.max_header_bytes,
         read_timeout=settings.read_timeout,
     )

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     max_files: int = Field(1000, ge=0, description="most files in one request")
     max_fields: int = Field(1000, ge=0, description="most text fields in one request")
     max_field_bytes: int = Field(1 * MiB, gt=0, description="largest single text field, in bytes")
+    max_text_bytes: int = Field(
+        8 * MiB, gt=0, description="largest JSON or form body, and all text fields of a multipart body, in bytes"
+    )
     max_header_bytes: int = Field(
         16 * 1024, gt=0, description="largest total size of request headers, in bytes (431 beyond)"
     )

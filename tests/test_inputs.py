@@ -337,3 +337,38 @@ def test_python_requests_multipart_without_part_content_type(serve: Callable[...
     assert reply["text"] == {"name": "frank"}
     assert reply["files"][0]["filename"] == "notes.txt"
     assert reply["files"][0]["content_type"] == "application/octet-stream"
+
+
+def test_text_limits_apply_to_json_and_form_bodies(client_for: Client) -> None:
+    limits = Limits(max_fields=5, max_field_bytes=100, max_text_bytes=1000)
+    client = client_for(Backend(echo_all.handle, limits=limits).app)
+    assert client.post("/", data={"a": "x" * 101}).status_code == 413
+    assert client.post("/", json={"a": "x" * 101}).status_code == 413
+    assert client.post("/", json={str(i): i for i in range(6)}).status_code == 413
+    r = client.post("/", content=b'{"a": "' + b"x" * 2000 + b'"}', headers={"content-type": "application/json"})
+    assert (r.status_code, r.json()["error"]) == (413, "payload_too_large")
+    fields = {f"k{i}": "y" * 90 for i in range(5)}  # 5 fine fields, but 450 bytes of text
+    assert client.post("/", data=fields, files={"file": ("f", b"1")}).status_code == 200
+    small = Limits(max_text_bytes=300)
+    assert (
+        client_for(Backend(echo_all.handle, limits=small).app)
+        .post("/", data=fields, files={"file": ("f", b"1")})
+        .status_code
+        == 413
+    )
+    assert client.post("/", json={"a": "x" * 100, "b": [1, 2]}).status_code == 200
+
+
+@pytest.mark.parametrize("body", [b'{"a": NaN}', b'{"a": -Infinity}', b'{"a": Infinity}'])
+def test_nan_and_infinity_are_not_json(client: httpx.Client, body: bytes) -> None:
+    r = client.post("/", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    assert "not JSON" in r.json()["detail"]
+
+
+def test_overlong_multipart_boundary_is_400(client: httpx.Client) -> None:
+    boundary = "b" * 1000
+    body = f'--{boundary}\r\nContent-Disposition: form-data; name="a"\r\n\r\nv\r\n--{boundary}--\r\n'.encode()
+    r = client.post("/", content=body, headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status_code == 400
+    assert r.json()["error"] == "bad_request"
