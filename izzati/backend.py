@@ -25,7 +25,15 @@ from ._pool import CallbackPool
 from ._protocol import header_timeout_protocol
 from ._utils import exit_on_signals, line_buffered_output, mp_context, run_quietly
 from .examples import echo
-from .exceptions import CallbackError, CallbackTimeout, HTTPError, QueueUnavailable, ServiceUnavailable
+from .exceptions import (
+    CallbackError,
+    CallbackTimeout,
+    HTTPError,
+    PayloadTooLarge,
+    QueueUnavailable,
+    RequestTimeout,
+    ServiceUnavailable,
+)
 from .gate import Gate
 from .inputs import ClientDisconnected, Limits, read_request
 from .jobroutes import JobService, add_job_routes, wants_async
@@ -93,6 +101,9 @@ class Endpoint:
                     response = await self._respond(text, files)
             except ClientDisconnected:
                 return
+            except (RequestTimeout, PayloadTooLarge) as exc:
+                # the rest of the body may still be on its way: close, or it would be read as a request
+                response = error_response(exc, headers={"Connection": "close"})
             except HTTPError as exc:
                 response = error_response(exc)
             except QueueUnavailable as exc:

@@ -47,7 +47,7 @@ class Gate:
         access_log: bool = True,
     ) -> None:
         self.app = app
-        self.expected = f"Bearer {api_key}".encode() if api_key else None
+        self.expected = api_key.encode() if api_key else None
         self.max_header_bytes = max_header_bytes
         self.public_paths = frozenset(public_paths)
         self.log = access_log
@@ -97,13 +97,16 @@ class Gate:
                 await response(scope, receive, send_with_id)
             else:
                 await self.app(scope, receive, send_with_id)
+        except BaseException:
+            status = status or 500
+            raise
         finally:
             if self.log:
                 access_log.info(
                     "method=%s path=%s status=%d duration_ms=%.1f request_id=%s client=%s",
                     scope["method"],
                     scope["path"],
-                    status or 500,
+                    status or 499,  # no response: the client went away first (nginx's 499)
                     (time.perf_counter() - started) * 1000,
                     request_id,
                     (scope.get("client") or ("-",))[0],
@@ -119,4 +122,6 @@ class Gate:
         if path == "/" and scope["method"] in ("GET", "HEAD") and accept_html:
             return True  # the try-it page, which asks the user for the key
         assert self.expected is not None
-        return hmac.compare_digest(authorization, self.expected)
+        scheme, _, token = authorization.strip().partition(b" ")
+        # the scheme is case-insensitive (RFC 7235); the key is compared in constant time
+        return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self.expected)

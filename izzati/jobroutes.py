@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,7 +18,7 @@ from starlette.types import Scope
 
 from .exceptions import BadRequest, HTTPError
 from .files import FileReturn
-from .jobs import public_status, submit_job
+from .jobs import post_status, public_status, submit_job
 from .jobstore import TERMINAL, DirectoryJobStore, JobStore
 from .queues import MemoryQueue, Queue
 from .responses import error_response, json_response
@@ -58,7 +61,13 @@ class JobService:
     @classmethod
     def local(cls, directory: str | os.PathLike[str] | None = None, **options: Any) -> JobService:
         """Jobs on this machine: a folder (a fresh temporary one by default) and a memory queue."""
-        root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="izzati-jobs-"))
+        if directory:
+            root = Path(directory)
+        else:
+            root = Path(tempfile.mkdtemp(prefix="izzati-jobs-"))
+            # only this process tree can reach a memory queue, so its jobs end with it; forked
+            # children leave through os._exit and never run this
+            atexit.register(shutil.rmtree, root, ignore_errors=True)
         return cls(DirectoryJobStore(root), MemoryQueue(), **options)
 
     async def submit(self, scope: Scope, text: dict[str, Any], files: list[Any]) -> Response:
@@ -99,9 +108,21 @@ class JobService:
                 return None
             return {"status": "cancelled", "finished": time.time()}
 
-        record = self.store.transition(job_id, decide)
+        changed: list[bool] = []
+
+        def decide_and_note(record: dict[str, Any]) -> dict[str, Any] | None:
+            changes = decide(record)
+            changed.append(changes is not None)
+            return changes
+
+        record = self.store.transition(job_id, decide_and_note)
         if record is None:
             raise _not_found(job_id)
+        if any(changed) and record.get("callback_url"):
+            # a queued job ends here, not in a worker: its final status is sent from here
+            threading.Thread(
+                target=post_status, args=(record["callback_url"], public_status(record)), daemon=True
+            ).start()
         return record
 
     def result(self, job_id: str) -> Response:

@@ -89,30 +89,40 @@ def submit_job(
 ) -> dict[str, Any]:
     """Store the request as a job and queue it; with a known idempotency key, return that job."""
     job_id = new_job_id()
-    if idempotency_key:
-        bound = store.claim_key(idempotency_key, job_id)
-        if bound != job_id:
-            # the same key was sent before, perhaps a moment ago: that job may still be being stored
-            deadline = time.monotonic() + 30
-            while True:
-                existing = store.get(bound)
-                if existing is not None:
-                    return existing
-                if time.monotonic() > deadline:
-                    raise IdempotencyConflict(
-                        f"a job with this Idempotency-Key ({bound}) is still being created; retry later"
-                    )
-                time.sleep(0.05)
-    record = new_record(job_id, callback_url=callback_url, key=idempotency_key)
-    described = [({"filename": f.filename, "name": f.name, "content_type": f.content_type}, f.stream) for f in files]
+    store.reserve(job_id)
     try:
+        if idempotency_key:
+            bound = store.claim_key(idempotency_key, job_id)
+            if bound != job_id:
+                store.delete(job_id)
+                return _wait_for_job(store, bound)
+        record = new_record(job_id, callback_url=callback_url, key=idempotency_key)
+        described = [
+            ({"filename": f.filename, "name": f.name, "content_type": f.content_type}, f.stream) for f in files
+        ]
         store.create(record, text, described)
         queue.put({"id": job_id})
     except BaseException:
+        # nothing half-made stays behind: no inputs on disk, no key pointing at a missing job
+        store.delete(job_id)
         if idempotency_key:
             store.release_key(idempotency_key, job_id)
         raise
     return record
+
+
+def _wait_for_job(store: JobStore, job_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    """The job another request is storing under the same idempotency key, once it is stored."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        existing = store.get(job_id)
+        if existing is not None:
+            return existing
+        if not store.exists(job_id) or time.monotonic() > deadline:
+            raise IdempotencyConflict(f"a job with this Idempotency-Key ({job_id}) is not stored yet; retry later")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
 
 
 def _error(code: str, detail: str, status: int = 500) -> dict[str, Any]:
@@ -297,14 +307,21 @@ def public_status(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
 def post_status(url: str, status: dict[str, Any], attempts: int = 5, first_delay: float = 0.5) -> bool:
     """POST the final status as JSON to `url`, retrying with exponential backoff."""
     body = json.dumps(status).encode()
     delay = first_delay
+    # redirects are not followed: the status goes to the URL the client gave, nowhere else
+    opener = urllib.request.build_opener(_NoRedirect)
     for attempt in range(1, attempts + 1):
         request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the user's own URL
+            with opener.open(request, timeout=10) as response:
                 if 200 <= response.status < 300:
                     return True
         except Exception as exc:  # any failure is retried the same way

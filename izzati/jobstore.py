@@ -42,6 +42,15 @@ class JobStore(Protocol):
     def create(self, job: dict[str, Any], text: dict[str, Any], files: list[tuple[dict[str, str], IO[bytes]]]) -> None:
         """Store a new job with its request: `text` and `(description, stream)` per file."""
 
+    def reserve(self, job_id: str) -> None:
+        """Make room for a job about to be created (so an idempotency key can point at it)."""
+
+    def exists(self, job_id: str) -> bool:
+        """Whether the job exists, or is being created."""
+
+    def delete(self, job_id: str) -> None:
+        """Remove the job and its files."""
+
     def get(self, job_id: str) -> dict[str, Any] | None:
         """The job's status record, or None if there is no such job."""
 
@@ -106,10 +115,25 @@ class DirectoryJobStore:
         tmp.write_text(json.dumps(value, ensure_ascii=False))
         os.replace(tmp, path)
 
+    def reserve(self, job_id: str) -> None:
+        """Make the job's directory, before its key is claimed and its inputs copied."""
+        self._dir(job_id).mkdir(mode=0o700)
+
+    def exists(self, job_id: str) -> bool:
+        """Whether the job's directory exists."""
+        try:
+            return self._dir(job_id).is_dir()
+        except KeyError:
+            return False
+
+    def delete(self, job_id: str) -> None:
+        """Remove the job's directory."""
+        shutil.rmtree(self._dir(job_id), ignore_errors=True)
+
     def create(self, job: dict[str, Any], text: dict[str, Any], files: list[tuple[dict[str, str], IO[bytes]]]) -> None:
         """Store a new job with its request."""
         directory = self._dir(job["id"])
-        directory.mkdir(mode=0o700)
+        directory.mkdir(mode=0o700, exist_ok=True)
         described = []
         for index, (description, stream) in enumerate(files):
             name = f"in-{index}"
@@ -194,9 +218,19 @@ class DirectoryJobStore:
         tmp = path.with_name(f".{path.name}.{job_id}")
         tmp.write_text(job_id)
         try:
-            os.link(tmp, path)  # creates the key with its content at once, or fails if it exists
-            return job_id
-        except FileExistsError:
+            for _ in range(2):
+                try:
+                    os.link(tmp, path)  # creates the key with its content at once, or fails if it exists
+                    return job_id
+                except FileExistsError:
+                    bound = path.read_text().strip()
+                if self.exists(bound):
+                    return bound
+                # the key's job expired or was never stored: the key is free again (one retry, so
+                # two requests taking over the same stale key still agree on one job)
+                with contextlib.suppress(FileNotFoundError):
+                    if path.read_text().strip() == bound:
+                        path.unlink()
             return path.read_text().strip()
         finally:
             tmp.unlink(missing_ok=True)
@@ -225,7 +259,7 @@ class DirectoryJobStore:
                 removed += 1
         for key in (self.root / "keys").iterdir():
             with contextlib.suppress(OSError):
-                # a key whose job is gone, and old enough that its job is not being created now
-                if now - key.stat().st_mtime > 3600 and not (self.root / key.read_text().strip()).exists():
+                # a job's directory exists before its key does, so a key without one is stale
+                if not key.name.startswith(".") and not (self.root / key.read_text().strip()).exists():
                     key.unlink()
         return removed

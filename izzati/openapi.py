@@ -63,6 +63,24 @@ POST_ROOT: dict[str, Any] = {
 }
 
 
+POST_JOBS: dict[str, Any] = {
+    **POST_ROOT,
+    "summary": "Run the callback as a job",
+    "description": "The same body as `POST /`; answers 202 with the job's status and a Location header. "
+    "`POST /` with `Prefer: respond-async` does the same. Optional headers: `Idempotency-Key`, `Callback-URL`.",
+    "operationId": "submit_job",
+    "tags": ["jobs"],
+    "responses": {
+        "202": {"description": "The job was queued", "content": {"application/json": {"schema": {"type": "object"}}}},
+        "400": _error("The body is malformed"),
+        "409": _error("A job with this Idempotency-Key is still being stored"),
+        "413": _error("The body is over a limit"),
+        "415": _error("The body's media type cannot be read"),
+        "503": _error("The queue is unavailable"),
+    },
+}
+
+
 def post_root_openapi(app: FastAPI) -> None:
     """Make `app.openapi()` describe `POST /` next to the app's FastAPI routes."""
 
@@ -76,6 +94,8 @@ def post_root_openapi(app: FastAPI) -> None:
                 routes=app.routes,
             )
             schema.setdefault("paths", {}).setdefault("/", {})["post"] = POST_ROOT
+            if any(getattr(route, "path", None) == "/jobs" for route in app.routes):
+                schema["paths"].setdefault("/jobs", {})["post"] = POST_JOBS
             schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = _ERROR
             app.openapi_schema = schema
         return app.openapi_schema

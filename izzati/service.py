@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 import stat
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,8 +19,8 @@ from pydantic_settings import SettingsError
 
 from ._calling import Invoker
 from ._redis_queue import mask_url
+from ._utils import mp_context, run_quietly
 from .backend import Backend
-from .background import background
 from .background import run_worker as run_worker_target
 from .exceptions import ConfigError, QueueUnavailable
 from .inputs import Limits
@@ -109,6 +111,9 @@ def build_jobs(settings: Settings) -> JobService | None:
     """The job store and jobs queue the settings name (None when jobs are off)."""
     if not settings.jobs:
         return None
+    if settings.queue_url.startswith("memory:") and not settings.job_dir:
+        # a memory queue lives and dies with this process tree, and so do its jobs
+        return JobService.local(max_attempts=settings.job_max_attempts, ttl=settings.job_ttl)
     try:
         root = Path(settings.job_dir) if settings.job_dir else default_job_dir()
         store = DirectoryJobStore(root)
@@ -157,15 +162,35 @@ def build_backend(settings: Settings, queue: Queue | None, jobs: JobService | No
         raise ConfigError(f"IZZATI_CALLBACK={settings.callback!r}: wrong signature: {exc}") from None
 
 
+def check_port(host: str, port: int) -> None:
+    """Fail with one line, before anything starts, when the address cannot be listened on."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"IZZATI_HOST={host!r} IZZATI_PORT={port}: cannot listen there: {exc.strerror}") from None
+
+
 def run_web(settings: Settings) -> None:
     """Serve the callback; with memory:// also start the worker next to it."""
+    check_port(settings.host, settings.port)
     memory = settings.queue_url.startswith("memory:")
     target = load_worker(settings) if memory else None
     queue = open_settings_queue(settings)
     jobs = build_jobs(settings)
     backend = build_backend(settings, queue, jobs)
     if target is not None:
-        background(target, settings.worker_args, settings.worker_kwargs, queue=queue)
+        # the same graceful stop as `python -m app worker`: on SIGTERM the current item finishes
+        worker = mp_context().Process(
+            target=run_quietly,
+            args=(run_worker_target, target, queue, settings.worker_args, settings.worker_kwargs),
+            kwargs={"grace": settings.graceful_timeout},
+            daemon=True,
+            name="izzati-worker",
+        )
+        worker.start()
         if jobs is not None:
             backend.start_job_runner()  # memory://: this machine's own job worker
     backend.run(
@@ -200,6 +225,13 @@ def run_worker(settings: Settings) -> None:
         thread = threading.Thread(target=runner.run, name="izzati-jobs", daemon=True)
         thread.start()
     logger.info("worker %s started on %s", settings.worker, settings.queue_url)
+    stopped_at: list[float] = []
+
+    def stop_jobs() -> None:
+        stopped_at.append(time.monotonic())
+        if runner is not None:
+            runner.stop()
+
     try:
         run_worker_target(
             target,
@@ -207,10 +239,12 @@ def run_worker(settings: Settings) -> None:
             settings.worker_args,
             settings.worker_kwargs,
             grace=settings.graceful_timeout,
-            on_stop=runner.stop if runner is not None else None,
+            on_stop=stop_jobs,
         )
     finally:
         if runner is not None and thread is not None and jobs is not None:
             runner.stop()
-            thread.join(settings.graceful_timeout)  # a job still running then is redelivered
+            # one grace period in all, counted from the signal: a job still running then is redelivered
+            spent = time.monotonic() - stopped_at[0] if stopped_at else 0.0
+            thread.join(max(0.0, settings.graceful_timeout - spent))
             jobs.queue.close()

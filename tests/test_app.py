@@ -109,6 +109,18 @@ def test_startup_fails_fast_with_one_clear_line(tmp_path: Path, env: dict[str, s
     assert message in lines[0]
 
 
+def test_port_in_use_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_app(env={"IZZATI_HOST": "127.0.0.1", "IZZATI_PORT": str(port)}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"izzati: IZZATI_HOST='127.0.0.1' IZZATI_PORT={port}: cannot listen there: Address already in use"
+    ]
+
+
 def test_unreachable_redis_fails_after_bounded_retry(tmp_path: Path) -> None:
     port = free_tcp_port()
     started = time.monotonic()

@@ -182,6 +182,11 @@ def test_openapi_describes_post_root(client_for: Client) -> None:
         "application/json",
     }
     assert {"200", "400", "413", "415", "500"} <= set(post["responses"])
+    assert "/jobs" not in schema["paths"]  # jobs are off here
+    with_jobs = client_for(Backend(lambda text, data: None, jobs=JobService.local()).app)
+    jobs_schema = with_jobs.get("/openapi.json").json()["paths"]
+    assert jobs_schema["/jobs"]["post"]["responses"]["202"]
+    assert {"/jobs/{job_id}", "/jobs/{job_id}/result"} <= set(jobs_schema)
     assert client.get("/docs").status_code == 200
 
 
@@ -265,6 +270,8 @@ def test_unexpected_failures_on_the_fast_path_are_json(client_for: Client, redis
             assert r.status_code == 503, r.text
             assert r.headers["content-type"] == "application/json"
             assert r.json()["error"] == "service_unavailable"
+        # a job that could not be queued leaves nothing behind
+        assert [p.name for p in jobs.store.root.iterdir()] == ["keys"]  # type: ignore[attr-defined]
         # a broken job store is still a JSON answer
         shutil.rmtree(jobs.store.root)  # type: ignore[attr-defined]
         jobs.store.root.write_text("not a folder")  # type: ignore[attr-defined]

@@ -33,6 +33,7 @@ def test_api_key_required_everywhere_but_probes(client_for: Client) -> None:
         assert r.json()["error"] == "unauthorized"
     assert client.post("/", headers={"authorization": "Bearer wrong"}).status_code == 401
     assert client.post("/", headers={"authorization": "s3cret"}).status_code == 401
+    assert client.post("/", headers={"authorization": "bearer s3cret"}).status_code == 200  # RFC 7235
     assert client.get("/health").status_code == 200
     assert client.get("/ready").status_code == 200
     r = client.post("/", data={"a": "1"}, headers={"authorization": "Bearer s3cret"})
@@ -121,6 +122,7 @@ def test_stalled_body_is_408_and_server_keeps_serving(serve: Callable[..., str])
         reply = sock.recv(4096)
     assert reply.startswith(b"HTTP/1.1 408")
     assert b'"error":"request_timeout"' in reply
+    assert b"connection: close" in reply.lower()
 
 
 def test_ready_reflects_queue_and_workers(client_for: Client, redis_proc: RedisServer) -> None:
@@ -151,3 +153,22 @@ def test_ready_reflects_queue_and_workers(client_for: Client, redis_proc: RedisS
 
 def test_ready_without_a_queue_is_ready(client_for: Client) -> None:
     assert client_for(Backend(echo).app).get("/ready").json() == {"status": "ready", "queue": "none"}
+
+
+def test_a_client_that_hangs_up_mid_upload_is_logged_as_499(
+    serve: Callable[..., str], caplog: pytest.LogCaptureFixture
+) -> None:
+    url = serve(Backend(echo).app)
+    port = int(url.rsplit(":", 1)[1])
+    with caplog.at_level(logging.INFO, logger="izzati.access"):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                b"X-Request-ID: gone-1\r\nContent-Length: 100000\r\n\r\na=1"
+            )
+            time.sleep(0.2)
+        deadline = time.monotonic() + 5
+        while "request_id=gone-1" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+    line = next(r.getMessage() for r in caplog.records if "request_id=gone-1" in r.getMessage())
+    assert "status=499" in line

@@ -326,3 +326,30 @@ def test_concurrent_submits_with_one_idempotency_key_make_one_job(service: Servi
         ids = set(pool.map(submit, range(8)))
     assert len(ids) == 1
     assert len([p for p in service.job_dir.iterdir() if p.name != "keys"]) == 1
+
+
+def test_cancelling_a_queued_job_notifies_its_callback_url(service: Service, receiver: str) -> None:
+    service.start_web()  # no worker: the job stays queued
+    r = httpx.post(service.url + "/jobs", data={"a": "1"}, headers={"callback-url": receiver})
+    job = r.json()["id"]
+    assert httpx.delete(f"{service.url}/jobs/{job}").json()["status"] == "cancelled"
+    deadline = time.monotonic() + 15
+    while not _Receiver.received and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [(x["id"], x["status"]) for x in _Receiver.received] == [(job, "cancelled")]
+
+
+def test_an_expired_idempotency_key_is_free_again(spawn: Spawn, redis_server: str, tmp_path: Path) -> None:
+    service = Service(spawn, redis_server, tmp_path / "jobs", IZZATI_JOB_TTL="1")
+    service.start_web()
+    service.start_worker()
+    first = httpx.post(service.url + "/jobs", data={"n": "1"}, headers={"idempotency-key": "k-ttl"}).json()["id"]
+    service.wait(first, ("done",))
+    deadline = time.monotonic() + 15
+    while (service.job_dir / first).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    started = time.monotonic()
+    again = httpx.post(service.url + "/jobs", data={"n": "2"}, headers={"idempotency-key": "k-ttl"}, timeout=60)
+    assert again.status_code == 202
+    assert again.json()["id"] != first
+    assert time.monotonic() - started < 5
