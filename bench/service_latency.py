@@ -7,8 +7,9 @@ Starts its own redis-server, `python -m app` and `python -m app worker` on 127.0
   medians over --calls calls; the difference is the per-job overhead;
 - a worker SIGKILLed while holding a queue item: seconds until a new worker prints it
   (IZZATI_REDELIVERY_TIMEOUT=2);
-- Redis stopped for 2 s and started again: what a POST / gets meanwhile, seconds until a POST / works again and a new item reaches the
-  worker, with neither web nor worker restarted.
+- Redis stopped, then started again: what a POST / gets meanwhile (503 after the queue's connect
+  timeout), then seconds until a POST / works again and a new item reaches the worker, with
+  neither web nor worker restarted.
 """
 
 from __future__ import annotations
