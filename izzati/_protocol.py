@@ -14,6 +14,13 @@ from typing import Any
 __all__ = ["header_timeout_protocol"]
 
 
+def _raw_error(status: int, reason: str, code: str, detail: str) -> bytes:
+    """A whole HTTP/1.1 error response with izzati's JSON body, closing the connection."""
+    body = json.dumps({"error": code, "detail": detail}, separators=(",", ":")).encode()
+    head = f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\nconnection: close\r\n"
+    return (head + f"content-length: {len(body)}\r\n\r\n").encode() + body
+
+
 def header_timeout_protocol(timeout: float, max_header_bytes: int = 16 * 1024) -> type[asyncio.Protocol] | None:
     """The protocol class to pass as uvicorn's `http=`; None where httptools is not installed.
 
@@ -24,23 +31,14 @@ def header_timeout_protocol(timeout: float, max_header_bytes: int = 16 * 1024) -
     except ImportError:
         return None
 
-    body = json.dumps(
-        {"error": "request_timeout", "detail": f"the request headers did not arrive within {timeout:g} s"},
-        separators=(",", ":"),
-    ).encode()
-    reply = (
-        b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
-        + f"content-length: {len(body)}\r\n\r\n".encode()
-        + body
+    reply = _raw_error(
+        408, "Request Timeout", "request_timeout", f"the request headers did not arrive within {timeout:g} s"
     )
-    too_large = json.dumps(
-        {"error": "headers_too_large", "detail": f"request headers are over the limit of {max_header_bytes} bytes"},
-        separators=(",", ":"),
-    ).encode()
-    too_large_reply = (
-        b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
-        + f"connection: close\r\ncontent-length: {len(too_large)}\r\n\r\n".encode()
-        + too_large
+    too_large_reply = _raw_error(
+        431,
+        "Request Header Fields Too Large",
+        "headers_too_large",
+        f"request headers are over the limit of {max_header_bytes} bytes",
     )
     # the request line and a little slack come on top of the headers the gate counts exactly
     header_budget = max_header_bytes + 8 * 1024
