@@ -9,6 +9,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -202,6 +203,27 @@ def log_config(level: str = "info") -> dict[str, Any]:
     return config
 
 
+def process_check(process: BaseProcess) -> Callable[[], str | None]:
+    """A readiness check that fails once `process` is gone (usable from any process: by pid)."""
+    pid, name = process.pid, process.name
+    assert pid is not None, "the process must be started"
+
+    def check() -> str | None:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, IndexError):
+            return f"{name} (pid {pid}) is not running"
+        except OSError:  # no /proc here: signal 0 says whether the pid exists
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return f"{name} (pid {pid}) is not running"
+            return None
+        return f"{name} (pid {pid}) is not running" if state in ("Z", "X") else None
+
+    return check
+
+
 def readiness(queue: Any) -> dict[str, Any]:
     """Whether the service can do its work: the queue answers and, when networked, a worker lives."""
     if queue is None or not hasattr(queue, "ping"):
@@ -277,6 +299,7 @@ class Backend:
         if max_body_bytes is not None:
             limits = Limits(**{**limits.__dict__, "max_body_bytes": max_body_bytes})
         self.limits = limits
+        self.ready_checks: list[Callable[[], str | None]] = []  # each names a problem, or returns None
         self.local_jobs = jobs is True
         self.jobs: JobService | None = JobService.local() if jobs is True else jobs or None
         self.invoker = invoker
@@ -318,10 +341,14 @@ class Backend:
             return {"status": "ok"}
 
         queue = self.q
+        checks = self.ready_checks
 
         @app.get("/ready", summary="Readiness probe: the queue is reachable (and, networked, has a live worker)")
         async def ready() -> Response:
             report = await asyncio.to_thread(readiness, queue)
+            problems = [problem for check in checks if (problem := check()) is not None]
+            if problems:
+                report = {**report, "status": "unavailable", "problems": problems}
             return json_response(report, 200 if report["status"] == "ready" else 503)
 
         app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -375,6 +402,7 @@ class Backend:
         )
         process = mp_context().Process(target=run_quietly, args=(runner.run,), daemon=True, name="izzati-jobs")
         process.start()
+        self.ready_checks.append(process_check(process))
         return process
 
     def serve(

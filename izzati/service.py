@@ -20,7 +20,7 @@ from pydantic_settings import SettingsError
 from ._calling import Invoker
 from ._redis_queue import mask_url
 from ._utils import mp_context, run_quietly
-from .backend import Backend
+from .backend import Backend, process_check
 from .background import run_worker as run_worker_target
 from .exceptions import ConfigError, QueueUnavailable
 from .inputs import Limits
@@ -191,6 +191,7 @@ def run_web(settings: Settings) -> None:
             name="izzati-worker",
         )
         worker.start()
+        backend.ready_checks.append(process_check(worker))
         if jobs is not None:
             backend.start_job_runner()  # memory://: this machine's own job worker
     backend.run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -399,3 +400,21 @@ def _rss(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise AssertionError("no VmRSS")
+
+
+def test_ready_reports_dead_memory_worker_processes(spawn: Spawn) -> None:
+    proc, url = start_web(spawn, {})
+    assert httpx.get(url + "ready").status_code == 200
+    children = _children(proc.popen.pid)
+    assert len(children) == 2  # the memory:// worker and the job runner
+    for pid in children:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while httpx.get(url + "ready").status_code == 200 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    r = httpx.get(url + "ready")
+    assert r.status_code == 503
+    problems = r.json()["problems"]
+    assert {problem.split(" (pid")[0] for problem in problems} == {"izzati-worker", "izzati-jobs"}
+    assert all(any(f"(pid {pid}) is not running" in problem for problem in problems) for pid in children)
+    assert httpx.get(url + "health").status_code == 200  # liveness is not readiness
