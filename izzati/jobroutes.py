@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -98,24 +99,15 @@ class JobService:
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         """Cancel the job: a queued one never runs, a running one's result is dropped."""
-        import time
-
         self.status(job_id)
         self.store.request_cancel(job_id)
-
-        def decide(record: dict[str, Any]) -> dict[str, Any] | None:
-            if record["status"] in TERMINAL:
-                return None
-            return {"status": "cancelled", "finished": time.time()}
-
         changed: list[bool] = []
 
-        def decide_and_note(record: dict[str, Any]) -> dict[str, Any] | None:
-            changes = decide(record)
-            changed.append(changes is not None)
-            return changes
+        def decide(record: dict[str, Any]) -> dict[str, Any] | None:
+            changed.append(record["status"] not in TERMINAL)
+            return {"status": "cancelled", "finished": time.time()} if changed[-1] else None
 
-        record = self.store.transition(job_id, decide_and_note)
+        record = self.store.transition(job_id, decide)
         if record is None:
             raise _not_found(job_id)
         if any(changed) and record.get("callback_url"):

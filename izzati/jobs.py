@@ -14,7 +14,6 @@ import queue as stdlib_queue
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -331,8 +330,3 @@ def post_status(url: str, status: dict[str, Any], attempts: int = 5, first_delay
             delay *= 2
     logger.error("callback_url %s: giving up after %d attempts", url, attempts)
     return False
-
-
-def run_jobs_forever(runner_factory: Callable[[], JobRunner]) -> None:
-    """Process target: build a runner in the child process and run it."""
-    runner_factory().run()
