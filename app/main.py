@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import sys
-import textwrap
 from collections.abc import Sequence
 
 from izzati.exceptions import IzzatiError
-from izzati.service import configure_logging, load_settings, run_web, run_worker
-from izzati.settings import Settings
+from izzati.launch import configure_logging, load_settings, run_web, run_worker
+from izzati.settings import settings_help
 
 __all__ = ["main", "usage"]
 
@@ -22,12 +21,8 @@ def usage() -> str:
         "          starts the worker as a child process",
         "  worker  run only the background worker, fed by the networked queue",
         "",
-        "Settings come from the environment or a .env file in the working directory:",
-        "",
+        settings_help(),
     ]
-    for name, default, description in Settings.variables():
-        lines.append(f"  {name}={default}")
-        lines.extend(textwrap.wrap(description, 90, initial_indent="      ", subsequent_indent="      "))
     return "\n".join(lines)
 
 

@@ -8,18 +8,18 @@ from typing import TYPE_CHECKING, Any
 __version__ = "2.0.0"
 
 # Names load on first use, so a worker that only needs `background` or a queue does not import
-# the web stack (FastAPI, Starlette, uvicorn).
+# the web stack (FastAPI, Starlette, uvicorn). Values are the modules that define them.
 _EXPORTS = {
-    "Backend": "backend",
+    "Backend": "web.backend",
     "Frontend": "client",
     "IzzatiError": "exceptions",
-    "Limits": "inputs",
+    "Limits": "web.inputs",
     "MemoryQueue": "queues",
     "Queue": "queues",
     "RedisQueue": "queues",
     "UploadedFile": "files",
-    "background": "background",
-    "file_return": "files",
+    "background": "worker",
+    "file_return": "web.responses",
     "open_queue": "queues",
     "Job": "client",
     "progress": "jobs",
@@ -29,20 +29,20 @@ _EXPORTS = {
 __all__ = sorted([*_EXPORTS, "__version__"])
 
 if TYPE_CHECKING:
-    from .backend import Backend as Backend
-    from .background import background as background
     from .client import Frontend as Frontend
     from .client import Job as Job
     from .exceptions import IzzatiError as IzzatiError
     from .files import UploadedFile as UploadedFile
-    from .files import file_return as file_return
-    from .inputs import Limits as Limits
     from .jobs import cancelled as cancelled
     from .jobs import progress as progress
     from .queues import MemoryQueue as MemoryQueue
     from .queues import Queue as Queue
     from .queues import RedisQueue as RedisQueue
     from .queues import open_queue as open_queue
+    from .web.backend import Backend as Backend
+    from .web.inputs import Limits as Limits
+    from .web.responses import file_return as file_return
+    from .worker import background as background
 
 
 def __getattr__(name: str) -> Any:

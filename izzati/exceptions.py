@@ -19,6 +19,7 @@ __all__ = [
     "QueueError",
     "QueueUnavailable",
     "QueueClosed",
+    "UsageError",
     "WorkerStopped",
 ]
 
@@ -126,6 +127,10 @@ class QueueUnavailable(QueueError, ConnectionError):
 
 class QueueClosed(QueueError, EOFError):
     """The queue was closed."""
+
+
+class UsageError(IzzatiError):
+    """A problem with the `izzati` command line, reported as one line and exit code 2."""
 
 
 class WorkerStopped(SystemExit):

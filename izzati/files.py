@@ -1,4 +1,4 @@
-"""Uploaded files handed to callbacks, and `file_return` to answer with a file."""
+"""Uploaded files handed to callbacks, and safe file names."""
 
 from __future__ import annotations
 
@@ -7,12 +7,9 @@ import shutil
 import unicodedata
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-from starlette.background import BackgroundTask
-from starlette.responses import FileResponse
-
-__all__ = ["UploadedFile", "FileReturn", "file_return", "safe_filename"]
+__all__ = ["UploadedFile", "safe_filename"]
 
 _COPY_BUFFER = 1024 * 1024
 _MAX_NAME_BYTES = 255
@@ -148,34 +145,3 @@ class UploadedFile:
 
     def __repr__(self) -> str:
         return f"<UploadedFile {self.filename!r} ({self.content_type}) field={self.name!r}>"
-
-
-class FileReturn(FileResponse):
-    """A streamed file response; reads in 1 MiB chunks to keep thread hops few."""
-
-    chunk_size = 1024 * 1024
-
-
-def file_return(
-    path: str | os.PathLike[str],
-    *,
-    filename: str | None = None,
-    media_type: str | None = None,
-    delete_after: bool = False,
-) -> FileReturn:
-    """Answer a request with the file at `path` instead of JSON.
-
-    The media type is guessed from the name, `Content-Disposition` carries `filename`
-    (the file's own name by default), and `delete_after=True` removes the file once sent.
-    """
-    stat = os.stat(path)  # fail inside the callback, where the error is attributed to it
-    if not os.path.isfile(path):
-        raise IsADirectoryError(f"file_return({os.fspath(path)!r}): not a regular file")
-    background: Any = BackgroundTask(os.unlink, path) if delete_after else None
-    return FileReturn(
-        path,
-        filename=filename or os.path.basename(os.fspath(path)),
-        media_type=media_type,
-        stat_result=stat,
-        background=background,
-    )

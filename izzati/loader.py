@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import importlib
-import inspect
 import os
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from .exceptions import ConfigError
+from .invoker import signature_problem
 
 __all__ = ["import_callable", "extend_path", "check_signature"]
 
@@ -56,13 +56,6 @@ def check_signature(
     func: Callable[..., Any], args: Iterable[Any], kwargs: dict[str, Any], *, shape: str, setting: str, spec: str
 ) -> None:
     """Raise ConfigError when `func` cannot be called with `args`/`kwargs` as `shape` says."""
-    try:
-        signature = inspect.signature(func)
-    except (TypeError, ValueError):
-        return
-    try:
-        signature.bind(*args, **kwargs)
-    except TypeError as exc:
-        raise ConfigError(
-            f"{setting}={spec!r}: wrong signature: {signature} cannot be called as {shape}: {exc}"
-        ) from None
+    problem = signature_problem(func, args, kwargs, shape)
+    if problem is not None:
+        raise ConfigError(f"{setting}={spec!r}: wrong signature: {problem}")

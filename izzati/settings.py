@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "ENV_PREFIX", "env_example"]
+from . import defaults
+
+__all__ = ["Settings", "ENV_PREFIX", "env_example", "settings_help"]
 
 ENV_PREFIX = "IZZATI_"
-MiB = 1024 * 1024
 
 
 class Settings(BaseSettings):
@@ -28,68 +30,145 @@ class Settings(BaseSettings):
         description="'module:function' of the background target, called as target(q, *args, **kwargs) "
         "(default prints each item)",
     )
-    host: str = Field("0.0.0.0", description="address the web server listens on")
-    port: int = Field(5020, ge=0, le=65535, description="port the web server listens on")
-    workers: int = Field(1, ge=1, description="number of web server processes")
+    host: str = Field(
+        defaults.HOST,
+        description="address the web server listens on",
+    )
+    port: int = Field(
+        defaults.PORT,
+        ge=0,
+        le=65535,
+        description="port the web server listens on",
+    )
+    workers: int = Field(
+        1,
+        ge=1,
+        description="number of web server processes",
+    )
     queue_url: str = Field(
         "memory://",
         description="memory:// (in-process, web and worker in one process tree) or redis://host:port/db",
     )
-    queue_name: str = Field("izzati", min_length=1, description="name of the queue on the broker")
+    queue_name: str = Field(
+        defaults.QUEUE_NAME,
+        min_length=1,
+        description="name of the queue on the broker",
+    )
     queue_connect_timeout: float = Field(
-        10.0, ge=0, description="seconds to keep retrying a broker at startup before giving up"
+        defaults.QUEUE_CONNECT_TIMEOUT,
+        ge=0,
+        description="seconds to keep retrying a broker at startup before giving up",
     )
     redelivery_timeout: float = Field(
-        10.0, gt=0, description="seconds before an item held by a dead worker goes to another worker"
+        defaults.REDELIVERY_TIMEOUT,
+        gt=0,
+        description="seconds before an item held by a dead worker goes to another worker",
     )
     callback_args: list[Any] = Field(
-        default_factory=list, description="JSON list of extra positional arguments of the callback"
+        default_factory=list,
+        description="JSON list of extra positional arguments of the callback",
     )
     callback_kwargs: dict[str, Any] = Field(
-        default_factory=dict, description="JSON object of extra keyword arguments of the callback"
+        default_factory=dict,
+        description="JSON object of extra keyword arguments of the callback",
     )
     worker_args: list[Any] = Field(
-        default_factory=list, description="JSON list of extra positional arguments of the worker"
+        default_factory=list,
+        description="JSON list of extra positional arguments of the worker",
     )
     worker_kwargs: dict[str, Any] = Field(
-        default_factory=dict, description="JSON object of extra keyword arguments of the worker"
+        default_factory=dict,
+        description="JSON object of extra keyword arguments of the worker",
     )
     callback_path: str = Field(
-        "", description="extra directories for imports, separated like PYTHONPATH (e.g. a mounted folder)"
+        "",
+        description="extra directories for imports, separated like PYTHONPATH (e.g. a mounted folder)",
     )
-    max_body_bytes: int = Field(100 * MiB, gt=0, description="largest request body accepted, in bytes (413 beyond)")
-    max_files: int = Field(1000, ge=0, description="most files in one request")
-    max_fields: int = Field(1000, ge=0, description="most text fields in one request")
-    max_field_bytes: int = Field(1 * MiB, gt=0, description="largest single text field, in bytes")
+    max_body_bytes: int = Field(
+        defaults.MAX_BODY_BYTES,
+        gt=0,
+        description="largest request body accepted, in bytes (413 beyond)",
+    )
+    max_files: int = Field(
+        defaults.MAX_FILES,
+        ge=0,
+        description="most files in one request",
+    )
+    max_fields: int = Field(
+        defaults.MAX_FIELDS,
+        ge=0,
+        description="most text fields in one request",
+    )
+    max_field_bytes: int = Field(
+        defaults.MAX_FIELD_BYTES,
+        gt=0,
+        description="largest single text field, in bytes",
+    )
     max_text_bytes: int = Field(
-        8 * MiB, gt=0, description="largest JSON or form body, and all text fields of a multipart body, in bytes"
+        defaults.MAX_TEXT_BYTES,
+        gt=0,
+        description="largest JSON or form body, and all text fields of a multipart body, in bytes",
     )
     max_header_bytes: int = Field(
-        16 * 1024, gt=0, description="largest total size of request headers, in bytes (431 beyond)"
+        defaults.MAX_HEADER_BYTES,
+        gt=0,
+        description="largest total size of request headers, in bytes (431 beyond)",
     )
     read_timeout: float = Field(
-        30.0, gt=0, description="seconds a client may take to send its headers, or pause while sending a body (408)"
+        defaults.READ_TIMEOUT,
+        gt=0,
+        description="seconds a client may take to send its headers, or pause while sending a body (408)",
     )
     callback_timeout: float | None = Field(
-        None, gt=0, description="seconds a callback may take before the client gets 504 (empty: no bound)"
+        None,
+        gt=0,
+        description="seconds a callback may take before the client gets 504 (empty: no bound)",
     )
     graceful_timeout: float = Field(
-        30.0, ge=0, description="seconds in-flight requests (and a worker's current item) get to finish on SIGTERM"
+        defaults.GRACEFUL_TIMEOUT,
+        ge=0,
+        description="seconds in-flight requests (and a worker's current item) get to finish on SIGTERM",
     )
-    max_connections: int = Field(1000, gt=0, description="most concurrent connections per server process (503 beyond)")
+    max_connections: int = Field(
+        defaults.MAX_CONNECTIONS,
+        gt=0,
+        description="most concurrent connections per server process (503 beyond)",
+    )
     api_key: str | None = Field(
-        None, description="when set, every route but /health and /ready needs 'Authorization: Bearer <key>'"
+        None,
+        description="when set, every route needs 'Authorization: Bearer <key>' except /health, /ready, /izzati.js "
+        "and the try-it page (GET / from a browser)",
     )
-    cors_origins: str = Field("", description="comma-separated origins allowed to call from a browser ('*' for any)")
-    access_log: bool = Field(True, description="log one line per request: method, path, status, duration, request id")
-    jobs: bool = Field(True, description="accept jobs: POST /jobs, or POST / with 'Prefer: respond-async'")
+    cors_origins: str = Field(
+        "",
+        description="comma-separated origins allowed to call from a browser ('*' for any)",
+    )
+    access_log: bool = Field(
+        True,
+        description="log one line per request: method, path, status, duration, request id",
+    )
+    jobs: bool = Field(
+        True,
+        description="accept jobs: POST /jobs, or POST / with 'Prefer: respond-async'",
+    )
     job_dir: str = Field(
-        "", description="folder for job inputs and results, shared by web and workers (default: <tmp>/izzati-jobs)"
+        "",
+        description="folder for job inputs and results, shared by web and workers (default: with memory://, a private "
+        "folder for this run, removed at exit; otherwise <tmp>/izzati-jobs-<uid>, mode 0700)",
     )
-    job_ttl: float = Field(86400.0, gt=0, description="seconds a finished job's result and files are kept")
-    job_max_attempts: int = Field(3, ge=1, description="times a job whose worker died is started before it fails")
+    job_ttl: float = Field(
+        defaults.JOB_TTL,
+        gt=0,
+        description="seconds a finished job's result and files are kept",
+    )
+    job_max_attempts: int = Field(
+        defaults.JOB_MAX_ATTEMPTS,
+        ge=1,
+        description="times a job whose worker died is started before it fails",
+    )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
-        "info", description="critical, error, warning, info or debug"
+        "info",
+        description="critical, error, warning, info or debug",
     )
 
     @field_validator("callback_timeout", "api_key", mode="before")
@@ -102,25 +181,45 @@ class Settings(BaseSettings):
     def _lower_level(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
 
-    debug: bool = Field(False, description="include tracebacks in 500 responses (never in production)")
-    try_page: bool = Field(True, description="serve the try-it page at GET / to browsers")
+    debug: bool = Field(
+        False,
+        description="include tracebacks in 500 responses (never in production)",
+    )
+    try_page: bool = Field(
+        True,
+        description="serve the try-it page at GET / to browsers",
+    )
 
     @classmethod
-    def variables(cls) -> list[tuple[str, str, str]]:
-        """Each setting as `(IZZATI_NAME, default, description)`, for --help and .env.example."""
+    def rows(cls) -> list[tuple[str, str, str]]:
+        """Each setting as `(field name, default as written in .env, description)`."""
         rows = []
         for name, field in cls.model_fields.items():
             default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
             shown = "" if default is None else default if isinstance(default, str) else _json(default)
-            rows.append((ENV_PREFIX + name.upper(), shown, field.description or ""))
+            rows.append((name, shown, field.description or ""))
         return rows
+
+    @classmethod
+    def variables(cls) -> list[tuple[str, str, str]]:
+        """Each setting as `(IZZATI_NAME, default, description)`, for --help and .env.example."""
+        return [(ENV_PREFIX + name.upper(), default, description) for name, default, description in cls.rows()]
+
+
+def settings_help() -> str:
+    """Every setting with its default and meaning, as `izzati settings` and `python -m app --help` print it."""
+    lines = ["Settings come from IZZATI_* environment variables or a .env file in the working directory:", ""]
+    for name, default, description in Settings.variables():
+        lines.append(f"  {name}={default}")
+        lines.extend(textwrap.wrap(description, 90, initial_indent="      ", subsequent_indent="      "))
+    return "\n".join(lines)
 
 
 def env_example() -> str:
     """The text of `.env.example`: every setting, commented out, with its default and meaning."""
     lines = [
         "# izzati settings: copy to .env (cp .env.example .env), then uncomment and edit what you change.",
-        "# Every line shows the default; `python -m app --help` prints the same list.",
+        "# Every line shows the default; `izzati settings` (or `python -m app --help`) prints the same list.",
         "# docker-compose.yml sets IZZATI_QUEUE_URL=redis://redis:6379/0 for its services itself, and",
         "# defaults IZZATI_CALLBACK / IZZATI_WORKER to the examples in ./callbacks.",
         "# Regenerate: python -c 'from izzati.settings import env_example as e; print(e(), end=\"\")' > .env.example",

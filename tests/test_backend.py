@@ -18,7 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import PlainTextResponse
 
 from izzati import Backend, MemoryQueue
-from izzati.jobroutes import JobService
+from izzati.jobs.service import JobService
 from tests.conftest import PYTHON, Proc, free_tcp_port, wait_for_http
 from tests.fixtures_redis import RedisServer
 
@@ -183,7 +183,7 @@ def test_openapi_describes_post_root(client_for: Client) -> None:
     }
     assert {"200", "400", "413", "415", "500"} <= set(post["responses"])
     assert "/jobs" not in schema["paths"]  # jobs are off here
-    with_jobs = client_for(Backend(lambda text, data: None, jobs=JobService.local()).app)
+    with_jobs = client_for(Backend(lambda text, data: None, job_service=JobService.local()).app)
     jobs_schema = with_jobs.get("/openapi.json").json()["paths"]
     assert jobs_schema["/jobs"]["post"]["responses"]["202"]
     assert {"/jobs/{job_id}", "/jobs/{job_id}/result"} <= set(jobs_schema)
@@ -261,7 +261,7 @@ def test_unexpected_failures_on_the_fast_path_are_json(client_for: Client, redis
     queue = RedisQueue(redis_proc.url, name="outage", connect_timeout=1)
     jobs = JobService.local()
     jobs.queue = RedisQueue(redis_proc.url, name="outage:jobs", connect_timeout=1)
-    client = client_for(Backend(callback, queue=queue, jobs=jobs).app)
+    client = client_for(Backend(callback, queue=queue, job_service=jobs).app)
     assert client.post("/", data={"a": "1"}).json() == "queued"
     redis_proc.stop()
     try:

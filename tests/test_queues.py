@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import redis
 
-from izzati._utils import mp_context
+from izzati._process import mp_context
 from izzati.exceptions import ConfigError, QueueClosed, QueueUnavailable
 from izzati.queues import MemoryQueue, Queue, RedisQueue, open_queue
 from tests.fixtures_redis import RedisServer, free_port
@@ -491,7 +491,7 @@ def test_missing_redis_extra() -> None:
 def test_queue_modules_stay_light() -> None:
     # Load izzati's queue modules without izzati/__init__.py (which pulls in the web side).
     code = (
-        "import sys, types, izzati._utils\n"
+        "import sys, types, izzati._process\n"
         "import izzati.queues\n"
         "heavy = {'redis', 'fastapi', 'starlette', 'uvicorn'} & set(sys.modules)\n"
         "print(sorted(heavy))\n"

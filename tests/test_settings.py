@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from izzati.exceptions import ConfigError
-from izzati.service import default_job_dir
+from izzati.launch import default_job_dir
 from izzati.settings import Settings, env_example
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,13 +15,14 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from izzati import Backend
-from izzati.trypage import static_file, wants_html
+from izzati.web.middleware import wants_html
+from izzati.web.trypage import static_file
 
 CHROME_ACCEPT = (
     "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,"
     "application/signed-exchange;v=b3;q=0.7"
 )
-STATIC = Path(__file__).resolve().parent.parent / "izzati" / "static"
+STATIC = Path(__file__).resolve().parent.parent / "izzati" / "web" / "static"
 
 
 def handler(text: dict[str, Any], data: list[Any]) -> dict[str, Any]:

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from queue import SimpleQueue
 from typing import Any
 
+from ..defaults import THREADS
+
 __all__ = ["CallbackPool"]
 
 _Item = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", contextvars.Context, Callable[[], Any]]
@@ -30,7 +32,7 @@ class CallbackPool:
     call, no `concurrent.futures.Future` chained onto it.
     """
 
-    def __init__(self, max_threads: int = 40, name: str = "izzati-callback") -> None:
+    def __init__(self, max_threads: int = THREADS, name: str = "izzati-callback") -> None:
         self.max_threads = max_threads
         self.name = name
         self._calls: SimpleQueue[_Item | None] = SimpleQueue()

@@ -1,4 +1,5 @@
-"""`background()`: run a function in a daemon process fed by a queue; `run_worker` for a worker process."""
+"""`background()`: a target fed by a queue, in its own process; `run_worker`: the worker loop of a
+worker process, stopping between items."""
 
 from __future__ import annotations
 
@@ -7,14 +8,15 @@ import queue as stdlib_queue
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
 
-from ._utils import mp_context, run_quietly
+from . import defaults
+from ._process import STOP_SIGNALS, mp_context, run_quietly, signals_handled
 from .exceptions import QueueUnavailable, WorkerStopped
-from .queues import MemoryQueue, Queue, open_queue
+from .queues import Queue, resolve_queue
 
 __all__ = ["background", "run_worker", "StoppableQueue"]
 
@@ -36,12 +38,7 @@ def background(
     """
     if not callable(target):
         raise TypeError(f"background target must be callable, not {type(target).__name__}")
-    if queue is None:
-        q: Queue = MemoryQueue()
-    elif isinstance(queue, str):
-        q = open_queue(queue)
-    else:
-        q = queue
+    q = resolve_queue(queue)
     process = mp_context().Process(
         target=run_quietly,
         args=(target, q, *tuple(args)),
@@ -111,15 +108,18 @@ def run_worker(
     args: Sequence[Any] = (),
     kwargs: Mapping[str, Any] | None = None,
     *,
-    grace: float = 30.0,
+    grace: float = defaults.GRACEFUL_TIMEOUT,
     on_stop: Callable[[], None] | None = None,
+    stop_signals: Collection[int] = STOP_SIGNALS,
 ) -> None:
     """Run `target(q, *args, **kwargs)` in this process, stopping gracefully on SIGTERM/SIGINT.
 
     The first signal lets the current item finish (up to `grace` seconds; the next `q.get()` ends
     the loop); past the grace period, or on a second signal, the target is interrupted and its
     unacknowledged item goes back to the queue for another worker. `on_stop` is called at the
-    first signal (to stop other loops of the process too).
+    first signal (to stop other loops of the process too). A worker whose parent stops it passes
+    `stop_signals=(SIGTERM,)`: Ctrl+C reaches the whole process group, and the parent alone
+    decides then, with one SIGTERM.
     """
     stoppable = StoppableQueue(queue)
 
@@ -137,13 +137,14 @@ def run_worker(
         signal.signal(signal.SIGALRM, interrupt)
         signal.setitimer(signal.ITIMER_REAL, max(grace, 0.001))
 
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    ignored = signals_handled(signal.SIG_IGN, set(STOP_SIGNALS) - set(stop_signals))
     try:
-        target(stoppable, *tuple(args), **dict(kwargs or {}))
-    except WorkerStopped:
-        logger.info("worker stopped")
+        with ignored, signals_handled(request_stop, stop_signals):
+            try:
+                target(stoppable, *tuple(args), **dict(kwargs or {}))
+            except WorkerStopped:
+                logger.info("worker stopped")
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         queue.close()

@@ -14,31 +14,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import __version__
+from .. import __version__
+from .middleware import wants_html
 
-__all__ = ["add_try_page", "wants_html", "static_file"]
+__all__ = ["add_try_page", "static_file"]
 
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 
 def static_file(name: str) -> bytes:
-    """The bytes of a file shipped in `izzati/static/` (`izzati.js`, `try.html`, ...)."""
-    return resources.files("izzati").joinpath("static", name).read_bytes()
-
-
-def wants_html(accept: str) -> bool:
-    """Whether an `Accept` header asks for HTML (a browser navigating), not an API reply."""
-    for item in accept.split(","):
-        media_type, *params = (part.strip() for part in item.split(";"))
-        if media_type.lower() not in ("text/html", "application/xhtml+xml"):
-            continue
-        quality = next((p.partition("=")[2] for p in params if p.lower().startswith("q=")), "1")
-        try:
-            if float(quality) > 0:
-                return True
-        except ValueError:
-            return True
-    return False
+    """The bytes of a file shipped in `izzati/web/static/` (`izzati.js`, `try.html`, ...)."""
+    return resources.files(__package__ or "izzati.web").joinpath("static", name).read_bytes()
 
 
 def _inline(name: str) -> tuple[str, str]:

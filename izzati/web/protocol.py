@@ -11,6 +11,8 @@ import asyncio
 import json
 from typing import Any
 
+from ..defaults import MAX_HEADER_BYTES
+
 __all__ = ["header_timeout_protocol"]
 
 
@@ -21,7 +23,7 @@ def _raw_error(status: int, reason: str, code: str, detail: str) -> bytes:
     return (head + f"content-length: {len(body)}\r\n\r\n").encode() + body
 
 
-def header_timeout_protocol(timeout: float, max_header_bytes: int = 16 * 1024) -> type[asyncio.Protocol] | None:
+def header_timeout_protocol(timeout: float, max_header_bytes: int = MAX_HEADER_BYTES) -> type[asyncio.Protocol] | None:
     """The protocol class to pass as uvicorn's `http=`; None where httptools is not installed.
 
     It also stops reading headers past `max_header_bytes` (httptools would buffer them all).

@@ -1,37 +1,60 @@
-"""Running the service from `Settings`: the web process and the worker, shared by `app` and the CLI."""
+"""Settings → the processes of a service. `run_web` and `run_worker` are the whole process tree:
+
+    python -m app / izzati run                    python -m app worker / izzati worker
+    (IZZATI_QUEUE_URL=memory://)                  (IZZATI_QUEUE_URL=redis://...)
+    web process: uvicorn, IZZATI_WORKERS of them  worker process: the worker target (main thread)
+     ├─ izzati-worker: the worker target           └─ izzati-jobs thread: the job runner
+     └─ izzati-jobs: the job runner
+    (IZZATI_QUEUE_URL=redis://...): web process(es) only; workers run apart, any number of them.
+
+Both take the callback and the worker target from the settings, fail fast with one line naming
+the setting (`ConfigError`), and stop gracefully on SIGTERM.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
-import socket
+import signal
 import stat
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from ._calling import Invoker
-from ._redis_queue import mask_url
-from ._utils import mp_context, run_quietly
-from .backend import Backend, process_check
-from .background import run_worker as run_worker_target
+from ._process import bound_socket
 from .exceptions import ConfigError, QueueUnavailable
-from .inputs import Limits
-from .jobroutes import JobService
-from .jobs import JobRunner
-from .jobstore import DirectoryJobStore
+from .invoker import Invoker
+from .jobs.runner import JobRunner
+from .jobs.service import JobService
+from .jobs.store import DirectoryJobStore
 from .loader import check_signature, extend_path, import_callable
-from .queues import MemoryQueue, Queue, open_queue
+from .queues import MemoryQueue, Queue, mask_url, open_queue
 from .settings import Settings
+from .worker import run_worker as run_worker_target
 
-__all__ = ["load_settings", "load_worker", "open_settings_queue", "build_backend", "run_web", "run_worker"]
+if TYPE_CHECKING:
+    from .web.backend import Backend
+    from .web.inputs import Limits
+
+__all__ = [
+    "load_settings",
+    "configure_logging",
+    "load_callback",
+    "load_worker",
+    "open_settings_queue",
+    "build_jobs",
+    "build_backend",
+    "run_web",
+    "run_worker",
+]
 
 logger = logging.getLogger("izzati.service")
 
@@ -59,6 +82,16 @@ def configure_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
 
 
+def _memory(settings: Settings) -> bool:
+    return settings.queue_url.startswith("memory:")
+
+
+def load_callback(settings: Settings) -> Callable[..., Any]:
+    """Import the web callback named by IZZATI_CALLBACK."""
+    extend_path(settings.callback_path)
+    return import_callable(settings.callback, "IZZATI_CALLBACK")
+
+
 def load_worker(settings: Settings) -> Callable[..., Any]:
     """Import the worker target and check it can be called as `target(q, *args, **kwargs)`."""
     extend_path(settings.callback_path)
@@ -75,7 +108,7 @@ def load_worker(settings: Settings) -> Callable[..., Any]:
 
 
 def _open_named_queue(settings: Settings, name: str) -> Queue:
-    if settings.queue_url.startswith("memory:"):
+    if _memory(settings):
         return MemoryQueue()
     try:
         return open_queue(
@@ -111,7 +144,7 @@ def build_jobs(settings: Settings) -> JobService | None:
     """The job store and jobs queue the settings name (None when jobs are off)."""
     if not settings.jobs:
         return None
-    if settings.queue_url.startswith("memory:") and not settings.job_dir:
+    if _memory(settings) and not settings.job_dir:
         # a memory queue lives and dies with this process tree, and so do its jobs
         return JobService.local(max_attempts=settings.job_max_attempts, ttl=settings.job_ttl)
     try:
@@ -125,38 +158,33 @@ def build_jobs(settings: Settings) -> JobService | None:
     return JobService(store, queue, max_attempts=settings.job_max_attempts, ttl=settings.job_ttl)
 
 
-def load_callback(settings: Settings) -> Callable[..., Any]:
-    """Import the web callback named by IZZATI_CALLBACK."""
-    extend_path(settings.callback_path)
-    return import_callable(settings.callback, "IZZATI_CALLBACK")
+def limits_of(settings: Settings) -> Limits:
+    """The request limits the settings give (every `Limits` field that is also a setting)."""
+    from .web.inputs import Limits
+
+    names = [field.name for field in dataclasses.fields(Limits) if field.name in Settings.model_fields]
+    return Limits(**{name: getattr(settings, name) for name in names})
 
 
 def build_backend(settings: Settings, queue: Queue | None, jobs: JobService | None = None) -> Backend:
     """Import the callback and make its `Backend`; a wrong signature is a ConfigError."""
+    from .web.backend import Backend
+
     callback = load_callback(settings)
-    limits = Limits(
-        max_body_bytes=settings.max_body_bytes,
-        max_files=settings.max_files,
-        max_fields=settings.max_fields,
-        max_field_bytes=settings.max_field_bytes,
-        max_text_bytes=settings.max_text_bytes,
-        max_header_bytes=settings.max_header_bytes,
-        read_timeout=settings.read_timeout,
-    )
     try:
         return Backend(
             callback,
             settings.callback_args,
             settings.callback_kwargs,
             queue=queue,
-            limits=limits,
+            limits=limits_of(settings),
             debug=settings.debug,
             try_page=settings.try_page,
             callback_timeout=settings.callback_timeout,
             api_key=settings.api_key or None,
             cors_origins=[origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()],
             access_log=settings.access_log,
-            jobs=jobs or False,
+            job_service=jobs,
         )
     except TypeError as exc:
         raise ConfigError(f"IZZATI_CALLBACK={settings.callback!r}: wrong signature: {exc}") from None
@@ -164,36 +192,34 @@ def build_backend(settings: Settings, queue: Queue | None, jobs: JobService | No
 
 def check_port(host: str, port: int) -> None:
     """Fail with one line, before anything starts, when the address cannot be listened on."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            raise ConfigError(f"IZZATI_HOST={host!r} IZZATI_PORT={port}: cannot listen there: {exc.strerror}") from None
+    try:
+        bound_socket(host, port).close()
+    except OSError as exc:
+        raise ConfigError(f"IZZATI_HOST={host!r} IZZATI_PORT={port}: cannot listen there: {exc.strerror}") from None
 
 
 def run_web(settings: Settings) -> None:
-    """Serve the callback; with memory:// also start the worker next to it."""
+    """Serve the callback; with memory:// also start the worker and the job runner next to it."""
     check_port(settings.host, settings.port)
-    memory = settings.queue_url.startswith("memory:")
-    target = load_worker(settings) if memory else None
+    target = load_worker(settings) if _memory(settings) else None
     queue = open_settings_queue(settings)
     jobs = build_jobs(settings)
     backend = build_backend(settings, queue, jobs)
     if target is not None:
-        # the same graceful stop as `python -m app worker`: on SIGTERM the current item finishes
-        worker = mp_context().Process(
-            target=run_quietly,
-            args=(run_worker_target, target, queue, settings.worker_args, settings.worker_kwargs),
-            kwargs={"grace": settings.graceful_timeout},
-            daemon=True,
-            name="izzati-worker",
+        # the same graceful stop as `python -m app worker`: on SIGTERM the current item finishes;
+        # Ctrl+C reaches this child too, but the web process alone stops it (one SIGTERM at exit)
+        backend.start_child(
+            run_worker_target,
+            "izzati-worker",
+            target,
+            queue,
+            settings.worker_args,
+            settings.worker_kwargs,
+            grace=settings.graceful_timeout,
+            stop_signals=(signal.SIGTERM,),
         )
-        worker.start()
-        backend.ready_checks.append(process_check(worker))
         if jobs is not None:
-            backend.start_job_runner()  # memory://: this machine's own job worker
+            backend.start_job_runner()  # memory://: this machine's own job runner
     backend.run(
         settings.host,
         settings.port,
@@ -205,8 +231,9 @@ def run_web(settings: Settings) -> None:
 
 
 def run_worker(settings: Settings) -> None:
-    """Run the worker target in this process until it returns or the process is stopped."""
-    if settings.queue_url.startswith("memory:"):
+    """Run the worker target in this process until it returns or the process is stopped; with
+    jobs on, a thread of the same process runs jobs with the web callback."""
+    if _memory(settings):
         raise ConfigError(
             f"IZZATI_QUEUE_URL={settings.queue_url!r}: a separate worker needs a networked queue; "
             "set IZZATI_QUEUE_URL=redis://host:6379/0 (memory:// runs the worker inside the web process)"
@@ -225,11 +252,12 @@ def run_worker(settings: Settings) -> None:
         runner = JobRunner(invoker, jobs.store, jobs.queue, max_attempts=jobs.max_attempts, ttl=jobs.ttl)
         thread = threading.Thread(target=runner.run, name="izzati-jobs", daemon=True)
         thread.start()
-    logger.info("worker %s started on %s", settings.worker, settings.queue_url)
-    stopped_at: list[float] = []
+    logger.info("worker %s started on %s", settings.worker, mask_url(settings.queue_url))
+    stopped_at = 0.0
 
     def stop_jobs() -> None:
-        stopped_at.append(time.monotonic())
+        nonlocal stopped_at
+        stopped_at = time.monotonic()
         if runner is not None:
             runner.stop()
 
@@ -246,6 +274,6 @@ def run_worker(settings: Settings) -> None:
         if runner is not None and thread is not None and jobs is not None:
             runner.stop()
             # one grace period in all, counted from the signal: a job still running then is redelivered
-            spent = time.monotonic() - stopped_at[0] if stopped_at else 0.0
+            spent = time.monotonic() - stopped_at if stopped_at else 0.0
             thread.join(max(0.0, settings.graceful_timeout - spent))
             jobs.queue.close()

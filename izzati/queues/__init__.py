@@ -13,21 +13,18 @@ Both raise the standard library's ``queue.Empty`` / ``queue.Full`` like ``multip
 
 from __future__ import annotations
 
-import multiprocessing.queues
 import time
 import urllib.parse
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from ._redis_queue import RedisQueue, mask_url
-from ._utils import mp_context
-from .exceptions import ConfigError, QueueUnavailable
+from .. import defaults
+from .._process import backoff
+from ..exceptions import ConfigError, QueueUnavailable
+from ._stream import mask_url
+from .memory import MemoryQueue
+from .redis import RedisQueue
 
-__all__ = ["Queue", "MemoryQueue", "RedisQueue", "open_queue"]
-
-if TYPE_CHECKING:
-    _MPQueue = multiprocessing.queues.Queue[Any]
-else:  # not subscriptable at runtime before Python 3.12
-    _MPQueue = multiprocessing.queues.Queue
+__all__ = ["Queue", "Monitored", "MemoryQueue", "RedisQueue", "open_queue", "resolve_queue", "mask_url"]
 
 
 @runtime_checkable
@@ -59,27 +56,24 @@ class Queue(Protocol):
         """Acknowledge the items taken with ``get()``: they are done and will not come back."""
 
 
-class MemoryQueue(_MPQueue):
-    """A ``multiprocessing`` queue on izzati's context, for one machine and one process tree.
+@runtime_checkable
+class Monitored(Protocol):
+    """A networked queue that a readiness probe can ask about its broker and its workers."""
 
-    It is exactly a ``multiprocessing.Queue`` (as fast; passed to workers by ``fork``) plus a
-    no-op ``task_done()``: it cannot redeliver an item taken by a worker that crashed.
-    """
+    def ping(self) -> bool:
+        """Return True if the broker answers."""
 
-    def __init__(self, maxsize: int = 0) -> None:
-        super().__init__(maxsize, ctx=mp_context())
-
-    def task_done(self) -> None:
-        """Do nothing: a memory queue has no acknowledgement."""
+    def workers_alive(self) -> int:
+        """Return how many workers have a fresh heartbeat."""
 
 
 def open_queue(
     url: str,
     *,
-    name: str = "izzati",
+    name: str = defaults.QUEUE_NAME,
     maxsize: int = 0,
-    connect_timeout: float = 10.0,
-    redelivery_timeout: float = 10.0,
+    connect_timeout: float = defaults.QUEUE_CONNECT_TIMEOUT,
+    redelivery_timeout: float = defaults.REDELIVERY_TIMEOUT,
 ) -> Queue:
     """Return the queue ``url`` names: ``memory://`` or ``redis://host:port/db``.
 
@@ -99,8 +93,9 @@ def open_queue(
         redelivery_timeout=redelivery_timeout,
     )
     deadline = time.monotonic() + connect_timeout
-    delay = 0.1
+    delays = backoff(0.1, 1.0)
     while not q.ping():
+        delay = next(delays)
         if time.monotonic() + delay > deadline:
             q.close()
             raise QueueUnavailable(
@@ -108,5 +103,13 @@ def open_queue(
                 "(is it running, and is the URL right?)"
             )
         time.sleep(delay)
-        delay = min(delay * 2, 1.0)
     return q
+
+
+def resolve_queue(queue: Queue | str | None) -> Queue:
+    """The queue an argument names: a queue as is, a URL opened, None a new memory queue."""
+    if queue is None:
+        return MemoryQueue()
+    if isinstance(queue, str):
+        return open_queue(queue)
+    return queue

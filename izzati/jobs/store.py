@@ -1,8 +1,7 @@
 """Where jobs live between the web process and the workers: status, inputs and results.
 
 `JobStore` is the small interface; `DirectoryJobStore` keeps each job in a directory that both
-sides can read (a local folder, or a volume shared by containers). An object store can implement
-the same interface later.
+sides can read (a local folder, or a volume shared by containers).
 """
 
 from __future__ import annotations
@@ -12,34 +11,26 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import shutil
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-__all__ = ["JobStore", "DirectoryJobStore", "TERMINAL", "new_job_id", "valid_job_id"]
+from .model import JobChanges, JobRecord, JobStatus, ResultMeta, valid_job_id
 
-TERMINAL = frozenset({"done", "failed", "cancelled"})
-_ID = re.compile(r"[0-9a-f]{32}")
+__all__ = ["JobStore", "DirectoryJobStore", "FileDescription", "Decide"]
 
-
-def new_job_id() -> str:
-    """A fresh job id: 32 hex digits."""
-    return uuid.uuid4().hex
-
-
-def valid_job_id(job_id: str) -> bool:
-    """Whether `job_id` has the form of an id (so it can never name a path outside the store)."""
-    return bool(_ID.fullmatch(job_id))
+FileDescription = dict[str, str]
+"""An input file's `filename`, `name` (form field) and `content_type`."""
+Decide = Callable[[JobRecord], JobChanges | None]
+"""Given a job's current record, the changes to make (None or empty: none)."""
 
 
 class JobStore(Protocol):
     """What the web side and the workers need to share about jobs."""
 
-    def create(self, job: dict[str, Any], text: dict[str, Any], files: list[tuple[dict[str, str], IO[bytes]]]) -> None:
+    def create(self, job: JobRecord, text: dict[str, Any], files: list[tuple[FileDescription, IO[bytes]]]) -> None:
         """Store a new job with its request: `text` and `(description, stream)` per file."""
 
     def reserve(self, job_id: str) -> None:
@@ -51,22 +42,22 @@ class JobStore(Protocol):
     def delete(self, job_id: str) -> None:
         """Remove the job and its files."""
 
-    def get(self, job_id: str) -> dict[str, Any] | None:
+    def get(self, job_id: str) -> JobRecord | None:
         """The job's status record, or None if there is no such job."""
 
-    def update(self, job_id: str, **changes: Any) -> dict[str, Any] | None:
+    def update(self, job_id: str, changes: JobChanges) -> JobRecord | None:
         """Change fields of the job's record atomically; return the new record."""
 
-    def transition(self, job_id: str, decide: Any) -> dict[str, Any] | None:
+    def transition(self, job_id: str, decide: Decide) -> JobRecord | None:
         """Under the job's lock, `decide(record)` returns changes (or None); apply them."""
 
-    def load_input(self, job_id: str) -> tuple[dict[str, Any], list[tuple[dict[str, str], Path]]]:
+    def load_input(self, job_id: str) -> tuple[dict[str, Any], list[tuple[FileDescription, Path]]]:
         """The job's `text` and its files as `(description, path)`."""
 
-    def save_result(self, job_id: str, meta: dict[str, Any], body: bytes | None, path: str | None) -> None:
+    def save_result(self, job_id: str, meta: ResultMeta, body: bytes | None, path: str | None) -> None:
         """Keep the result: JSON/bytes in `body`, or a file at `path` (copied)."""
 
-    def load_result(self, job_id: str) -> tuple[dict[str, Any], Path] | None:
+    def load_result(self, job_id: str) -> tuple[ResultMeta, Path] | None:
         """The result's description and the file holding it."""
 
     def request_cancel(self, job_id: str) -> None:
@@ -130,7 +121,7 @@ class DirectoryJobStore:
         """Remove the job's directory."""
         shutil.rmtree(self._dir(job_id), ignore_errors=True)
 
-    def create(self, job: dict[str, Any], text: dict[str, Any], files: list[tuple[dict[str, str], IO[bytes]]]) -> None:
+    def create(self, job: JobRecord, text: dict[str, Any], files: list[tuple[FileDescription, IO[bytes]]]) -> None:
         """Store a new job with its request."""
         directory = self._dir(job["id"])
         directory.mkdir(mode=0o700, exist_ok=True)
@@ -145,15 +136,16 @@ class DirectoryJobStore:
         self._write_json(directory / "input.json", {"text": text, "files": described})
         self._write_json(directory / "job.json", job)
 
-    def get(self, job_id: str) -> dict[str, Any] | None:
+    def get(self, job_id: str) -> JobRecord | None:
         """The job's status record, or None."""
         try:
-            record: dict[str, Any] = json.loads((self._dir(job_id) / "job.json").read_text())
+            record: JobRecord = json.loads((self._dir(job_id) / "job.json").read_text())
+            record["status"] = JobStatus(record["status"])
         except (KeyError, FileNotFoundError, ValueError):
             return None
         return record
 
-    def transition(self, job_id: str, decide: Any) -> dict[str, Any] | None:
+    def transition(self, job_id: str, decide: Decide) -> JobRecord | None:
         """Apply `decide(record)`'s changes under the job's lock."""
         try:
             with self._locked(job_id) as directory:
@@ -162,23 +154,23 @@ class DirectoryJobStore:
                     return None
                 changes = decide(record)
                 if changes:
-                    record.update(changes)
+                    record.update(changes)  # type: ignore[typeddict-item]  # JobChanges: a subset of JobRecord
                     self._write_json(directory / "job.json", record)
                 return record
         except (KeyError, FileNotFoundError):
             return None
 
-    def update(self, job_id: str, **changes: Any) -> dict[str, Any] | None:
+    def update(self, job_id: str, changes: JobChanges) -> JobRecord | None:
         """Change fields of the job's record atomically."""
         return self.transition(job_id, lambda record: changes)
 
-    def load_input(self, job_id: str) -> tuple[dict[str, Any], list[tuple[dict[str, str], Path]]]:
+    def load_input(self, job_id: str) -> tuple[dict[str, Any], list[tuple[FileDescription, Path]]]:
         """The job's `text` and files."""
         directory = self._dir(job_id)
         stored = json.loads((directory / "input.json").read_text())
         return stored["text"], [(description, directory / description["path"]) for description in stored["files"]]
 
-    def save_result(self, job_id: str, meta: dict[str, Any], body: bytes | None, path: str | None) -> None:
+    def save_result(self, job_id: str, meta: ResultMeta, body: bytes | None, path: str | None) -> None:
         """Keep the result next to the job."""
         directory = self._dir(job_id)
         tmp = directory / f".result.{os.getpid()}.tmp"
@@ -189,11 +181,11 @@ class DirectoryJobStore:
         os.replace(tmp, directory / "result")
         self._write_json(directory / "result.json", meta)
 
-    def load_result(self, job_id: str) -> tuple[dict[str, Any], Path] | None:
+    def load_result(self, job_id: str) -> tuple[ResultMeta, Path] | None:
         """The result's description and file."""
         try:
             directory = self._dir(job_id)
-            meta: dict[str, Any] = json.loads((directory / "result.json").read_text())
+            meta: ResultMeta = json.loads((directory / "result.json").read_text())
         except (KeyError, FileNotFoundError, ValueError):
             return None
         return meta, directory / "result"

@@ -1,16 +1,26 @@
-"""The calling convention: how `text`, `data`, `q`, args and kwargs reach a callback."""
+"""The calling convention: how `text`, `data`, `q`, args and kwargs reach a callback, and what
+it may return."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import inspect
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+import json
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
-from ._pool import CallbackPool
+from .exceptions import CallbackError
 
-__all__ = ["Invoker", "describe"]
+__all__ = ["Invoker", "ThreadRunner", "describe", "signature_problem", "encode_json"]
+
+
+class ThreadRunner(Protocol):
+    """Runs a plain call in another thread (the web side's thread pool)."""
+
+    def run(self, call: Callable[[], Any]) -> Awaitable[Any]:
+        """Schedule `call`; await the result."""
+        ...
 
 
 def describe(func: Callable[..., Any]) -> str:
@@ -25,6 +35,32 @@ def _signature(func: Callable[..., Any]) -> inspect.Signature | None:
         return inspect.signature(func)
     except (TypeError, ValueError):  # some builtins have no introspectable signature
         return None
+
+
+def signature_problem(
+    func: Callable[..., Any], args: Iterable[Any], kwargs: Mapping[str, Any], shape: str
+) -> str | None:
+    """Why `func(*args, **kwargs)` cannot be called as `shape` says, or None when it can (or when
+    its signature cannot be read)."""
+    signature = _signature(func)
+    if signature is None:
+        return None
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        return f"{signature} cannot be called as {shape}: {exc}"
+    return None
+
+
+def encode_json(result: Any) -> bytes:
+    """A callback's return value as the JSON body of its reply (compact, UTF-8, no NaN)."""
+    try:
+        return json.dumps(result, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    except (TypeError, ValueError) as exc:
+        raise CallbackError(
+            f"the callback returned a {type(result).__name__} that cannot be sent as JSON ({exc}); "
+            "return a dict, list, str, number, bool, None, bytes or file_return(path)"
+        ) from exc
 
 
 def _is_async(func: Callable[..., Any]) -> bool:
@@ -77,22 +113,15 @@ class Invoker:
                     self.kwargs["q"] = queue
         if queue_first:
             self.lead = (queue,)
-        if signature is not None:
-            self._check(signature)
-
-    def _check(self, signature: inspect.Signature) -> None:
-        try:
-            signature.bind(*self.lead, None, None, *self.args, **self.kwargs)
-        except TypeError as exc:
-            shape = ", ".join(
-                (["q"] if self.lead else [])
-                + ["text", "data"]
-                + ["<arg>"] * len(self.args)
-                + [f"{key}=..." for key in self.kwargs]
-            )
-            raise TypeError(
-                f"callback {describe(self.callback)}{signature} cannot be called as callback({shape}): {exc}"
-            ) from None
+        shape = ", ".join(
+            (["q"] if self.lead else [])
+            + ["text", "data"]
+            + ["<arg>"] * len(self.args)
+            + [f"{key}=..." for key in self.kwargs]
+        )
+        problem = signature_problem(callback, (*self.lead, None, None, *self.args), self.kwargs, f"callback({shape})")
+        if problem is not None:
+            raise TypeError(f"callback {describe(callback)}{problem}")
 
     def call_sync(self, text: dict[str, Any], data: list[Any]) -> Any:
         """Call the callback in this thread (a coroutine function is run to completion)."""
@@ -101,7 +130,7 @@ class Invoker:
             return asyncio.run(_await(result))
         return result
 
-    async def call(self, text: dict[str, Any], data: list[Any], pool: CallbackPool | None) -> Any:
+    async def call(self, text: dict[str, Any], data: list[Any], pool: ThreadRunner | None) -> Any:
         """Call the callback: awaited when async, else in a thread of `pool`."""
         if self.is_async or pool is None:
             result = self.callback(*self.lead, text, data, *self.args, **self.kwargs)

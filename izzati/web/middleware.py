@@ -1,4 +1,4 @@
-"""The gate every HTTP request passes: request id, header limit, API key, one access-log line."""
+"""The middleware every HTTP request passes: request id, header limit, API key, one access-log line."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from collections.abc import Collection
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .exceptions import HeadersTooLarge, Unauthorized
+from ..defaults import MAX_HEADER_BYTES
+from ..exceptions import HeadersTooLarge, Unauthorized
 from .responses import error_response
 
-__all__ = ["Gate", "PUBLIC_PATHS"]
+__all__ = ["Gate", "PUBLIC_PATHS", "wants_html"]
 
 access_log = logging.getLogger("izzati.access")
 
@@ -22,6 +23,21 @@ access_log = logging.getLogger("izzati.access")
 # asks a browser user for the key.
 PUBLIC_PATHS = frozenset({"/health", "/ready", "/izzati.js"})
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def wants_html(accept: str) -> bool:
+    """Whether an `Accept` header asks for HTML (a browser navigating), not an API reply."""
+    for item in accept.split(","):
+        media_type, *params = (part.strip() for part in item.split(";"))
+        if media_type.lower() not in ("text/html", "application/xhtml+xml"):
+            continue
+        quality = next((p.partition("=")[2] for p in params if p.lower().startswith("q=")), "1")
+        try:
+            if float(quality) > 0:
+                return True
+        except ValueError:
+            return True
+    return False
 
 
 class Gate:
@@ -42,7 +58,7 @@ class Gate:
         app: ASGIApp,
         *,
         api_key: str | None = None,
-        max_header_bytes: int = 16 * 1024,
+        max_header_bytes: int = MAX_HEADER_BYTES,
         public_paths: Collection[str] = PUBLIC_PATHS,
         access_log: bool = True,
     ) -> None:
@@ -59,7 +75,7 @@ class Gate:
         started = time.perf_counter()
         request_id = ""
         authorization = b""
-        accept_html = False
+        accept = b""
         size = 0
         for key, value in scope["headers"]:
             size += len(key) + len(value) + 4
@@ -70,7 +86,7 @@ class Gate:
             elif key == b"authorization":
                 authorization = value
             elif key == b"accept":
-                accept_html = b"text/html" in value
+                accept = value
         if not request_id:
             # not uuid4: os.urandom releases the GIL on the event loop, and a callback thread grabs
             # it (measured: -14% req/s); request ids need to be unique, not unguessable
@@ -89,7 +105,7 @@ class Gate:
             if size > self.max_header_bytes:
                 error = HeadersTooLarge(f"request headers are over the limit of {self.max_header_bytes} bytes")
                 await error_response(error)(scope, receive, send_with_id)
-            elif self.expected is not None and not self._allowed(scope, authorization, accept_html):
+            elif self.expected is not None and not self._allowed(scope, authorization, accept):
                 response = error_response(
                     Unauthorized("this service needs an API key: send Authorization: Bearer <key>"),
                     headers={"WWW-Authenticate": "Bearer"},
@@ -112,14 +128,14 @@ class Gate:
                     (scope.get("client") or ("-",))[0],
                 )
 
-    def _allowed(self, scope: Scope, authorization: bytes, accept_html: bool) -> bool:
+    def _allowed(self, scope: Scope, authorization: bytes, accept: bytes) -> bool:
         path = scope["path"]
         root = scope.get("root_path", "")
         if root and path.startswith(root):  # mounted under a prefix
             path = path[len(root) :] or "/"
         if path in self.public_paths:
             return True
-        if path == "/" and scope["method"] in ("GET", "HEAD") and accept_html:
+        if path == "/" and scope["method"] in ("GET", "HEAD") and wants_html(accept.decode("latin-1")):
             return True  # the try-it page, which asks the user for the key
         assert self.expected is not None
         scheme, _, token = authorization.strip().partition(b" ")

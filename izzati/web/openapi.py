@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-__all__ = ["post_root_openapi"]
+__all__ = ["service_schema"]
 
 _ERROR = {
     "type": "object",
@@ -81,23 +81,17 @@ POST_JOBS: dict[str, Any] = {
 }
 
 
-def post_root_openapi(app: FastAPI) -> None:
-    """Make `app.openapi()` describe `POST /` next to the app's FastAPI routes."""
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title,
-                version=app.version,
-                summary=app.summary,
-                description=app.description,
-                routes=app.routes,
-            )
-            schema.setdefault("paths", {}).setdefault("/", {})["post"] = POST_ROOT
-            if any(getattr(route, "path", None) == "/jobs" for route in app.routes):
-                schema["paths"].setdefault("/jobs", {})["post"] = POST_JOBS
-            schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = _ERROR
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+def service_schema(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI schema of `app`'s FastAPI routes plus `POST /` (and `POST /jobs`)."""
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        summary=app.summary,
+        description=app.description,
+        routes=app.routes,
+    )
+    schema.setdefault("paths", {}).setdefault("/", {})["post"] = POST_ROOT
+    if any(getattr(route, "path", None) == "/jobs" for route in app.routes):
+        schema["paths"].setdefault("/jobs", {})["post"] = POST_JOBS
+    schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = _ERROR
+    return schema

@@ -1,0 +1,7 @@
+"""`python -m izzati.cli`: the `izzati` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

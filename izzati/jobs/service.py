@@ -1,0 +1,158 @@
+"""The jobs of one service: submit, status, cancel and result, whatever speaks HTTP in front."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from .._process import backoff
+from ..defaults import JOB_MAX_ATTEMPTS, JOB_TTL
+from ..exceptions import BadRequest, HTTPError, IdempotencyConflict
+from ..queues import MemoryQueue, Queue
+from .model import TERMINAL, JobChanges, JobRecord, JobStatus, ResultMeta, new_job_id, new_record
+from .store import DirectoryJobStore, FileDescription, JobStore
+from .webhook import notify
+
+__all__ = ["JobService"]
+
+
+def _not_found(job_id: str) -> HTTPError:
+    return HTTPError(f"no job {job_id!r} (unknown, or expired)", code="not_found", status_code=404)
+
+
+def _conflict(code: str, detail: str) -> HTTPError:
+    return HTTPError(detail, code=code, status_code=409)
+
+
+class JobService:
+    """Jobs of one service: where they are stored and the queue that takes them to workers.
+
+    Arguments:
+        store: the job store (a `DirectoryJobStore` on a folder both sides can read).
+        queue: the jobs queue, separate from the user's `q`.
+        max_attempts: how many times a job whose worker died is started before it fails.
+        ttl: seconds a finished job is kept.
+    """
+
+    def __init__(
+        self, store: JobStore, queue: Queue, *, max_attempts: int = JOB_MAX_ATTEMPTS, ttl: float = JOB_TTL
+    ) -> None:
+        self.store = store
+        self.queue = queue
+        self.max_attempts = max_attempts
+        self.ttl = ttl
+
+    @classmethod
+    def local(
+        cls,
+        directory: str | os.PathLike[str] | None = None,
+        *,
+        max_attempts: int = JOB_MAX_ATTEMPTS,
+        ttl: float = JOB_TTL,
+    ) -> JobService:
+        """Jobs on this machine: a folder (a fresh temporary one by default) and a memory queue."""
+        if directory:
+            root = Path(directory)
+        else:
+            root = Path(tempfile.mkdtemp(prefix="izzati-jobs-"))
+            # only this process tree can reach a memory queue, so its jobs end with it; forked
+            # children leave through os._exit and never run this
+            atexit.register(shutil.rmtree, root, ignore_errors=True)
+        return cls(DirectoryJobStore(root), MemoryQueue(), max_attempts=max_attempts, ttl=ttl)
+
+    def submit(
+        self,
+        text: dict[str, Any],
+        files: list[Any],
+        *,
+        idempotency_key: str | None = None,
+        callback_url: Any = None,
+    ) -> JobRecord:
+        """Store the request as a job and queue it; with a known idempotency key, return that job."""
+        if callback_url is not None:
+            if not isinstance(callback_url, str) or urlsplit(callback_url).scheme not in ("http", "https"):
+                raise BadRequest("callback_url must be one http:// or https:// URL")
+        store = self.store
+        job_id = new_job_id()
+        store.reserve(job_id)
+        try:
+            if idempotency_key:
+                bound = store.claim_key(idempotency_key, job_id)
+                if bound != job_id:
+                    store.delete(job_id)
+                    return self._wait_for_job(bound)
+            record = new_record(job_id, callback_url=callback_url, key=idempotency_key)
+            described: list[tuple[FileDescription, IO[bytes]]] = [
+                ({"filename": f.filename, "name": f.name, "content_type": f.content_type}, f.stream) for f in files
+            ]
+            store.create(record, text, described)
+            self.queue.put({"id": job_id})
+        except BaseException:
+            # nothing half-made stays behind: no inputs on disk, no key pointing at a missing job
+            store.delete(job_id)
+            if idempotency_key:
+                store.release_key(idempotency_key, job_id)
+            raise
+        return record
+
+    def _wait_for_job(self, job_id: str, timeout: float = 30.0) -> JobRecord:
+        """The job another request is storing under the same idempotency key, once it is stored."""
+        deadline = time.monotonic() + timeout
+        delays = backoff(0.01, 0.2)
+        while True:
+            existing = self.store.get(job_id)
+            if existing is not None:
+                return existing
+            if not self.store.exists(job_id) or time.monotonic() > deadline:
+                raise IdempotencyConflict(f"a job with this Idempotency-Key ({job_id}) is not stored yet; retry later")
+            time.sleep(next(delays))
+
+    def status(self, job_id: str) -> JobRecord:
+        """The job's record, or a 404 error."""
+        record = self.store.get(job_id)
+        if record is None:
+            raise _not_found(job_id)
+        return record
+
+    def cancel(self, job_id: str) -> JobRecord:
+        """Cancel the job: a queued one never runs, a running one's result is dropped."""
+        self.status(job_id)
+        self.store.request_cancel(job_id)
+        ended_here = False
+
+        def decide(record: JobRecord) -> JobChanges | None:
+            nonlocal ended_here
+            ended_here = record["status"] not in TERMINAL
+            return {"status": JobStatus.CANCELLED, "finished": time.time()} if ended_here else None
+
+        record = self.store.transition(job_id, decide)
+        if record is None:
+            raise _not_found(job_id)
+        if ended_here:
+            notify(record)  # a queued job ends here, not in a worker: its final status is sent from here
+        return record
+
+    def result(self, job_id: str) -> tuple[ResultMeta, Path]:
+        """The stored result of a done job; an error for a failed job (the one the synchronous call
+        would have answered), 409 while it is not done, 404 when unknown."""
+        record = self.status(job_id)
+        state = record["status"]
+        if state == JobStatus.FAILED:
+            error = record.get("error")
+            if error is None:
+                raise HTTPError("the job failed", code="callback_failed")
+            raise HTTPError(error["detail"], code=error["error"], status_code=int(error["status_code"]))
+        if state == JobStatus.CANCELLED:
+            raise _conflict("cancelled", f"job {job_id} was cancelled: it has no result")
+        if state != JobStatus.DONE:
+            raise _conflict("not_done", f"job {job_id} is {state}: ask again later")
+        stored = self.store.load_result(job_id)
+        if stored is None:
+            raise _not_found(job_id)
+        return stored

@@ -1,0 +1,229 @@
+"""The Redis side of the ``redis://`` queue, below the Queue surface: the consumer group, its
+ack-and-read script, reply parsing, heartbeats, taking over a dead consumer's entries, and URLs."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import threading
+import urllib.parse
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import ConfigError
+
+if TYPE_CHECKING:
+    import redis
+
+__all__ = ["Consumer", "Entry", "GROUP", "connect", "mask_url", "url_of"]
+
+# Acknowledge (XACK + XDEL, atomically) what this consumer took, then read up to ARGV[3] new
+# entries without blocking, all in one round trip. ARGV: group, consumer, count, ids...
+ACK_READ = """
+if #ARGV > 3 then
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 4))
+  redis.call('XDEL', KEYS[1], unpack(ARGV, 4))
+end
+if ARGV[3] == '0' then return false end
+return redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],
+                  'STREAMS', KEYS[1], '>')
+"""
+GROUP = "izzati"
+Entry = tuple[str, Any]
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with its password replaced by ``***``."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def entries(resp: Any) -> list[Entry]:
+    """Flatten an XREADGROUP/XCLAIM reply (RESP2, RESP3 or raw Lua) to ``[(id, payload)]``."""
+    if not resp:
+        return []
+    if isinstance(resp, dict):
+        resp = [[k, v[0] if v and isinstance(v[0], list) else v] for k, v in resp.items()]
+    if isinstance(resp[0], list | tuple) and len(resp[0]) == 2 and isinstance(resp[0][1], list):
+        if resp[0][1] and isinstance(resp[0][1][0], list | tuple):  # [[stream, entries]]
+            resp = [e for _, entries in resp for e in entries]
+    out: list[Entry] = []
+    for entry_id, fields in resp:
+        if isinstance(fields, dict):
+            payload = next(iter(fields.values()), None)
+        else:
+            payload = fields[1] if fields else None
+        out.append((text(entry_id), payload))
+    return out
+
+
+def heartbeat(client: redis.Redis, key: str, ttl_ms: int, interval: float, stop: threading.Event) -> None:
+    """Refresh ``key`` every ``interval`` seconds until ``stop`` is set (a daemon thread)."""
+    while not stop.wait(interval):
+        try:
+            client.set(key, os.getpid(), px=ttl_ms)
+        except Exception:  # an outage must not kill the heartbeat; retry next tick
+            pass
+
+
+def create_group(client: redis.Redis, key: str) -> None:
+    """Create the consumer group (and the stream) unless it exists."""
+    import redis
+
+    try:
+        client.xgroup_create(key, GROUP, id="0", mkstream=True)
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def url_of(client: Any) -> str:
+    """Rebuild a URL from a redis-py client, so a queue built on a client can be pickled."""
+    pool = client.connection_pool
+    kw = pool.connection_kwargs
+    db = kw.get("db", 0)
+    if "path" in kw:
+        return f"unix://{kw['path']}?db={db}"
+    scheme = "rediss" if "SSL" in pool.connection_class.__name__ else "redis"
+    auth = ""
+    if kw.get("password") is not None:
+        user = urllib.parse.quote(kw.get("username") or "", safe="")
+        auth = f"{user}:{urllib.parse.quote(kw['password'], safe='')}@"
+    return f"{scheme}://{auth}{kw.get('host', 'localhost')}:{kw.get('port', 6379)}/{db}"
+
+
+def connect(url: str, socket_timeout: float) -> redis.Redis:
+    """A redis-py client for `url` that fails fast: izzati retries itself, with its own deadlines."""
+    try:
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+    except ImportError as exc:
+        raise ConfigError(f"queue URL {mask_url(url)!r} needs redis-py: pip install 'izzati[redis]'") from exc
+    try:
+        return redis.Redis.from_url(
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=min(socket_timeout, 2.0),
+            retry=Retry(NoBackoff(), 0),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"bad queue URL {mask_url(url)!r}: {exc}") from exc
+
+
+class Consumer:
+    """One member of a stream's consumer group: a name unique to this process and instance, its
+    heartbeat, and the raw stream operations it makes (without retries: the queue retries)."""
+
+    def __init__(self, client: redis.Redis, name: str, redelivery_timeout: float) -> None:
+        self.client = client
+        self.name = name
+        self.key = f"{name}:stream"
+        self.redelivery_timeout = redelivery_timeout
+        self.consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.heartbeat_key = f"{name}:hb:{self.consumer}"
+        self._heartbeat_stop: threading.Event | None = None
+        self._sha: str | None = None
+
+    def start_heartbeat(self) -> None:
+        """Keep this consumer's heartbeat key alive from a daemon thread (once)."""
+        if self._heartbeat_stop is not None:
+            return
+        ttl_ms = max(int(self.redelivery_timeout * 500), 100)
+        self.client.set(self.heartbeat_key, os.getpid(), px=ttl_ms)
+        stop = self._heartbeat_stop = threading.Event()
+        args = (self.client, self.heartbeat_key, ttl_ms, self.redelivery_timeout / 8, stop)
+        threading.Thread(target=heartbeat, args=args, daemon=True, name="izzati-hb").start()
+
+    def stop_heartbeat(self) -> None:
+        """Stop refreshing the heartbeat (it expires on its own)."""
+        if self._heartbeat_stop is not None:
+            self._heartbeat_stop.set()
+
+    def leave(self, *, forget: bool) -> None:
+        """Stop the heartbeat and delete it; `forget` also removes this consumer from the group."""
+        if self._heartbeat_stop is None:
+            return
+        self.stop_heartbeat()
+        try:
+            self.client.delete(self.heartbeat_key)
+            if forget:
+                self.client.xgroup_delconsumer(self.key, GROUP, self.consumer)
+        except Exception:  # best effort; the heartbeat expires anyway
+            pass
+
+    def create_group(self) -> None:
+        """Create the consumer group (and the stream) unless it exists."""
+        create_group(self.client, self.key)
+
+    def ack_read(self, ids: list[str], count: int) -> list[Entry]:
+        """Acknowledge and delete `ids`, then read up to `count` new entries, in one round trip."""
+        import redis
+
+        args = [self.key, GROUP, self.consumer, count, *ids]
+        if self._sha is None:
+            self._sha = text(self.client.script_load(ACK_READ))
+        try:
+            resp = self.client.execute_command("EVALSHA", self._sha, 1, *args)  # type: ignore[no-untyped-call]
+        except redis.exceptions.NoScriptError:  # Redis restarted and lost its script cache
+            resp = self.client.execute_command("EVAL", ACK_READ, 1, *args)  # type: ignore[no-untyped-call]
+        return entries(resp)
+
+    def read(self, count: int, block_ms: int | None) -> list[Entry]:
+        """Read up to `count` new entries, waiting up to `block_ms` (None: not at all)."""
+        return entries(self.client.xreadgroup(GROUP, self.consumer, {self.key: ">"}, count=count, block=block_ms))
+
+    def own_pending(self) -> list[Entry]:
+        """The entries delivered to this consumer and not yet acknowledged."""
+        return entries(self.client.xreadgroup(GROUP, self.consumer, {self.key: "0"}, count=1000))
+
+    def waiting(self) -> int:
+        """How many entries no consumer has taken yet."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xlen(self.key)
+        pipe.xpending(self.key, GROUP)
+        length, pending = pipe.execute(raise_on_error=False)
+        taken = int(pending["pending"]) if isinstance(pending, dict) else 0
+        return max(int(length) - taken, 0)
+
+    def claim_from_dead(self) -> list[Entry]:
+        """Claim the pending entries of consumers whose heartbeat expired; forget idle dead ones."""
+        try:
+            consumers = self.client.xinfo_consumers(self.key, GROUP)
+        except Exception as exc:
+            if "NOGROUP" in str(exc) or "no such key" in str(exc):
+                self.create_group()
+                return []
+            raise
+        others = [c for c in consumers if text(c["name"]) != self.consumer]
+        if not others:
+            return []
+        taken: list[Entry] = []
+        pipe = self.client.pipeline(transaction=False)
+        for c in others:
+            pipe.exists(f"{self.name}:hb:{text(c['name'])}")
+        for c, alive in zip(others, pipe.execute(), strict=True):
+            dead = text(c["name"])
+            if alive:
+                continue
+            if int(c["pending"]) == 0:
+                if int(c["idle"]) > self.redelivery_timeout * 1000:
+                    self.client.xgroup_delconsumer(self.key, GROUP, dead)
+                continue
+            pending = self.client.xpending_range(self.key, GROUP, min="-", max="+", count=1000, consumername=dead)
+            ids: list[Any] = [p["message_id"] for p in pending]
+            if not ids:  # another worker claimed them first
+                continue
+            # min_idle_time: a second worker racing for the same entries loses, because the
+            # first claim resets their idle time (a dead consumer's entries are idle >= 3/8 rt).
+            claimed = self.client.xclaim(self.key, GROUP, self.consumer, int(self.redelivery_timeout * 250), ids)
+            taken.extend(e for e in entries(claimed) if e[1] is not None)
+        return taken

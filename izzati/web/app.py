@@ -1,0 +1,115 @@
+"""`IzzatiApp`: the FastAPI app of a `Backend`, with its one request pipeline built in the constructor.
+
+A request meets, in order: CORS (when origins are allowed), the middleware (request id, header
+limit, API key, access log), then either the lean endpoint of `POST /` or FastAPI's router for
+everything else (probes, jobs, the try-it page, the OpenAPI docs). User middleware added with
+`app.add_middleware` turns the lean path off, so it sees `POST /` too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..jobs.service import JobService
+from ..queues import Queue
+from .endpoint import Endpoint
+from .errors import exception_handler
+from .jobroutes import add_job_routes
+from .middleware import Gate
+from .openapi import service_schema
+from .probes import add_probes
+from .trypage import add_try_page
+
+__all__ = ["IzzatiApp"]
+
+
+class IzzatiApp(FastAPI):
+    """The FastAPI app of a `Backend`; `POST /` takes a lean path when no middleware is added.
+
+    Arguments:
+        endpoint: the endpoint of `POST /` (it holds the callback and the limits).
+        queue: the queue the readiness probe asks about.
+        problems: names what else makes the service unready (e.g. a dead worker process).
+        jobs: serve the job routes for these jobs.
+        api_key, cors_origins, access_log: see `Backend`.
+        title, summary: shown in the OpenAPI docs and on the try-it page.
+        try_page: serve the try-it page to browsers at `GET /`.
+    """
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        queue: Queue | None = None,
+        problems: Callable[[], list[str]] = list,
+        jobs: JobService | None = None,
+        api_key: str | None = None,
+        cors_origins: Sequence[str] = (),
+        access_log: bool = True,
+        title: str = "izzati",
+        summary: str | None = None,
+        try_page: bool = True,
+    ) -> None:
+        @asynccontextmanager
+        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            yield
+            endpoint.shutdown()
+
+        super().__init__(title=title, summary=summary, lifespan=lifespan)
+        self.endpoint = endpoint
+        self.router.routes.append(Route("/", endpoint, methods=["POST"], include_in_schema=False))
+        if jobs is not None:
+            submit = Endpoint(endpoint.invoker, endpoint.limits, jobs=jobs, always_job=True)
+            self.router.routes.append(Route("/jobs", submit, methods=["POST"], include_in_schema=False))
+            add_job_routes(self, jobs)
+        add_probes(self, queue, problems)
+        for caught in (StarletteHTTPException, RequestValidationError, Exception):
+            self.add_exception_handler(caught, exception_handler)
+        if try_page:
+            add_try_page(self)
+        entry: ASGIApp = Gate(
+            self._dispatch, api_key=api_key, max_header_bytes=endpoint.limits.max_header_bytes, access_log=access_log
+        )
+        if cors_origins:
+            entry = CORSMiddleware(
+                entry,
+                allow_origins=list(cors_origins),
+                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                allow_headers=["*"],
+                expose_headers=["Content-Disposition", "X-Request-ID", "Location"],
+            )
+        self._entry = entry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._entry(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Route a request that passed the middleware."""
+        # The hot route skips routing and the middleware stack; user middleware disables this.
+        if (
+            scope["path"] == "/"
+            and scope["method"] == "POST"
+            and not self.user_middleware
+            and not scope.get("root_path")
+        ):
+            await self.endpoint(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI schema: the FastAPI routes plus `POST /` (served outside FastAPI's routing)."""
+        if self.openapi_schema is None:
+            self.openapi_schema = service_schema(self)
+        return self.openapi_schema

@@ -1,0 +1,162 @@
+"""`Backend`: one callback served over HTTP, as an ASGI app and as a uvicorn server."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from .. import defaults
+from .._process import mp_context, process_check, run_quietly
+from ..examples import echo
+from ..invoker import Invoker, describe
+from ..jobs.runner import JobRunner
+from ..jobs.service import JobService
+from ..queues import Queue, resolve_queue
+from .app import IzzatiApp
+from .endpoint import Endpoint
+from .inputs import Limits
+from .server import serve
+
+__all__ = ["Backend"]
+
+
+class Backend:
+    """Serve one callback over HTTP: `Backend(callback).run()`.
+
+    Arguments:
+        callback: called as `callback(text, data, *args, **kwargs)` for each `POST /`; with
+            `background=True` as `callback(q, text, data, *args, **kwargs)`. A plain function runs
+            in a worker thread, an `async def` is awaited.
+        args, kwargs: extra arguments for the callback, after `text` and `data`.
+        background: `run()` starts the server in a child process and returns `(process, queue)`.
+        queue: a queue (or queue URL) for the callback: with `background=True` it replaces the
+            default in-process queue; otherwise it is passed to a callback that names a `q`
+            parameter (first, or as `q=`).
+        max_body_bytes: the largest request body accepted (413 beyond it).
+        limits: all request limits at once (`izzati.Limits`); `max_body_bytes` overrides its field.
+        debug: put the callback's traceback in 500 responses.
+        threads: how many plain callbacks may run at once.
+        callback_timeout: seconds a callback may take before the client gets 504 (None: no bound).
+        api_key: when set, every route but `/health`, `/ready`, `/izzati.js` and the try-it page
+            needs `Authorization: Bearer <key>`.
+        jobs: accept jobs (`Prefer: respond-async` or `POST /jobs`) in a local job folder, run by
+            a process that `run()` starts.
+        job_service: accept jobs into this `JobService` instead (its runners run elsewhere, e.g.
+            `python -m app worker` on a Redis queue).
+        cors_origins: origins whose browser pages may call this service (`["*"]` for any).
+        access_log: log one line per request (method, path, status, duration, request id).
+        title: the service name shown in the OpenAPI docs.
+        try_page: serve the try-it page to browsers at `GET /` (and `/izzati.js`).
+    """
+
+    def __init__(
+        self,
+        callback: Callable[..., Any] = echo,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        background: bool = False,
+        *,
+        queue: Queue | str | None = None,
+        max_body_bytes: int | None = None,
+        limits: Limits | None = None,
+        debug: bool = False,
+        threads: int = defaults.THREADS,
+        callback_timeout: float | None = None,
+        api_key: str | None = None,
+        cors_origins: Sequence[str] = (),
+        access_log: bool = True,
+        jobs: bool = False,
+        job_service: JobService | None = None,
+        title: str = "izzati",
+        try_page: bool = True,
+    ) -> None:
+        if isinstance(jobs, JobService):  # the 2.0 spelling, Backend(jobs=JobService(...)), still works
+            jobs, job_service = False, jobs
+        self.callback = callback
+        self.background = background
+        self.q: Queue | None = resolve_queue(queue) if background or queue is not None else None
+        self.invoker = Invoker(callback, args, kwargs, queue=self.q, queue_first=background)
+        limits = limits or Limits()
+        if max_body_bytes is not None:
+            limits = dataclasses.replace(limits, max_body_bytes=max_body_bytes)
+        self.limits = limits
+        self.local_jobs = bool(jobs) and job_service is None
+        self.jobs: JobService | None = JobService.local() if self.local_jobs else job_service
+        self.children: list[BaseProcess] = []
+        """Processes this service started (worker, job runner): one that dies makes it unready."""
+        self.endpoint = Endpoint(
+            self.invoker, limits, debug=debug, threads=threads, callback_timeout=callback_timeout, jobs=self.jobs
+        )
+        self.app = IzzatiApp(
+            self.endpoint,
+            queue=self.q,
+            problems=self._problems,
+            jobs=self.jobs,
+            api_key=api_key,
+            cors_origins=cors_origins,
+            access_log=access_log,
+            title=title,
+            summary=f"izzati backend for {describe(callback)}",
+            try_page=try_page,
+        )
+
+    def _problems(self) -> list[str]:
+        return [problem for child in self.children if (problem := process_check(child)()) is not None]
+
+    def run(
+        self,
+        host: str = defaults.HOST,
+        port: int = defaults.PORT,
+        use_reloader: bool | None = None,
+        *,
+        workers: int = 1,
+        log_level: str = "info",
+        **uvicorn_options: Any,
+    ) -> tuple[BaseProcess, Queue] | None:
+        """Serve until stopped; with `background=True`, serve in a child process and return `(p, q)`.
+
+        `workers` > 1 runs that many server processes (one by default, which suits a callback
+        that keeps state in memory).
+
+        `use_reloader` is accepted for old scripts and ignored: izzati never reloads or runs the
+        script twice. Other keyword arguments go to `uvicorn.Config`.
+        """
+        del use_reloader
+        if self.local_jobs:
+            self.start_job_runner()
+        if self.background:
+            assert self.q is not None
+            process = mp_context().Process(
+                target=self.serve,
+                args=(host, port),
+                kwargs={"workers": workers, "log_level": log_level, **uvicorn_options},
+                daemon=True,
+                name=f"izzati-web-{port}",
+            )
+            process.start()
+            return process, self.q
+        self.serve(host, port, workers=workers, log_level=log_level, **uvicorn_options)
+        return None
+
+    def start_job_runner(self) -> BaseProcess:
+        """Start a process that runs this backend's jobs (for `jobs=True` and memory queues)."""
+        assert self.jobs is not None
+        jobs = self.jobs
+        runner = JobRunner(self.invoker, jobs.store, jobs.queue, max_attempts=jobs.max_attempts, ttl=jobs.ttl)
+        return self.start_child(runner.run, "izzati-jobs")
+
+    def start_child(self, target: Callable[..., Any], name: str, *args: Any, **kwargs: Any) -> BaseProcess:
+        """Start `target(*args, **kwargs)` in a daemon child process that the readiness probe watches."""
+        process = mp_context().Process(target=run_quietly, args=(target, *args), kwargs=kwargs, daemon=True, name=name)
+        process.start()
+        self.children.append(process)
+        return process
+
+    def serve(
+        self, host: str = defaults.HOST, port: int = defaults.PORT, *, workers: int = 1, **uvicorn_options: Any
+    ) -> None:
+        """Run uvicorn until SIGINT/SIGTERM, in-flight requests finishing; `workers` > 1 forks
+        that many server processes sharing one listening port."""
+        serve(self.app, host, port, self.limits, workers=workers, **uvicorn_options)

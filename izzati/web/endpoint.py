@@ -1,0 +1,112 @@
+"""The ASGI endpoint of `POST /` (and `POST /jobs`): parse, call the callback or submit a job,
+respond, clean up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .. import defaults
+from ..exceptions import CallbackTimeout
+from ..invoker import Invoker, describe
+from ..jobs.service import JobService
+from .errors import error_reply
+from .inputs import ClientDisconnected, Limits, read_request
+from .jobroutes import submit_job, wants_async
+from .responses import render
+from .threadpool import CallbackPool
+
+__all__ = ["Endpoint"]
+
+logger = logging.getLogger("izzati")
+
+
+class Endpoint:
+    """The ASGI endpoint that runs the callback on a request, or submits it as a job.
+
+    Arguments:
+        invoker: how to call the callback.
+        limits: bounds on the request.
+        debug: put the callback's traceback in 500 replies.
+        threads: how many plain callbacks may run at once.
+        callback_timeout: seconds before the client gets 504 (None: no bound).
+        jobs: where jobs go, when the service takes them (`Prefer: respond-async`).
+        always_job: every request is a job (`POST /jobs`).
+    """
+
+    def __init__(
+        self,
+        invoker: Invoker,
+        limits: Limits,
+        *,
+        debug: bool = False,
+        threads: int = defaults.THREADS,
+        callback_timeout: float | None = None,
+        jobs: JobService | None = None,
+        always_job: bool = False,
+    ) -> None:
+        self.invoker = invoker
+        self.limits = limits
+        self.debug = debug
+        self.threads = threads
+        self.callback_timeout = callback_timeout
+        self.jobs = jobs
+        self.always_job = always_job
+        self._pool: CallbackPool | None = None
+        self._pool_pid = 0
+
+    @property
+    def pool(self) -> CallbackPool:
+        """The thread pool for plain callbacks, made anew in each process that serves."""
+        if self._pool is None or self._pool_pid != os.getpid():
+            self._pool = CallbackPool(self.threads)
+            self._pool_pid = os.getpid()
+        return self._pool
+
+    def shutdown(self) -> None:
+        """Let the thread pool go once running callbacks end."""
+        if self._pool is not None and self._pool_pid == os.getpid():
+            self._pool.shutdown()
+            self._pool = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        files: list[Any] = []
+        response: ASGIApp
+        try:
+            try:
+                text, files = await read_request(scope, receive, self.limits)
+                if self.jobs is not None and (self.always_job or wants_async(scope)):
+                    response = await submit_job(self.jobs, scope, text, files)
+                else:
+                    response = await self._respond(text, files)
+            except ClientDisconnected:
+                return
+            except Exception as exc:
+                # this path skips Starlette's error middleware, so it answers through the policy itself
+                response = error_reply(exc, where=f"{scope['method']} {scope['path']}")
+            await response(scope, receive, send)
+        finally:
+            for upload in files:
+                upload.close()
+
+    async def _respond(self, text: dict[str, Any], files: list[Any]) -> ASGIApp:
+        call = self.invoker.call(text, files, None if self.invoker.is_async else self.pool)
+        try:
+            if self.callback_timeout is None:
+                result = await call
+            else:
+                try:
+                    async with asyncio.timeout(self.callback_timeout):
+                        result = await call
+                except TimeoutError:
+                    # a thread cannot be stopped: a plain callback runs on, but its result is dropped
+                    name = describe(self.invoker.callback)
+                    logger.error("callback %s did not return within %g s", name, self.callback_timeout)
+                    raise CallbackTimeout(f"the callback did not return within {self.callback_timeout:g} s") from None
+            return render(result)
+        except Exception as exc:
+            return error_reply(exc, where="POST /", callback=self.invoker.callback, debug=self.debug)

@@ -1,0 +1,100 @@
+"""Text fields: repeated keys become lists, text is decoded strictly, and the urlencoded and JSON
+bodies become the callback's `text` dict."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from ..exceptions import BadRequest, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from .inputs import Limits
+
+__all__ = ["add_field", "finish_fields", "decode_text", "no_constant", "parse_urlencoded", "parse_json"]
+
+
+def add_field(text: dict[str, Any], key: str, value: Any) -> None:
+    """Add a field to `text`: a key sent again turns its value into the list of its values."""
+    if key not in text:
+        text[key] = value
+    elif isinstance(text[key], _Multi):
+        text[key].append(value)
+    else:
+        text[key] = _Multi([text[key], value])
+
+
+class _Multi(list[Any]):
+    """Marks a list built from a repeated key, so a later repeat appends instead of nesting."""
+
+
+def finish_fields(text: dict[str, Any]) -> dict[str, Any]:
+    """Make the lists of repeated keys plain lists, as callbacks see them."""
+    for key, value in text.items():
+        if isinstance(value, _Multi):
+            text[key] = list(value)
+    return text
+
+
+def decode_text(raw: bytes, what: str, charset: str = "utf-8") -> str:
+    """Decode `raw` strictly, or answer 400 naming `what`."""
+    try:
+        return raw.decode(charset)
+    except (UnicodeDecodeError, LookupError):
+        raise BadRequest(f"{what} is not valid {charset} text") from None
+
+
+def parse_urlencoded(body: bytes, limits: Limits, charset: str) -> dict[str, Any]:
+    """The fields of an `application/x-www-form-urlencoded` body."""
+    if body.count(b"&") >= limits.max_fields:
+        raise PayloadTooLarge(f"more than {limits.max_fields} form fields")
+    try:
+        # decoded with the charset first: clients like `curl -d 'name=héllo'` send raw UTF-8 bytes,
+        # not only %-escapes, and both must arrive as the same text
+        pairs = parse_qsl(body.decode(charset), keep_blank_values=True, encoding=charset, errors="strict")
+    except (UnicodeDecodeError, LookupError):
+        raise BadRequest(f"form body is not valid {charset} text") from None
+    except ValueError as exc:
+        raise BadRequest(f"form body is malformed: {exc}") from None
+    text: dict[str, Any] = {}
+    for key, value in pairs:
+        if len(value) > limits.max_field_bytes:
+            raise PayloadTooLarge(f"form field {key[:50]!r} is over the limit of {limits.max_field_bytes} bytes")
+        add_field(text, key, value)
+    return finish_fields(text)
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def no_constant(name: str) -> Any:
+    """Refuse NaN and Infinity: they are not JSON."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(body: bytes, charset: str, limits: Limits) -> dict[str, Any]:
+    """The fields of a JSON body: one object."""
+    # decoded strictly first: json.loads(bytes) would let lone surrogates through
+    text = decode_text(body, "JSON body", charset)
+    try:
+        value = json.loads(text, parse_constant=no_constant)
+    except RecursionError:
+        raise BadRequest("JSON body is nested too deeply") from None
+    except ValueError as exc:
+        raise BadRequest(f"JSON body is malformed: {exc}") from None
+    if not isinstance(value, dict):
+        raise BadRequest(f"JSON body must be an object, not {type(value).__name__}")
+    if len(value) > limits.max_fields:
+        raise PayloadTooLarge(f"more than {limits.max_fields} fields in the JSON object")
+    for key, item in value.items():
+        if isinstance(item, str) and len(item) > limits.max_field_bytes:
+            raise PayloadTooLarge(f"field {key[:50]!r} is over the limit of {limits.max_field_bytes} bytes")
+    if _SURROGATE_ESCAPE.search(text):
+        # an escaped lone surrogate ("\ud800") parses, but is no text: it breaks every encoder later
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest("JSON body contains a lone surrogate escape (\\ud800-\\udfff)") from None
+    return value

@@ -1,0 +1,137 @@
+"""Wire parsing: a request body in any of the clients' encodings becomes `text` and `data`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import parse_options_header
+from starlette.types import Receive, Scope
+
+from .. import defaults
+from ..exceptions import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
+from ..files import UploadedFile
+from .forms import finish_fields, parse_json, parse_urlencoded
+from .multipart import MultipartReader
+
+__all__ = ["Limits", "ClientDisconnected", "read_request", "media_type_of"]
+
+logger = logging.getLogger("izzati")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one request may carry; every one has a safe default."""
+
+    max_body_bytes: int = defaults.MAX_BODY_BYTES
+    max_files: int = defaults.MAX_FILES
+    max_fields: int = defaults.MAX_FIELDS
+    max_field_bytes: int = defaults.MAX_FIELD_BYTES
+    max_part_header_bytes: int = defaults.MAX_PART_HEADER_BYTES
+    max_text_bytes: int = defaults.MAX_TEXT_BYTES
+    max_header_bytes: int = defaults.MAX_HEADER_BYTES
+    read_timeout: float = defaults.READ_TIMEOUT
+    spool_bytes: int = defaults.SPOOL_BYTES
+    upload_dir: str | None = field(default=None)
+
+
+class ClientDisconnected(Exception):
+    """The client went away before the body was complete."""
+
+
+def media_type_of(scope: Scope) -> tuple[str, dict[bytes, bytes], int | None]:
+    """Return the request's media type, its parameters and its declared Content-Length."""
+    content_type = b""
+    length: int | None = None
+    for key, value in scope["headers"]:
+        if key == b"content-type":
+            content_type = value
+        elif key == b"content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                raise BadRequest(f"Content-Length {value.decode('latin-1')!r} is not a number") from None
+    media, params = parse_options_header(content_type)
+    return media.decode("latin-1").lower(), params, length
+
+
+async def _receive_body(receive: Receive, limits: Limits, on_chunk: Callable[[bytes], None]) -> None:
+    """Hand each body chunk to `on_chunk`, enforcing the size limit and an idle read timeout."""
+    total = 0
+    loop = asyncio.get_running_loop()
+    try:
+        # one timer per request, pushed on by each chunk: an idle bound, not a total, so a big
+        # upload on a slow link is fine and a stall is not
+        async with asyncio.timeout(limits.read_timeout) as deadline:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnected()
+                chunk: bytes = message.get("body", b"")
+                if chunk:
+                    total += len(chunk)
+                    if total > limits.max_body_bytes:
+                        raise PayloadTooLarge(f"request body is over the limit of {limits.max_body_bytes} bytes")
+                    on_chunk(chunk)
+                if not message.get("more_body", False):
+                    return
+                deadline.reschedule(loop.time() + limits.read_timeout)
+    except TimeoutError:
+        raise RequestTimeout(f"the client sent no body data for {limits.read_timeout:g} s") from None
+
+
+async def _read_all(receive: Receive, limits: Limits) -> bytes:
+    parts: list[bytes] = []
+    await _receive_body(receive, limits, parts.append)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+async def read_request(scope: Scope, receive: Receive, limits: Limits) -> tuple[dict[str, Any], list[UploadedFile]]:
+    """Read the whole request body into the callback's `text` dict and `data` file list."""
+    media, params, length = media_type_of(scope)
+    if length is not None and length > limits.max_body_bytes:
+        raise PayloadTooLarge(f"request body of {length} bytes is over the limit of {limits.max_body_bytes} bytes")
+    if media == "multipart/form-data":
+        boundary = params.get(b"boundary")
+        if not boundary:
+            raise BadRequest("multipart/form-data without a boundary parameter")
+        try:
+            reader = MultipartReader(boundary, limits)
+        except Exception as exc:  # python-multipart refuses some boundaries (longer than 256 bytes)
+            raise BadRequest(f"multipart boundary is not usable: {exc}") from None
+        try:
+            await _receive_body(receive, limits, reader.feed)
+            if reader.fed and not reader.ended:
+                raise BadRequest("multipart body ended before its closing boundary")
+        except MultipartParseError as exc:
+            reader.close()
+            if str(exc).startswith("Maximum header"):  # python-multipart's own size and count bounds
+                raise PayloadTooLarge(f"a multipart part's headers are over the limit: {exc}") from None
+            raise BadRequest(f"multipart body is malformed: {exc}") from None
+        except BaseException:
+            reader.close()
+            raise
+        return finish_fields(reader.text), reader.files
+    # JSON and form bodies are text held in memory: their own, smaller bound
+    text_limits = replace(limits, max_body_bytes=min(limits.max_body_bytes, limits.max_text_bytes))
+    if length is not None and length > text_limits.max_body_bytes:
+        raise PayloadTooLarge(
+            f"a {media or 'text'} body of {length} bytes is over the limit of {text_limits.max_body_bytes} bytes"
+        )
+    body = await _read_all(receive, text_limits)
+    if not body:
+        return {}, []
+    charset = params.get(b"charset", b"utf-8").decode("latin-1")
+    if media == "application/x-www-form-urlencoded":
+        return parse_urlencoded(body, limits, charset), []
+    if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
+        return parse_json(body, charset, limits), []
+    shown = media or "none"
+    raise UnsupportedMediaType(
+        f"cannot read a body of Content-Type {shown!r}: send application/x-www-form-urlencoded, "
+        "multipart/form-data or application/json"
+    )

@@ -1,0 +1,79 @@
+"""The HTTP side of jobs: submit (`POST /jobs`, or `Prefer: respond-async`), status, result, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.responses import Response
+from starlette.types import Scope
+
+from ..exceptions import HTTPError
+from ..jobs.model import JobRecord, public_status
+from ..jobs.service import JobService
+from .responses import FileReturn, error_response, json_response
+
+__all__ = ["add_job_routes", "submit_job", "wants_async"]
+
+
+def wants_async(scope: Scope) -> bool:
+    """Whether the request asks to be run as a job (`Prefer: respond-async`, RFC 7240)."""
+    for key, value in scope["headers"]:
+        if key == b"prefer" and b"respond-async" in value.lower():
+            return True
+    return False
+
+
+async def submit_job(jobs: JobService, scope: Scope, text: dict[str, Any], files: list[Any]) -> Response:
+    """Store and queue the request; answer 202 with the job's status and a Location."""
+    headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
+    record = await asyncio.to_thread(
+        jobs.submit,
+        text,
+        files,
+        idempotency_key=headers.get("idempotency-key") or None,
+        callback_url=headers.get("callback-url") or text.pop("callback_url", None),
+    )
+    status = public_status(record)
+    return json_response(status, 202, {"Location": status["url"], "Preference-Applied": "respond-async"})
+
+
+def _result_file(jobs: JobService, job_id: str) -> Response:
+    meta, path = jobs.result(job_id)
+    return FileReturn(
+        path,
+        status_code=int(meta.get("status_code", 200)),
+        media_type=meta.get("media_type"),
+        headers=meta.get("headers") or None,
+        stat_result=os.stat(path),
+    )
+
+
+async def _answer(call: Callable[[], JobRecord | Response], status_code: int = 200) -> Response:
+    """Run a store call off the event loop; a record becomes its public status, an error its reply."""
+    try:
+        result = await asyncio.to_thread(call)
+    except HTTPError as exc:
+        return error_response(exc)
+    if isinstance(result, Response):
+        return result
+    return json_response(public_status(result), status_code)
+
+
+def add_job_routes(app: FastAPI, jobs: JobService) -> None:
+    """Register `GET /jobs/{id}`, `GET /jobs/{id}/result` and `DELETE /jobs/{id}`."""
+
+    @app.get("/jobs/{job_id}", summary="A job's status", tags=["jobs"])
+    async def job_status(job_id: str) -> Response:
+        return await _answer(lambda: jobs.status(job_id))
+
+    @app.get("/jobs/{job_id}/result", summary="A job's result: what the synchronous call would answer", tags=["jobs"])
+    async def job_result(job_id: str) -> Response:
+        return await _answer(lambda: _result_file(jobs, job_id))
+
+    @app.delete("/jobs/{job_id}", status_code=202, summary="Cancel a job", tags=["jobs"])
+    async def job_cancel(job_id: str) -> Response:
+        return await _answer(lambda: jobs.cancel(job_id), 202)

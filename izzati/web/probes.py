@@ -1,0 +1,44 @@
+"""The probes: `GET /health` (the process answers) and `GET /ready` (it can do its work)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.responses import Response
+
+from ..queues import Monitored, Queue
+from .responses import json_response
+
+__all__ = ["add_probes", "readiness"]
+
+
+def readiness(queue: Queue | None) -> dict[str, Any]:
+    """Whether the service can do its work: the queue answers and, when networked, a worker lives."""
+    if not isinstance(queue, Monitored):
+        return {"status": "ready", "queue": "local" if queue is not None else "none"}
+    try:
+        if not queue.ping():
+            return {"status": "unavailable", "queue": "unreachable", "workers": 0}
+        workers = int(queue.workers_alive())
+    except Exception:  # a probe reports, it does not raise
+        return {"status": "unavailable", "queue": "unreachable", "workers": 0}
+    return {"status": "ready" if workers > 0 else "unavailable", "queue": "ok", "workers": workers}
+
+
+def add_probes(app: FastAPI, queue: Queue | None, problems: Callable[[], list[str]]) -> None:
+    """Register `/health` and `/ready`; `problems()` names what else makes the service unready."""
+
+    @app.get("/health", summary="Liveness probe")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready", summary="Readiness probe: the queue is reachable (and, networked, has a live worker)")
+    async def ready() -> Response:
+        report = await asyncio.to_thread(readiness, queue)
+        found = problems()
+        if found:
+            report = {**report, "status": "unavailable", "problems": found}
+        return json_response(report, 200 if report["status"] == "ready" else 503)
