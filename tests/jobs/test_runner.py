@@ -1,0 +1,108 @@
+"""Running queued jobs (`izzati.jobs.runner`): the same callback, its result kept, failures and cancels."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from izzati import cancelled, progress
+from izzati.invoker import Invoker
+from izzati.jobs.model import JobStatus
+from izzati.jobs.runner import JobRunner, stored_result
+from izzati.jobs.service import JobService
+
+
+@pytest.fixture
+def jobs(tmp_path: Path) -> JobService:
+    return JobService.local(tmp_path / "jobs")
+
+
+def _run(jobs: JobService, callback: Any, text: dict[str, Any] | None = None, **options: Any) -> str:
+    job_id = jobs.submit(text or {}, [])["id"]
+    jobs.queue.get(timeout=5)
+    JobRunner(Invoker(callback), jobs.store, jobs.queue, **options).run_one(job_id)
+    return job_id
+
+
+def test_a_json_result_is_what_the_synchronous_call_answers(jobs: JobService) -> None:
+    def callback(text: dict[str, Any], data: list[Any]) -> Any:
+        progress(0.5, "half")
+        return {"hello": text["name"]}
+
+    job_id = _run(jobs, callback, {"name": "alice"})
+    record = jobs.status(job_id)
+    assert record["status"] is JobStatus.DONE and record["attempt"] == 1
+    assert record["progress"] == {"fraction": 0.5, "message": "half"}
+    meta, path = jobs.result(job_id)
+    assert meta == {"status_code": 200, "media_type": "application/json", "headers": {}}
+    assert path.read_bytes() == b'{"hello":"alice"}'
+
+
+def test_bytes_and_a_raising_callback(jobs: JobService) -> None:
+    meta, path = jobs.result(_run(jobs, lambda text, data: b"\x01\x02"))
+    assert meta["media_type"] == "application/octet-stream" and path.read_bytes() == b"\x01\x02"
+
+    def broken(text: dict[str, Any], data: list[Any]) -> None:
+        raise ValueError("secret detail")
+
+    record = jobs.status(_run(jobs, broken))
+    assert record["status"] is JobStatus.FAILED
+    assert record["error"] == {
+        "error": "callback_failed",
+        "detail": "the callback raised ValueError",
+        "status_code": 500,
+    }
+
+    record = jobs.status(_run(jobs, lambda text, data: {1, 2}))
+    assert record["error"] is not None and record["error"]["error"] == "callback_failed"
+    assert "cannot be sent as JSON" in record["error"]["detail"]
+
+
+def test_a_job_started_too_often_fails_with_worker_lost(jobs: JobService) -> None:
+    job_id = jobs.submit({}, [])["id"]
+    jobs.store.update(job_id, {"attempt": 3})
+    JobRunner(Invoker(lambda text, data: 1), jobs.store, jobs.queue, max_attempts=3).run_one(job_id)
+    record = jobs.status(job_id)
+    assert record["status"] is JobStatus.FAILED and record["error"] is not None
+    assert record["error"]["error"] == "worker_lost"
+
+
+def test_a_cancelled_job_keeps_no_result(jobs: JobService) -> None:
+    job_id = jobs.submit({}, [])["id"]
+    seen: list[bool] = []
+
+    def callback(text: dict[str, Any], data: list[Any]) -> str:
+        jobs.store.request_cancel(job_id)
+        time.sleep(0.25)  # cancelled() reads the store at most every 0.2 s
+        seen.append(cancelled())
+        return "late"
+
+    JobRunner(Invoker(callback), jobs.store, jobs.queue).run_one(job_id)
+    assert seen == [True]
+    assert jobs.status(job_id)["status"] is JobStatus.CANCELLED
+    assert jobs.store.load_result(job_id) is None
+
+
+def test_run_takes_jobs_until_stopped(jobs: JobService) -> None:
+    runner = JobRunner(Invoker(lambda text, data: text), jobs.store, jobs.queue)
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    try:
+        ids = [jobs.submit({"n": str(n)}, [])["id"] for n in range(3)]
+        deadline = time.monotonic() + 20
+        while any(jobs.status(i)["status"] is not JobStatus.DONE for i in ids) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [jobs.status(i)["status"] for i in ids] == [JobStatus.DONE] * 3
+    finally:
+        runner.stop()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_stored_result_of_plain_values() -> None:
+    assert stored_result([1, "a"]).body == b'[1,"a"]'
+    assert stored_result(bytearray(b"x")).meta["media_type"] == "application/octet-stream"
