@@ -30,7 +30,9 @@ ENV PYTHONUNBUFFERED=1 \
     IZZATI_HOST=0.0.0.0 \
     IZZATI_PORT=5020 \
     IZZATI_JOB_DIR=/jobs
-RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/izzati \
+# a regular user with a fixed uid (--system would warn: 10001 is above the system range);
+# --no-log-init keeps a large uid from making a huge sparse /var/log/lastlog
+RUN useradd --no-log-init --uid 10001 --user-group --create-home --home-dir /home/izzati \
         --shell /usr/sbin/nologin izzati \
  && mkdir -m 700 /jobs && chown 10001:10001 /jobs
 COPY --from=builder /opt/venv /opt/venv

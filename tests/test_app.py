@@ -418,3 +418,23 @@ def test_ready_reports_dead_memory_worker_processes(spawn: Spawn) -> None:
     assert {problem.split(" (pid")[0] for problem in problems} == {"izzati-worker", "izzati-jobs"}
     assert all(any(f"(pid {pid}) is not running" in problem for problem in problems) for pid in children)
     assert httpx.get(url + "health").status_code == 200  # liveness is not readiness
+
+
+def test_ctrl_c_stops_the_service_quietly(spawn: Spawn) -> None:
+    # Ctrl+C in a terminal signals the whole process group: the worker child as well as the web
+    # process, which then stops the child itself. One stop, no warning about a second signal,
+    # and the item the worker holds is finished.
+    env = {
+        "IZZATI_CALLBACK": "queue_names:callback",
+        "IZZATI_WORKER": "queue_names:slow_greeter",
+        "IZZATI_WORKER_ARGS": '["Hello", 2.0]',
+    }
+    proc, url = start_web(spawn, env)
+    assert httpx.post(url, data={"name": "rex"}).status_code == 200
+    proc.wait_output(lambda out: "took rex" in out)
+    os.killpg(proc.popen.pid, signal.SIGINT)
+    assert proc.popen.wait(15) == 128 + signal.SIGINT
+    output = proc.output()
+    assert "Hello, rex" in output
+    assert "second signal" not in output
+    assert "WARNING" not in output and "Traceback" not in output, output
