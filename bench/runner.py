@@ -1,6 +1,6 @@
 """The benchmark suite: izzati vs the original izzati 1.2.3 (Flask) vs hand-written FastAPI.
 
-    bench/run [--quick] [--only W1,W2,W3,W4,W5,cold,multicore] [--duration S] [--runs N] [--no-pin]
+    python -m bench [--quick] [--only W1,W2,W3,W4,W5,cold,multicore] [--duration S] [--runs N] [--no-pin]
 
 Every target is its own server process on a free 127.0.0.1 port; load comes from `wrk` (one
 thread, Lua scripts in bench/lua/) in another process. Each target's response is checked
@@ -551,8 +551,8 @@ class Suite:
 
     def w5(self) -> None:
         n, runs = (2000, 1) if self.opts.quick else (20000, 3)
-        log(f"W5: bench/queue_throughput.py -n {n} --runs {runs}")
-        argv = [sys.executable, str(BENCH / "queue_throughput.py"), "-n", str(n), "--runs", str(runs)]
+        log(f"W5: python -m bench queues -n {n} --runs {runs}")
+        argv = [sys.executable, "-m", "bench", "queues", "-n", str(n), "--runs", str(runs)]
         done = subprocess.run(argv, cwd=REPO, env=base_env(), capture_output=True, text=True, timeout=600)
         self.say("\n### W5: queue put -> get across two processes (bench/queue_throughput.py)\n")
         if done.returncode != 0:
@@ -679,7 +679,7 @@ class Suite:
         for key in ("W1", "W2"):
             checks.append((f"{key} izzati / original", ratio(key, "izzati/original"), ">=", 5.0))
             checks.append((f"{key} izzati / FastAPI", ratio(key, "izzati/fastapi"), ">=", 1.3))
-        w3 = next((x for x in r.get("W3", {}).get("rows", []) if x.get("label") == "izzati"), {})
+        w3: dict[str, Any] = next((x for x in r.get("W3", {}).get("rows", []) if x.get("label") == "izzati"), {})
         checks.append(("W3 izzati memory growth MiB", w3.get("growth_mib"), "<=", 64.0))
         checks.append(("W3 izzati upload MiB/s", w3.get("mib_s"), ">=", 200.0))
         checks.append(("W4 izzati / FastAPI", ratio("W4", "izzati/fastapi"), ">=", 2.0))
@@ -751,8 +751,13 @@ def machine() -> dict[str, str]:
 ALL = ["W1", "W2", "W3", "W4", "W5", "cold", "multicore"]
 
 
-def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.splitlines()[0])
+def parse(argv: list[str] | None = None, epilog: str | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__.splitlines()[0],
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 s runs, 1 run, 64 MiB upload")
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(ALL)}")
     parser.add_argument("--duration", type=int, help="seconds per timed wrk run (default 5, quick 1)")
@@ -777,8 +782,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return opts
 
 
-def main(argv: list[str] | None = None) -> int:
-    opts = parse(argv)
+def main(argv: list[str] | None = None, epilog: str | None = None) -> int:
+    """The whole suite (`python -m bench`); `epilog` ends its --help (the other commands)."""
+    opts = parse(argv, epilog)
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install -y wrk")
     started = time.perf_counter()
