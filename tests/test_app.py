@@ -16,8 +16,10 @@ import httpx
 import pytest
 
 from izzati.settings import Settings
-from tests.conftest import PYTHON, ROOT, Proc, free_tcp_port, wait_for_http
-from tests.fixtures_redis import RedisServer
+from tests.support.http import wait_for_http
+from tests.support.net import free_tcp_port
+from tests.support.processes import PYTHON, ROOT, Proc
+from tests.support.redis_server import RedisServer
 
 Spawn = Callable[..., Proc]
 

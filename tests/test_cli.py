@@ -16,7 +16,9 @@ import httpx
 import pytest
 
 from izzati import __version__
-from tests.conftest import ROOT, Proc, free_tcp_port, wait_for_http
+from tests.support.http import wait_for_http
+from tests.support.net import free_tcp_port
+from tests.support.processes import ROOT, Proc
 
 Spawn = Callable[..., Proc]
 

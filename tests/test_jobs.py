@@ -17,7 +17,9 @@ import httpx
 import pytest
 
 from izzati import Frontend
-from tests.conftest import PYTHON, Proc, free_tcp_port, wait_for_http
+from tests.support.http import wait_for_http
+from tests.support.net import free_tcp_port
+from tests.support.processes import PYTHON, Proc
 
 Spawn = Callable[..., Proc]
 
