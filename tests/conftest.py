@@ -52,7 +52,11 @@ def client_for(serve: Callable[..., str]) -> Iterator[Callable[..., httpx.Client
 
 @pytest.fixture
 def spawn(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
-    """Factory: `spawn([args], env={...})` starts a real child process with a clean env."""
+    """Factory: `spawn([args], env={...})` starts a real child process with a clean env.
+
+    Request it after `redis_proc` / `redis_server` in a test that uses both, so the processes are
+    stopped before Redis is (fixtures are torn down in reverse order of setup).
+    """
     procs: list[Proc] = []
 
     def start(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Proc:

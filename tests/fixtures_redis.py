@@ -6,6 +6,10 @@ Load it from ``conftest.py`` with ``pytest_plugins = ["tests.fixtures_redis"]``.
   ``.start()``, ``.restart()``) with append-only persistence in a temporary directory, so a restart
   keeps data.
 - ``redis_server``: just its URL, ``redis://127.0.0.1:PORT/0``.
+
+Fixtures are torn down in reverse order of setup: a test that also starts processes talking to
+Redis (``spawn``) should request ``redis_proc`` / ``redis_server`` first, so its processes stop
+while Redis still runs (a worker whose Redis is gone waits for it while shutting down).
 """
 
 from __future__ import annotations
