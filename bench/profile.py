@@ -171,3 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             server.stop()
     return 0
+
+
+if __name__ == "__main__":  # python -m bench.profile: point to the one way
+    sys.exit("run it as: python -m bench profile")

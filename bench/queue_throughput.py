@@ -168,3 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ratio memory:// / multiprocessing.Queue = {mem:.2f}")
     print(f"ratio redis://  / LPUSH+BRPOP           = {red:.2f}")
     return 0
+
+
+if __name__ == "__main__":  # python -m bench.queue_throughput: point to the one way
+    sys.exit("run it as: python -m bench queues")

@@ -197,3 +197,7 @@ def _post(client: httpx.Client, name: str) -> bool:
         return client.post("/", data={"name": name}).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+if __name__ == "__main__":  # python -m bench.service_latency: point to the one way
+    sys.exit("run it as: python -m bench latency")
