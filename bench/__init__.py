@@ -1,1 +1,4 @@
-"""The benchmark suite (not part of the tests): `bench/run` or `python -m bench`; see docs/performance.md."""
+"""The benchmark suite (not part of the tests): `python -m bench [COMMAND]` from the repository root.
+
+See bench/__main__.py for the commands and docs/performance.md for what they measure.
+"""

@@ -1,7 +1,42 @@
-"""`python -m bench [--quick] [--only W1,W2] ...`: the benchmark suite, see docs/performance.md."""
+"""`python -m bench [COMMAND] [OPTIONS]`: the one way to run the benchmarks, from the repository root.
 
+    python -m bench [--quick] [--only W1,W2] ...   the whole suite (bench/runner.py)
+    python -m bench latency [--calls 50]           the service's reliability paths (bench/service_latency.py)
+    python -m bench queues [-n 20000] [--runs 3]   queue put -> get throughput (bench/queue_throughput.py)
+    python -m bench profile [--workload W1] ...    py-spy profile under wrk load (bench/profile.py)
+
+`python -m bench COMMAND --help` lists a command's options. See docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import importlib
 import sys
+from collections.abc import Callable
 
-from bench.runner import main
+# command -> (module, one line for --help); modules import on use (queues needs redis, latency httpx)
+COMMANDS = {
+    "latency": ("bench.service_latency", "latencies of the service's reliability paths (real Redis, web, worker)"),
+    "queues": ("bench.queue_throughput", "queue put -> get items/s across two processes, izzati vs raw tools"),
+    "profile": ("bench.profile", "py-spy profile of the izzati target under wrk load (needs py-spy)"),
+}
 
-sys.exit(main())
+
+def epilog() -> str:
+    lines = ["commands (`python -m bench COMMAND --help` for each; without one: the whole suite above):"]
+    lines += [f"  {name:<9} {line}" for name, (_, line) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in COMMANDS:
+        command: Callable[[list[str]], int] = importlib.import_module(COMMANDS[args[0]][0]).main
+        return command(args[1:])
+    from bench.runner import main as suite
+
+    return suite(args, epilog())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,10 +1,10 @@
 """Profile izzati's server under wrk load with py-spy: flame graph + a text summary.
 
-    python -m bench.profile [--workload W1|W2|W4] [--seconds 15] [--async] [--rate 250] [--idle]
+    python -m bench profile [--workload W1|W2|W4] [--seconds 15] [--async] [--rate 250] [--idle]
 
-Starts the izzati target (the same script and pinning as bench/run: server on CPU 0, wrk and
-py-spy on CPU 1), loads it with wrk for --seconds while `py-spy record` samples the server
-(every thread), and writes bench/results/profile-<workload>.svg (flame graph) and .txt (collapsed
+Starts the izzati target (the same script and pinning as the suite, `python -m bench`: server on
+CPU 0, wrk and py-spy on CPU 1), loads it with wrk for --seconds while `py-spy record` samples the
+server (every thread), and writes bench/results/profile-<workload>.svg (flame graph) and .txt (collapsed
 stacks). Prints where the samples fall: by thread, by layer (uvicorn, Starlette, izzati parsing,
 the callback hop, JSON, ...) and the hottest functions by self and inclusive time.
 Needs `pip install py-spy` (and root or ptrace permission).
@@ -64,9 +64,9 @@ def frame_module(frame: str) -> str:
 def summarise(raw: Path, top: int = 25) -> str:
     stacks: list[tuple[list[str], int]] = []
     for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if stack and count.isdigit():
-            stacks.append((stack.split(";"), int(count)))
+        stack, _, samples = line.rpartition(" ")
+        if stack and samples.isdigit():
+            stacks.append((stack.split(";"), int(samples)))
     total = sum(c for _, c in stacks) or 1
     lines = [f"{total} samples"]
     threads: collections.Counter[str] = collections.Counter()
@@ -117,8 +117,8 @@ def summarise(raw: Path, top: int = 25) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench profile", description=__doc__.splitlines()[0])
     parser.add_argument("--workload", choices=["W1", "W2", "W4"], default="W1")
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=32)
@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--idle", action="store_true", help="include idle samples (threads waiting)")
     parser.add_argument("--native", action="store_true", help="py-spy --native (C frames too)")
-    opts = parser.parse_args()
+    opts = parser.parse_args(argv)
     if not shutil.which("py-spy"):
         sys.exit("py-spy is not installed: pip install py-spy")
     RESULTS.mkdir(exist_ok=True)
@@ -170,7 +170,8 @@ def main() -> None:
             print(f"flame graph: {svg}; collapsed stacks: {raw}")
         finally:
             server.stop()
+    return 0
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # python -m bench.profile: point to the one way
+    sys.exit("run it as: python -m bench profile")

@@ -1,6 +1,6 @@
 """Queue throughput: items/s for put→get across two processes, izzati against the raw tools.
 
-    python bench/queue_throughput.py [-n 20000] [--runs 3] [--redis-url redis://host:port/db]
+    python -m bench queues [-n 20000] [--runs 3] [--redis-url redis://host:port/db]
 
 Without ``--redis-url`` it starts its own ``redis-server`` on a free loopback port.
 A producer process puts N small JSON dicts; this process gets them all; the clock runs from
@@ -12,22 +12,19 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import redis
 
-import redis  # noqa: E402
-
-from izzati._utils import mp_context  # noqa: E402
-from izzati.queues import MemoryQueue, RedisQueue  # noqa: E402
+from bench.runner import free_port
+from izzati._process import mp_context
+from izzati.queues import MemoryQueue, RedisQueue
 
 ITEM = {"name": "alice", "n": 0, "tags": ["a", "b"]}
 
@@ -115,9 +112,7 @@ def start_redis(directory: str) -> tuple[subprocess.Popen[bytes], str]:
     binary = shutil.which("redis-server")
     if binary is None:
         sys.exit("redis-server is not installed (apt-get install -y redis-server) or pass --redis-url")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", directory]
     proc = subprocess.Popen([*args, "--appendonly", "no"], stdout=subprocess.DEVNULL)
     url = f"redis://127.0.0.1:{port}/0"
@@ -134,13 +129,13 @@ def start_redis(directory: str) -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.02)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     """Run every case, print a table of medians and the izzati/raw ratios."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench queues", description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=20_000, help="items per run")
     parser.add_argument("--runs", type=int, default=3, help="runs per case (median)")
     parser.add_argument("--redis-url", help="use this Redis instead of starting one")
-    opts = parser.parse_args()
+    opts = parser.parse_args(argv)
     server = None
     with tempfile.TemporaryDirectory() as tmp:
         url = opts.redis_url
@@ -172,7 +167,8 @@ def main() -> None:
     red = rates["izzati redis://"] / rates["raw redis-py LPUSH/BRPOP"]
     print(f"ratio memory:// / multiprocessing.Queue = {mem:.2f}")
     print(f"ratio redis://  / LPUSH+BRPOP           = {red:.2f}")
+    return 0
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # python -m bench.queue_throughput: point to the one way
+    sys.exit("run it as: python -m bench queues")

@@ -1,6 +1,6 @@
 """The benchmark suite: izzati vs the original izzati 1.2.3 (Flask) vs hand-written FastAPI.
 
-    bench/run [--quick] [--only W1,W2,W3,W4,W5,cold,multicore] [--duration S] [--runs N] [--no-pin]
+    python -m bench [--quick] [--only W1,W2,W3,W4,W5,cold,multicore] [--duration S] [--runs N] [--no-pin]
 
 Every target is its own server process on a free 127.0.0.1 port; load comes from `wrk` (one
 thread, Lua scripts in bench/lua/) in another process. Each target's response is checked
@@ -39,6 +39,8 @@ ORIG = BENCH / ".orig"
 ORIG_PY = ORIG / "venv" / "bin" / "python"
 ORIG_REQUIREMENTS = ["izzati==1.2.3", "flask==3.1.3", "requests"]
 RESULTS = BENCH / "results"
+# the --against target: izzati from another git revision, beside the working tree's
+BASE = "izzati@base"
 LUA = BENCH / "lua" / "post.lua"
 MiB = 1024 * 1024
 JSON_TYPE = "application/json"
@@ -189,12 +191,14 @@ def ensure_original() -> bool:
 
 
 def server_for(kind: str, workload: str, port: int, pin: bool, **extra: Any) -> Server:
-    """kind: izzati | izzati-async | original | fastapi."""
+    """kind: izzati | izzati-async | izzati@base (`extra["tree"]`: another checkout) | original | fastapi."""
     env = base_env()
     args = ["--port", str(port), "--workload", workload]
     if extra.get("file"):
         args += ["--file", str(extra["file"])]
-    if kind in ("izzati", "izzati-async"):
+    if kind == BASE:
+        env["PYTHONPATH"] = str(extra["tree"])  # the same target script, on the other checkout's izzati
+    if kind in ("izzati", "izzati-async", BASE):
         if extra.get("workers"):
             args += ["--workers", str(extra["workers"])]
         if extra.get("threads"):
@@ -203,8 +207,6 @@ def server_for(kind: str, workload: str, port: int, pin: bool, **extra: Any) -> 
             args += ["--max-body-bytes", str(extra["max_body_bytes"])]
         if kind == "izzati-async":
             args.append("--async")
-        for name in extra.get("experiments", ()):
-            args += ["--experiment", name]
         argv = [sys.executable, str(BENCH / "targets" / "izzati_target.py"), *args]
     elif kind == "fastapi":
         argv = [sys.executable, str(BENCH / "targets" / "fastapi_target.py"), *args]
@@ -418,13 +420,26 @@ class Suite:
         self.has_original = ensure_original()
         self.results: dict[str, Any] = {}
         self.out: list[str] = []
+        self.base: Path | None = None
+        if opts.against:
+            self.base = tmp / "against"
+            log(f"a worktree of {opts.against} in {self.base}, run as {BASE!r} beside the working tree")
+            subprocess.run(
+                ["git", "worktree", "add", "--detach", "-q", str(self.base), opts.against], cwd=REPO, check=True
+            )
+
+    def close(self) -> None:
+        """Remove the worktree of `--against`."""
+        if self.base is not None:
+            subprocess.run(["git", "worktree", "remove", "--force", str(self.base)], cwd=REPO, check=False)
 
     def say(self, text: str = "") -> None:
         print(text, flush=True)
         self.out.append(text)
 
-    def kinds(self, with_async: bool = False) -> list[str]:
-        kinds = ["izzati"] + (["izzati-async"] if with_async else [])
+    def kinds(self, with_async: bool = False, with_base: bool = False) -> list[str]:
+        kinds = ["izzati"] + ([BASE] if with_base and self.base is not None else [])
+        kinds += ["izzati-async"] if with_async else []
         if self.has_original:
             kinds.append("original")
         return kinds + ["fastapi"]
@@ -445,7 +460,7 @@ class Suite:
         by = {r.label: r.rps for r in rows}
         found: dict[str, float] = {}
         if by.get("izzati"):
-            for other in ("original", "fastapi"):
+            for other in (BASE, "original", "fastapi"):
                 if by.get(other):
                     found[f"izzati/{other}"] = by["izzati"] / by[other]
         self.say("ratios (req/s): " + ", ".join(f"{k} = {v:.2f}x" for k, v in found.items()))
@@ -455,7 +470,8 @@ class Suite:
     def http_workload(self, key: str, title: str, workload: str, body: Body, check: Callable[[int], str]) -> None:
         log(f"{key}: {title}")
         extra: dict[str, Any] = {"file": self.bodies["file"]} if workload == "file" else {}
-        kinds = self.kinds(with_async=workload != "file")
+        extra["tree"] = self.base
+        kinds = self.kinds(with_async=workload != "file", with_base=True)
         servers = [server_for(k, workload, free_port(), self.pin, **extra) for k in kinds]
         connections = self.opts.file_connections if workload == "file" else self.opts.connections
         rows = with_servers(
@@ -551,8 +567,8 @@ class Suite:
 
     def w5(self) -> None:
         n, runs = (2000, 1) if self.opts.quick else (20000, 3)
-        log(f"W5: bench/queue_throughput.py -n {n} --runs {runs}")
-        argv = [sys.executable, str(BENCH / "queue_throughput.py"), "-n", str(n), "--runs", str(runs)]
+        log(f"W5: python -m bench queues -n {n} --runs {runs}")
+        argv = [sys.executable, "-m", "bench", "queues", "-n", str(n), "--runs", str(runs)]
         done = subprocess.run(argv, cwd=REPO, env=base_env(), capture_output=True, text=True, timeout=600)
         self.say("\n### W5: queue put -> get across two processes (bench/queue_throughput.py)\n")
         if done.returncode != 0:
@@ -679,7 +695,7 @@ class Suite:
         for key in ("W1", "W2"):
             checks.append((f"{key} izzati / original", ratio(key, "izzati/original"), ">=", 5.0))
             checks.append((f"{key} izzati / FastAPI", ratio(key, "izzati/fastapi"), ">=", 1.3))
-        w3 = next((x for x in r.get("W3", {}).get("rows", []) if x.get("label") == "izzati"), {})
+        w3: dict[str, Any] = next((x for x in r.get("W3", {}).get("rows", []) if x.get("label") == "izzati"), {})
         checks.append(("W3 izzati memory growth MiB", w3.get("growth_mib"), "<=", 64.0))
         checks.append(("W3 izzati upload MiB/s", w3.get("mib_s"), ">=", 200.0))
         checks.append(("W4 izzati / FastAPI", ratio("W4", "izzati/fastapi"), ">=", 2.0))
@@ -751,8 +767,13 @@ def machine() -> dict[str, str]:
 ALL = ["W1", "W2", "W3", "W4", "W5", "cold", "multicore"]
 
 
-def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.splitlines()[0])
+def parse(argv: list[str] | None = None, epilog: str | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__.splitlines()[0],
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 s runs, 1 run, 64 MiB upload")
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(ALL)}")
     parser.add_argument("--duration", type=int, help="seconds per timed wrk run (default 5, quick 1)")
@@ -762,6 +783,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--file-connections", type=int, default=8, help="wrk connections for W4 (default 8)")
     parser.add_argument("--upload-mib", type=int, help="W3 upload size in MiB (default 1024, quick 64)")
     parser.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin server/wrk to CPUs 0/1")
+    parser.add_argument(
+        "--against",
+        metavar="REV",
+        help=f"also run izzati as of git revision REV (a temporary worktree) in W1, W2 and W4, as {BASE!r}: "
+        "the before/after check of a change, in one invocation",
+    )
     opts = parser.parse_args(argv)
     opts.duration = opts.duration or (1 if opts.quick else 5)
     opts.warmup = opts.warmup or (1 if opts.quick else 2)
@@ -777,8 +804,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return opts
 
 
-def main(argv: list[str] | None = None) -> int:
-    opts = parse(argv)
+def main(argv: list[str] | None = None, epilog: str | None = None) -> int:
+    """The whole suite (`python -m bench`); `epilog` ends its --help (the other commands)."""
+    opts = parse(argv, epilog)
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install -y wrk")
     started = time.perf_counter()
@@ -812,6 +840,7 @@ def main(argv: list[str] | None = None) -> int:
                     suite.say(f"\n### {key}: FAILED to run: {type(exc).__name__}: {exc}")
                     suite.results[key] = {"error": f"{type(exc).__name__}: {exc}"}
         suite.verdicts()
+        suite.close()
         suite.say(f"\ntotal bench time {time.perf_counter() - started:.0f} s")
     RESULTS.mkdir(exist_ok=True)
     stamp = now.strftime("%Y%m%d-%H%M%S") + ("-quick" if opts.quick else "")

@@ -1,6 +1,6 @@
 """Latencies of the service's reliability paths, with real processes and a real Redis.
 
-    python bench/service_latency.py [--calls 50]
+    python -m bench latency [--calls 50]
 
 Starts its own redis-server, `python -m app` and `python -m app worker` on 127.0.0.1 and prints:
 - a synchronous POST / round trip vs a job (submit -> running, submit -> done, done -> result),
@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.runner import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CALLBACKS = ROOT / "tests" / "callbacks"
@@ -52,13 +52,6 @@ def _pong(port: int) -> bool:
         return False
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("IZZATI_")}
     full.update(env, PYTHONPATH=f"{ROOT}{os.pathsep}{CALLBACKS}", PYTHONUNBUFFERED="1")
@@ -74,10 +67,12 @@ def wait_until(predicate: Any, timeout: float = 30.0, step: float = 0.005) -> fl
     return time.monotonic() - started
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench latency", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--calls", type=int, default=50)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="izzati-latency-"))
     redis_proc, redis_url = start_redis(str(work))
     port = free_port()
@@ -125,7 +120,10 @@ def main() -> None:
             fetch.append(time.perf_counter() - done)
             to_running.append(running - t0)
             to_done.append(done - t0)
-        ms = lambda xs: statistics.median(xs) * 1000  # noqa: E731
+
+        def ms(xs: list[float]) -> float:
+            return statistics.median(xs) * 1000
+
         print(f"sync POST / round trip           median {ms(sync):7.2f} ms  ({args.calls} calls)")
         print(f"job submit -> running (polled)   median {ms(to_running):7.2f} ms")
         print(f"job submit -> done (polled)      median {ms(to_done):7.2f} ms")
@@ -184,6 +182,7 @@ def main() -> None:
                 proc.kill()
         redis_proc.terminate()
         redis_proc.wait(10)
+    return 0
 
 
 def _ok(url: str) -> bool:
@@ -200,5 +199,5 @@ def _post(client: httpx.Client, name: str) -> bool:
         return False
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # python -m bench.service_latency: point to the one way
+    sys.exit("run it as: python -m bench latency")

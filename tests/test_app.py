@@ -16,8 +16,10 @@ import httpx
 import pytest
 
 from izzati.settings import Settings
-from tests.conftest import PYTHON, ROOT, Proc, free_tcp_port, wait_for_http
-from tests.fixtures_redis import RedisServer
+from tests.support.http import wait_for_http
+from tests.support.net import free_tcp_port
+from tests.support.processes import PYTHON, ROOT, Proc
+from tests.support.redis_server import RedisServer
 
 Spawn = Callable[..., Proc]
 
@@ -155,7 +157,7 @@ def redis_env(url: str, **extra: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("callback", ["queue_names:callback", "queue_names:callback_q_first"])
-def test_web_and_worker_as_separate_processes(spawn: Spawn, redis_server: str, callback: str) -> None:
+def test_web_and_worker_as_separate_processes(redis_server: str, spawn: Spawn, callback: str) -> None:
     env = redis_env(redis_server, IZZATI_CALLBACK=callback)
     _, url = start_web(spawn, env)
     worker = spawn([PYTHON, "-m", "app", "worker"], env=env)
@@ -163,7 +165,7 @@ def test_web_and_worker_as_separate_processes(spawn: Spawn, redis_server: str, c
     worker.wait_output(lambda out: "Hello, ivy" in out)
 
 
-def test_three_workers_process_1000_items_exactly_once(spawn: Spawn, redis_server: str) -> None:
+def test_three_workers_process_1000_items_exactly_once(redis_server: str, spawn: Spawn) -> None:
     env = redis_env(redis_server)
     _, url = start_web(spawn, env)
     workers = [spawn([PYTHON, "-m", "app", "worker"], env=env) for _ in range(3)]
@@ -191,7 +193,7 @@ def test_three_workers_process_1000_items_exactly_once(spawn: Spawn, redis_serve
     assert sum(busy) == 1000 and sum(1 for b in busy if b) >= 2, busy
 
 
-def test_sigkilled_worker_item_is_processed_by_a_new_worker(spawn: Spawn, redis_server: str) -> None:
+def test_sigkilled_worker_item_is_processed_by_a_new_worker(redis_server: str, spawn: Spawn) -> None:
     env = redis_env(redis_server, IZZATI_WORKER="queue_names:slow_greeter", IZZATI_WORKER_KWARGS='{"hold": 30}')
     _, url = start_web(spawn, env)
     first = spawn([PYTHON, "-m", "app", "worker"], env=env)
@@ -205,7 +207,7 @@ def test_sigkilled_worker_item_is_processed_by_a_new_worker(spawn: Spawn, redis_
     assert time.monotonic() - killed_at < 12  # within the redelivery timeout (2 s) plus start-up
 
 
-def test_items_survive_redis_restart_between_put_and_get(spawn: Spawn, redis_proc: RedisServer) -> None:
+def test_items_survive_redis_restart_between_put_and_get(redis_proc: RedisServer, spawn: Spawn) -> None:
     env = redis_env(redis_proc.url)
     web, url = start_web(spawn, env)
     for name in ("kim", "lea", "max"):
@@ -223,7 +225,7 @@ def test_items_survive_redis_restart_between_put_and_get(spawn: Spawn, redis_pro
     assert web.popen.poll() is None
 
 
-def test_idle_worker_stops_at_once_on_sigterm(spawn: Spawn, redis_server: str) -> None:
+def test_idle_worker_stops_at_once_on_sigterm(redis_server: str, spawn: Spawn) -> None:
     worker = spawn([PYTHON, "-m", "app", "worker"], env=redis_env(redis_server))
     worker.wait_output(lambda out: "worker queue_names:greeter started" in out)
     started = time.monotonic()
@@ -233,7 +235,7 @@ def test_idle_worker_stops_at_once_on_sigterm(spawn: Spawn, redis_server: str) -
     assert "worker stopped" in worker.output()
 
 
-def test_sigterm_lets_the_current_item_finish_and_leaves_the_rest(spawn: Spawn, redis_server: str) -> None:
+def test_sigterm_lets_the_current_item_finish_and_leaves_the_rest(redis_server: str, spawn: Spawn) -> None:
     env = redis_env(redis_server, IZZATI_WORKER="queue_names:slow_greeter", IZZATI_WORKER_KWARGS='{"hold": 2}')
     _, url = start_web(spawn, env)
     worker = spawn([PYTHON, "-m", "app", "worker"], env=env)
@@ -251,7 +253,7 @@ def test_sigterm_lets_the_current_item_finish_and_leaves_the_rest(spawn: Spawn, 
     assert "oz" not in after.output()
 
 
-def test_sigterm_past_grace_returns_the_item_to_the_queue(spawn: Spawn, redis_server: str) -> None:
+def test_sigterm_past_grace_returns_the_item_to_the_queue(redis_server: str, spawn: Spawn) -> None:
     env = redis_env(
         redis_server,
         IZZATI_WORKER="queue_names:slow_greeter",
@@ -348,7 +350,7 @@ def test_slow_or_silent_clients_are_cut_off(spawn: Spawn) -> None:
     assert proc.popen.poll() is None
 
 
-def test_worker_and_web_ride_out_a_redis_outage(spawn: Spawn, redis_proc: RedisServer) -> None:
+def test_worker_and_web_ride_out_a_redis_outage(redis_proc: RedisServer, spawn: Spawn) -> None:
     env = redis_env(redis_proc.url)
     web, url = start_web(spawn, env)
     worker = spawn([PYTHON, "-m", "app", "worker"], env=env)

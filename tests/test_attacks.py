@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from izzati import Backend, Limits, UploadedFile
-from tests.conftest import ThreadServer
+from tests.support.servers import ThreadServer
 
 CONTENT_TYPES = [
     "",

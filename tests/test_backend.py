@@ -19,8 +19,10 @@ from starlette.responses import PlainTextResponse
 
 from izzati import Backend, MemoryQueue
 from izzati.jobs.service import JobService
-from tests.conftest import PYTHON, Proc, free_tcp_port, wait_for_http
-from tests.fixtures_redis import RedisServer
+from tests.support.http import wait_for_http
+from tests.support.net import free_tcp_port
+from tests.support.processes import PYTHON, Proc
+from tests.support.redis_server import RedisServer
 
 Client = Callable[..., httpx.Client]
 

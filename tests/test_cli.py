@@ -16,7 +16,9 @@ import httpx
 import pytest
 
 from izzati import __version__
-from tests.conftest import ROOT, Proc, free_tcp_port, wait_for_http
+from tests.support.http import wait_for_http
+from tests.support.net import free_tcp_port
+from tests.support.processes import ROOT, Proc
 
 Spawn = Callable[..., Proc]
 
@@ -309,7 +311,7 @@ def test_options_override_environment_and_dotenv(spawn: Spawn, project: Path) ->
 
 
 @pytest.mark.redis
-def test_run_and_worker_on_redis(spawn: Spawn, project: Path, redis_server: str) -> None:
+def test_run_and_worker_on_redis(redis_server: str, spawn: Spawn, project: Path) -> None:
     _, url = serve(spawn, project, "mycode:queued", "--queue", redis_server)
     worker = spawn(
         [IZZATI, "worker", "mycode:process", "--queue", redis_server], cwd=project, env={"PYTHONPATH": str(ROOT)}

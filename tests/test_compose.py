@@ -19,7 +19,6 @@ import concurrent.futures
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -30,6 +29,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from tests.support.net import free_tcp_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
@@ -99,13 +100,6 @@ def _compose_cmd() -> list[str]:
     if _run([DOCKER, "compose", "version"], check=False).returncode == 0:
         return [DOCKER, "compose"]
     pytest.fail("neither docker-compose nor `docker compose` is available: run scripts/docker-setup")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _wait(what: str, predicate: Any, timeout: float, interval: float = 0.25) -> Any:
@@ -237,7 +231,7 @@ def stack(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stac
     (work / "docker-compose.e2e.yml").write_text(OVERRIDE)
     (work / "out").mkdir()
     (work / "out").chmod(0o777)  # the worker runs as a non-root uid
-    port = _free_port()
+    port = free_tcp_port()
     example = ROOT / ".env.example"
     env_text = example.read_text() if example.exists() else "# .env.example missing\n"
     # What a user does (`cp .env.example .env`), plus this run's port and image.

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from izzati import Backend, Limits, RedisQueue
-from tests.fixtures_redis import RedisServer
+from tests.support.redis_server import RedisServer
 
 Client = Callable[..., httpx.Client]
 

@@ -23,9 +23,8 @@ import redis
 from izzati._process import mp_context
 from izzati.exceptions import ConfigError, QueueClosed, QueueUnavailable
 from izzati.queues import MemoryQueue, Queue, RedisQueue, open_queue
-from tests.fixtures_redis import RedisServer, free_port
-
-pytest_plugins = ["tests.fixtures_redis"]
+from tests.support.net import free_tcp_port
+from tests.support.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 RT = 1.5  # a short redelivery timeout keeps the kill tests quick
@@ -438,7 +437,7 @@ def test_put_waits_out_a_short_outage(redis_proc: RedisServer) -> None:
 
 
 def test_put_gives_up_with_queue_unavailable() -> None:
-    url = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
+    url = f"redis://:hunter2@127.0.0.1:{free_tcp_port()}/0"
     q = RedisQueue(url, connect_timeout=0.5)
     t0 = time.monotonic()
     with pytest.raises(QueueUnavailable, match=r"redis://:\*\*\*@127\.0\.0\.1:\d+/0") as exc:
@@ -463,7 +462,7 @@ def test_unknown_scheme() -> None:
 
 
 def test_unreachable_redis() -> None:
-    url = f"redis://127.0.0.1:{free_port()}/0"
+    url = f"redis://127.0.0.1:{free_tcp_port()}/0"
     t0 = time.monotonic()
     with pytest.raises(QueueUnavailable) as exc:
         open_queue(url, connect_timeout=1.0)

@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import PYTHON, Proc, wait_for_http
+from tests.support.http import wait_for_http
+from tests.support.processes import PYTHON, Proc
 
 EXAMPLES = Path(__file__).resolve().parent / "spec_examples"
 URL = "http://127.0.0.1:5020/"

@@ -12,19 +12,6 @@ from typing import Any
 from izzati import Backend, file_return
 
 
-def _cheap_request_id() -> None:
-    """Request ids without os.urandom (a GIL-releasing syscall on the event loop thread)."""
-    import random
-    import types
-
-    import izzati.gate
-
-    def uuid4() -> Any:
-        return types.SimpleNamespace(hex=f"{random.getrandbits(128):032x}")
-
-    izzati.gate.uuid = types.SimpleNamespace(uuid4=uuid4)  # type: ignore[attr-defined]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -33,18 +20,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--max-body-bytes", type=int)
     parser.add_argument("--threads", type=int, help="Backend(threads=N), for experiments (default: izzati's)")
-    parser.add_argument(
-        "--experiment",
-        action="append",
-        default=[],
-        choices=["cheap-request-id"],
-        help="monkeypatch a candidate optimisation in (profiling only; see docs/performance.md)",
-    )
     parser.add_argument("--async", dest="use_async", action="store_true", help="an async def callback")
     opts = parser.parse_args()
     path = opts.file
-    if "cheap-request-id" in opts.experiment:
-        _cheap_request_id()
 
     def echo(text: dict[str, Any], data: list[Any]) -> Any:
         return text

@@ -1,0 +1,8 @@
+"""Helpers the tests share (no fixtures here: those live in conftest.py and tests/fixtures_redis.py).
+
+- `net`: `free_tcp_port()`, the one free-port helper.
+- `http`: `wait_for_http()`.
+- `processes`: `Proc`, a child process with captured output; `PYTHON`, `ROOT`, `CALLBACKS`.
+- `redis_server`: `RedisServer`, a real `redis-server` child process.
+- `servers`: `ThreadServer`, a uvicorn server in a thread of the test process.
+"""

@@ -1,0 +1,13 @@
+"""Loopback ports."""
+
+from __future__ import annotations
+
+import socket
+
+
+def free_tcp_port() -> int:
+    """A loopback TCP port that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
