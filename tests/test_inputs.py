@@ -372,3 +372,45 @@ def test_overlong_multipart_boundary_is_400(client: httpx.Client) -> None:
     r = client.post("/", content=body, headers={"content-type": f"multipart/form-data; boundary={boundary}"})
     assert r.status_code == 400
     assert r.json()["error"] == "bad_request"
+
+
+def test_multipart_json_field_with_a_lone_surrogate_is_400(client: httpx.Client) -> None:
+    # the iOS client's `json` part: an escaped lone surrogate parses, but is no text
+    r = client.post("/", data={"json": '{"k": "\\ud800"}'}, files=[("file", ("x", b"1"))])
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == "application/json"
+    assert "surrogate" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json; charset=utf-7", b'{"k": "+2AA-"}'),  # UTF-7 for a lone U+D800
+        ("application/json; charset=unicode_escape", b'{"k": "\\ud800"}'),
+        ("application/json; charset=punycode", b'{"k": "v"}'),
+        ("application/json; charset=base64", b"eyJrIjogInYifQ=="),  # not a text encoding
+        ("application/x-www-form-urlencoded; charset=utf-7", b"k=+2AA-"),
+        ("application/x-www-form-urlencoded; charset=unicode_escape", b"k=\\ud800"),
+        ("application/x-www-form-urlencoded; charset=punycode", b"k=v"),
+    ],
+)
+def test_text_in_a_client_chosen_charset_is_valid_unicode_or_400(
+    client: httpx.Client, content_type: str, body: bytes
+) -> None:
+    r = client.post("/", content=body, headers={"content-type": content_type})
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == "application/json"
+    assert r.json()["error"] == "bad_request"
+
+
+def test_other_charsets_still_work(client: httpx.Client) -> None:
+    r = client.post(
+        "/",
+        content="k=é".encode("latin-1"),
+        headers={"content-type": "application/x-www-form-urlencoded; charset=latin-1"},
+    )
+    assert r.json()["text"] == {"k": "é"}
+    r = client.post(
+        "/", content='{"k": "é"}'.encode("utf-16"), headers={"content-type": "application/json; charset=utf-16"}
+    )
+    assert r.json()["text"] == {"k": "é"}

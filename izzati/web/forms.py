@@ -13,7 +13,7 @@ from ..exceptions import BadRequest, PayloadTooLarge
 if TYPE_CHECKING:
     from .inputs import Limits
 
-__all__ = ["add_field", "finish_fields", "decode_text", "no_constant", "parse_urlencoded", "parse_json"]
+__all__ = ["add_field", "finish_fields", "decode_text", "check_text", "no_constant", "parse_urlencoded", "parse_json"]
 
 
 def add_field(text: dict[str, Any], key: str, value: Any) -> None:
@@ -39,11 +39,24 @@ def finish_fields(text: dict[str, Any]) -> dict[str, Any]:
 
 
 def decode_text(raw: bytes, what: str, charset: str = "utf-8") -> str:
-    """Decode `raw` strictly, or answer 400 naming `what`."""
+    """Decode `raw` strictly into valid Unicode, or answer 400 naming `what`."""
     try:
-        return raw.decode(charset)
-    except (UnicodeDecodeError, LookupError):
+        text = raw.decode(charset)
+        # some decoders (utf-7, unicode_escape) yield lone surrogates: no text, and every encoder
+        # after this would fail on them
+        text.encode("utf-8")
+    except Exception:  # the client chose the codec: whatever it raises (punycode: IndexError) is a bad body
         raise BadRequest(f"{what} is not valid {charset} text") from None
+    return text
+
+
+def check_text(value: Any, what: str) -> Any:
+    """`value` (decoded JSON) if every string in it is valid Unicode, else 400 naming `what`."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(f"{what} contains a lone surrogate escape (\\ud800-\\udfff)") from None
+    return value
 
 
 def parse_urlencoded(body: bytes, limits: Limits, charset: str) -> dict[str, Any]:
@@ -53,10 +66,13 @@ def parse_urlencoded(body: bytes, limits: Limits, charset: str) -> dict[str, Any
     try:
         # decoded with the charset first: clients like `curl -d 'name=héllo'` send raw UTF-8 bytes,
         # not only %-escapes, and both must arrive as the same text
-        pairs = parse_qsl(body.decode(charset), keep_blank_values=True, encoding=charset, errors="strict")
-    except (UnicodeDecodeError, LookupError):
-        raise BadRequest(f"form body is not valid {charset} text") from None
-    except ValueError as exc:
+        pairs = parse_qsl(
+            decode_text(body, "form body", charset), keep_blank_values=True, encoding=charset, errors="strict"
+        )
+        check_text(pairs, "form body")  # %-escapes are decoded with the client's charset too
+    except BadRequest:
+        raise
+    except Exception as exc:  # UnicodeDecodeError, or whatever the client's codec raises
         raise BadRequest(f"form body is malformed: {exc}") from None
     text: dict[str, Any] = {}
     for key, value in pairs:
@@ -93,8 +109,5 @@ def parse_json(body: bytes, charset: str, limits: Limits) -> dict[str, Any]:
             raise PayloadTooLarge(f"field {key[:50]!r} is over the limit of {limits.max_field_bytes} bytes")
     if _SURROGATE_ESCAPE.search(text):
         # an escaped lone surrogate ("\ud800") parses, but is no text: it breaks every encoder later
-        try:
-            json.dumps(value, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            raise BadRequest("JSON body contains a lone surrogate escape (\\ud800-\\udfff)") from None
+        check_text(value, "JSON body")
     return value

@@ -12,7 +12,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from ..exceptions import BadRequest, HTTPError, PayloadTooLarge
 from ..files import UploadedFile
-from .forms import add_field, decode_text, no_constant
+from .forms import add_field, check_text, decode_text, no_constant
 
 if TYPE_CHECKING:
     from .inputs import Limits
@@ -144,7 +144,9 @@ class MultipartReader:
             decoded = json.loads(value, parse_constant=no_constant)
         except (ValueError, RecursionError):
             return None
-        return decoded if isinstance(decoded, dict) else None
+        if not isinstance(decoded, dict):
+            return None
+        return check_text(decoded, "multipart field 'json'")  # type: ignore[no-any-return]
 
     def _end(self) -> None:
         self.ended = True
