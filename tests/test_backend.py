@@ -283,3 +283,18 @@ def test_unexpected_failures_on_the_fast_path_are_json(client_for: Client, redis
         assert r.json() == {"error": "internal_error", "detail": "the server failed to handle the request"}
     finally:
         queue.close()
+
+
+@pytest.mark.parametrize("where", ["field", "header", "prefer"])
+def test_a_malformed_callback_url_is_400_wherever_it_is_sent(client_for: Client, where: str) -> None:
+    client = client_for(Backend(lambda text, data: text, job_service=JobService.local()).app)
+    bad = "http://["
+    if where == "field":
+        r = client.post("/jobs", data={"callback_url": bad})
+    elif where == "header":
+        r = client.post("/jobs", data={"a": "1"}, headers={"Callback-URL": bad})
+    else:
+        r = client.post("/", data={"callback_url": bad}, headers={"Prefer": "respond-async"})
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == "application/json"
+    assert r.json()["error"] == "bad_request" and "callback_url" in r.json()["detail"]

@@ -499,3 +499,12 @@ def test_queue_modules_stay_light() -> None:
     stub += "sys.modules['izzati'] = p\n"
     out = run_python(stub + code)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_mask_url_hides_any_password_and_never_raises() -> None:
+    from izzati.queues import mask_url
+
+    assert mask_url("redis://:pw@127.0.0.1:1/0") == "redis://:***@127.0.0.1:1/0"
+    assert mask_url("redis://u:p@ss@127.0.0.1/0") == "redis://u:***@127.0.0.1/0"
+    assert mask_url("http://u:secret@[") == "http://u:***@["  # malformed: masked, not refused
+    assert mask_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"

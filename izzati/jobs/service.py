@@ -19,7 +19,28 @@ from .model import TERMINAL, JobChanges, JobRecord, JobStatus, ResultMeta, new_j
 from .store import DirectoryJobStore, FileDescription, JobStore
 from .webhook import notify
 
-__all__ = ["JobService"]
+__all__ = ["JobService", "check_callback_url"]
+
+
+def check_callback_url(url: Any) -> None:
+    """Refuse (400, with the reason) a `callback_url` that cannot be posted to as it is."""
+    if not isinstance(url, str):
+        raise BadRequest("callback_url must be one http:// or https:// URL")
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # parsed lazily: an out-of-range port raises here
+    except ValueError as exc:
+        raise BadRequest(f"callback_url is not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise BadRequest("callback_url must be one http:// or https:// URL")
+    if not parts.hostname:
+        raise BadRequest("callback_url has no host")
+    if port == 0:
+        raise BadRequest("callback_url has port 0")
+    if parts.username is not None or parts.password is not None:
+        # such a URL would be stored and logged with its secret; a token belongs in a header
+        # the receiver checks, or in the path
+        raise BadRequest("callback_url must not contain a user name or password")
 
 
 def _not_found(job_id: str) -> HTTPError:
@@ -76,8 +97,7 @@ class JobService:
     ) -> JobRecord:
         """Store the request as a job and queue it; with a known idempotency key, return that job."""
         if callback_url is not None:
-            if not isinstance(callback_url, str) or urlsplit(callback_url).scheme not in ("http", "https"):
-                raise BadRequest("callback_url must be one http:// or https:// URL")
+            check_callback_url(callback_url)
         store = self.store
         job_id = new_job_id()
         store.reserve(job_id)

@@ -10,6 +10,7 @@ import urllib.request
 from typing import Any
 
 from .._process import backoff
+from ..queues import mask_url
 from .model import JobRecord, public_status
 
 __all__ = ["post_status", "notify"]
@@ -35,10 +36,10 @@ def post_status(url: str, status: dict[str, Any], attempts: int = 5, first_delay
                 if 200 <= response.status < 300:
                     return True
         except Exception as exc:  # any failure is retried the same way
-            logger.warning("callback_url %s: attempt %d failed: %s", url, attempt, exc)
+            logger.warning("callback_url %s: attempt %d failed: %s", mask_url(url), attempt, exc)
         if attempt < attempts:
             time.sleep(next(delays))
-    logger.error("callback_url %s: giving up after %d attempts", url, attempts)
+    logger.error("callback_url %s: giving up after %d attempts", mask_url(url), attempts)
     return False
 
 

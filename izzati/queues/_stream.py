@@ -4,6 +4,7 @@ ack-and-read script, reply parsing, heartbeats, taking over a dead consumer's en
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import socket
 import threading
@@ -32,14 +33,13 @@ GROUP = "izzati"
 Entry = tuple[str, Any]
 
 
+_CREDENTIALS = re.compile(r"(//[^/@:]*):[^/]*@")
+
+
 def mask_url(url: str) -> str:
-    """Return ``url`` with its password replaced by ``***``."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+    """Return ``url`` with the password of its ``user:password@`` part replaced by ``***``
+    (any string: a malformed URL is masked too, never refused)."""
+    return _CREDENTIALS.sub(r"\1:***@", url)
 
 
 def text(value: Any) -> str:

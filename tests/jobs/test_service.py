@@ -112,3 +112,27 @@ def test_cancel_a_queued_job_ends_it_and_tells_its_callback_url(jobs: JobService
     finally:
         server.shutdown()
     assert len(received) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://[", "not a valid URL"),
+        ("http://127.0.0.1:99999/", "not a valid URL"),
+        ("http://127.0.0.1:0/", "port"),
+        ("http:/nohost", "no host"),
+        ("https://", "no host"),
+        ("http://user:secret@127.0.0.1/hook", "user name or password"),
+        ("http://user@127.0.0.1/hook", "user name or password"),
+    ],
+)
+def test_a_callback_url_needs_a_host_a_valid_port_and_no_credentials(jobs: JobService, url: str, reason: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        jobs.submit({}, [], callback_url=url)
+    assert reason in caught.value.detail
+    assert "secret" not in caught.value.detail
+
+
+def test_valid_callback_urls(jobs: JobService) -> None:
+    for url in ("http://127.0.0.1:8080/hook?x=1", "https://hooks.internal/a", "http://[::1]:9/x"):
+        assert jobs.submit({}, [], callback_url=url)["callback_url"] == url
