@@ -20,6 +20,10 @@ def print_items(q: Any) -> None:
     """Print each item taken from the queue to stdout, one JSON line per item, forever."""
     while True:
         item = q.get()
-        sys.stdout.write(json.dumps(item, ensure_ascii=False, default=repr) + "\n")
+        line = json.dumps(item, ensure_ascii=False, default=repr)
+        try:
+            sys.stdout.write(line + "\n")
+        except UnicodeEncodeError:  # a lone surrogate (valid JSON, no text): print it escaped
+            sys.stdout.write(json.dumps(item, default=repr) + "\n")
         sys.stdout.flush()
         q.task_done()
