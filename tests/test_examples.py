@@ -20,6 +20,7 @@ def test_print_items_survives_any_json_value(capsys: pytest.CaptureFixture[str])
     queue = StoppableQueue(MemoryQueue())
     for item in ({"k": "\ud800"}, [1, None, 2.5], "plain", {"k": "é"}):
         queue.put(item)
+
     def work() -> None:
         with contextlib.suppress(WorkerStopped):  # how a stopped worker's loop ends
             print_items(queue)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import logging
 import random
@@ -12,7 +14,7 @@ from collections.abc import Collection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..defaults import MAX_HEADER_BYTES
-from ..exceptions import HeadersTooLarge, Unauthorized
+from ..exceptions import HeadersTooLarge, HTTPError, Unauthorized
 from .responses import error_response
 
 __all__ = ["Gate", "PUBLIC_PATHS", "wants_html"]
@@ -38,6 +40,12 @@ def wants_html(accept: str) -> bool:
         except ValueError:
             return True
     return False
+
+
+def _unfinished(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.CancelledError):  # uvicorn cancels what runs past the grace period
+        return "the server stopped before the request finished (its shutdown grace period ended)"
+    return "the server failed to handle the request"
 
 
 class Gate:
@@ -113,8 +121,11 @@ class Gate:
                 await response(scope, receive, send_with_id)
             else:
                 await self.app(scope, receive, send_with_id)
-        except BaseException:
-            status = status or 500
+        except BaseException as exc:
+            if not status:  # nothing sent yet: answer in JSON, not with uvicorn's plain-text 500
+                status = 500
+                with contextlib.suppress(Exception):
+                    await error_response(HTTPError(_unfinished(exc)))(scope, receive, send_with_id)
             raise
         finally:
             if self.log:

@@ -1,8 +1,11 @@
-"""uvicorn's httptools protocol with a bound on how long a client may take to send its headers.
+"""uvicorn's httptools protocol with a bound on how long a client may take to send its headers,
+and izzati's JSON body on the errors uvicorn itself answers.
 
 uvicorn bounds idle keep-alive connections and izzati bounds body reads, but a client that
 connects and then sends nothing, or its headers a byte at a time (slowloris), would hold a
-connection forever. This protocol answers 408 and closes such a connection.
+connection forever. This protocol answers 408 and closes such a connection. uvicorn's own
+replies to malformed HTTP (400) and to a request over the connection limit (503) are plain text;
+here they are JSON like every other error.
 """
 
 from __future__ import annotations
@@ -29,9 +32,19 @@ def header_timeout_protocol(timeout: float, max_header_bytes: int = MAX_HEADER_B
     It also stops reading headers past `max_header_bytes` (httptools would buffer them all).
     """
     try:
+        from uvicorn.protocols.http.flow_control import service_unavailable
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:
         return None
+
+    from ..exceptions import ServiceUnavailable
+    from .responses import error_response
+
+    over_limit: Any = error_response(
+        ServiceUnavailable("the server is at its connection limit (IZZATI_MAX_CONNECTIONS); try again shortly"),
+        headers={"Connection": "close", "Retry-After": "1"},
+    )
+    malformed_reply = _raw_error(400, "Bad Request", "bad_request", "the request is not valid HTTP")
 
     reply = _raw_error(
         408, "Request Timeout", "request_timeout", f"the request headers did not arrive within {timeout:g} s"
@@ -64,6 +77,15 @@ def header_timeout_protocol(timeout: float, max_header_bytes: int = MAX_HEADER_B
                     self._disarm()
                     self.transport.write(too_large_reply)
                     self.transport.close()
+
+        def send_400_response(self, msg: str) -> None:
+            self._disarm()
+            self.transport.write(malformed_reply)
+            self.transport.close()
+
+        def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+            # uvicorn picks its plain-text 503 app for a request over the connection limit
+            super()._start_asgi_task(cycle, over_limit if app is service_unavailable else app)
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
