@@ -116,6 +116,7 @@ def _open_named_queue(settings: Settings, name: str) -> Queue:
             name=name,
             connect_timeout=settings.queue_connect_timeout,
             redelivery_timeout=settings.redelivery_timeout,
+            max_deliveries=settings.max_deliveries,
         )
     except (ConfigError, QueueUnavailable) as exc:
         raise ConfigError(f"IZZATI_QUEUE_URL={mask_url(settings.queue_url)!r}: {exc}") from None

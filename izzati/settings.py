@@ -64,6 +64,12 @@ class Settings(BaseSettings):
         gt=0,
         description="seconds before an item held by a dead worker goes to another worker",
     )
+    max_deliveries: int = Field(
+        defaults.MAX_DELIVERIES,
+        ge=1,
+        description="deliveries of a queue item (or job) whose worker dies each time, before it is parked "
+        "as a dead letter (redis://)",
+    )
     callback_args: list[Any] = Field(
         default_factory=list,
         description="JSON list of extra positional arguments of the callback",

@@ -358,3 +358,20 @@ def test_an_expired_idempotency_key_is_free_again(redis_server: str, spawn: Spaw
     assert again.status_code == 202
     assert again.json()["id"] != first
     assert time.monotonic() - started < 5
+
+
+def test_malformed_entries_on_the_jobs_stream_are_parked_and_jobs_go_on(service: Service, redis_server: str) -> None:
+    import redis
+
+    service.start_web()
+    worker = service.start_worker()
+    raw = redis.Redis.from_url(redis_server)
+    raw.xadd("izzati:jobs:stream", {"d": b"{not json"})
+    raw.xadd("izzati:jobs:stream", {"d": b'{"not": "a job"}'})
+    raw.xadd("izzati:jobs:stream", {"d": b'{"id": "../../etc"}'})
+    job = service.submit(name="after")
+    assert service.wait(job, ("done",))["status"] == "done"
+    assert raw.xlen("izzati:jobs:dead") == 3
+    ready = httpx.get(service.url + "/ready").json()
+    assert ready["status"] == "ready" and ready["dead_letters"] == {"izzati": 0, "izzati:jobs": 3}
+    assert worker.popen.poll() is None and "Traceback" not in worker.output()

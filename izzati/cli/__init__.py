@@ -100,6 +100,9 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument("worker_target", nargs="?", metavar="WORKER", help="'module:function' (IZZATI_WORKER)")
     _setting_options(worker, WORKER_OPTIONS)
 
+    from .dlq import add_parser as add_dlq_parser
+
+    add_dlq_parser(commands)
     commands.add_parser(
         "settings",
         help="list every IZZATI_* setting with its default and meaning",
@@ -158,6 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .send import send
 
             return send(args)
+        if args.command == "dlq":
+            from .dlq import dlq
+
+            return dlq(args)
         if args.command == "settings":
             from ..settings import settings_help
 

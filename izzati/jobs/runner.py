@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import queue as stdlib_queue
 import sys
@@ -15,7 +16,17 @@ from ..invoker import Invoker, encode_json
 from ..queues import Queue
 from ..worker import StoppableQueue
 from . import JobContext, current_job
-from .model import TERMINAL, JobChanges, JobFailure, JobRecord, JobStatus, ResultMeta, StoredResult, failure
+from .model import (
+    TERMINAL,
+    JobChanges,
+    JobFailure,
+    JobRecord,
+    JobStatus,
+    ResultMeta,
+    StoredResult,
+    failure,
+    valid_job_id,
+)
 from .store import JobStore
 from .webhook import notify
 
@@ -82,11 +93,13 @@ class JobRunner:
                 except (stdlib_queue.Empty, QueueUnavailable):
                     continue  # StoppableQueue logs an outage once and waits for the broker
                 job_id = item.get("id") if isinstance(item, dict) else None
-                if isinstance(job_id, str):
-                    try:
-                        self.run_one(job_id)
-                    except Exception:  # a broken store or disk must not end the runner
-                        logger.exception("job %s could not be run", job_id)
+                if not isinstance(job_id, str) or not valid_job_id(job_id):
+                    self.queue.reject(f"not a job: {json.dumps(item)[:200]}")  # parked, where the queue can
+                    continue
+                try:
+                    self.run_one(job_id)
+                except Exception:  # a broken store or disk must not end the runner
+                    logger.exception("job %s could not be run", job_id)
                 try:
                     self.queue.task_done()
                 except QueueUnavailable:

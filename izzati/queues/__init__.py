@@ -21,10 +21,21 @@ from .. import defaults
 from .._process import backoff
 from ..exceptions import ConfigError, QueueUnavailable
 from ._stream import mask_url
+from .deadletters import DeadLetter, DeadLetters
 from .memory import MemoryQueue
 from .redis import RedisQueue
 
-__all__ = ["Queue", "Monitored", "MemoryQueue", "RedisQueue", "open_queue", "resolve_queue", "mask_url"]
+__all__ = [
+    "Queue",
+    "Monitored",
+    "MemoryQueue",
+    "RedisQueue",
+    "DeadLetter",
+    "DeadLetters",
+    "open_queue",
+    "resolve_queue",
+    "mask_url",
+]
 
 
 @runtime_checkable
@@ -55,6 +66,9 @@ class Queue(Protocol):
     def task_done(self) -> None:
         """Acknowledge the items taken with ``get()``: they are done and will not come back."""
 
+    def reject(self, reason: str) -> None:
+        """Park the items taken with ``get()`` as dead letters (where the queue can), not done."""
+
 
 @runtime_checkable
 class Monitored(Protocol):
@@ -66,6 +80,10 @@ class Monitored(Protocol):
     def workers_alive(self) -> int:
         """Return how many workers have a fresh heartbeat."""
 
+    @property
+    def dead_letters(self) -> DeadLetters:
+        """The entries parked instead of delivered."""
+
 
 def open_queue(
     url: str,
@@ -74,6 +92,7 @@ def open_queue(
     maxsize: int = 0,
     connect_timeout: float = defaults.QUEUE_CONNECT_TIMEOUT,
     redelivery_timeout: float = defaults.REDELIVERY_TIMEOUT,
+    max_deliveries: int = defaults.MAX_DELIVERIES,
 ) -> Queue:
     """Return the queue ``url`` names: ``memory://`` or ``redis://host:port/db``.
 
@@ -91,6 +110,7 @@ def open_queue(
         maxsize=maxsize,
         connect_timeout=connect_timeout,
         redelivery_timeout=redelivery_timeout,
+        max_deliveries=max_deliveries,
     )
     deadline = time.monotonic() + connect_timeout
     delays = backoff(0.1, 1.0)

@@ -8,15 +8,20 @@ import re
 import secrets
 import socket
 import threading
+import time
 import urllib.parse
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import ConfigError
+from .._process import backoff
+from ..exceptions import ConfigError, QueueUnavailable
 
 if TYPE_CHECKING:
     import redis
 
-__all__ = ["Consumer", "Entry", "GROUP", "connect", "mask_url", "url_of"]
+    from .deadletters import DeadLetters
+
+__all__ = ["Consumer", "Entry", "GROUP", "MAX_BACKOFF", "connect", "mask_url", "retry", "unavailable", "url_of"]
 
 # Acknowledge (XACK + XDEL, atomically) what this consumer took, then read up to ARGV[3] new
 # entries without blocking, all in one round trip. ARGV: group, consumer, count, ids...
@@ -30,6 +35,8 @@ return redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],
                   'STREAMS', KEYS[1], '>')
 """
 GROUP = "izzati"
+# retries of a lost connection wait at most this long between tries
+MAX_BACKOFF = 1.0
 Entry = tuple[str, Any]
 
 
@@ -43,11 +50,13 @@ def mask_url(url: str) -> str:
 
 
 def text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    """A Redis reply value as text (bytes that are not UTF-8 escaped, never an error)."""
+    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else str(value)
 
 
 def entries(resp: Any) -> list[Entry]:
-    """Flatten an XREADGROUP/XCLAIM reply (RESP2, RESP3 or raw Lua) to ``[(id, payload)]``."""
+    """Flatten an XREADGROUP/XCLAIM reply (RESP2, RESP3 or raw Lua) to ``[(id, payload)]``: the
+    entry's ``d`` field, all its fields when it has none (not izzati's), None when deleted."""
     if not resp:
         return []
     if isinstance(resp, dict):
@@ -57,12 +66,35 @@ def entries(resp: Any) -> list[Entry]:
             resp = [e for _, entries in resp for e in entries]
     out: list[Entry] = []
     for entry_id, fields in resp:
-        if isinstance(fields, dict):
-            payload = next(iter(fields.values()), None)
-        else:
-            payload = fields[1] if fields else None
-        out.append((text(entry_id), payload))
+        if not fields:  # deleted while pending
+            out.append((text(entry_id), None))
+            continue
+        if not isinstance(fields, dict):
+            fields = dict(zip(fields[::2], fields[1::2], strict=False))
+        payload = fields.get(b"d", fields.get("d"))
+        # an entry without izzati's field comes with all its fields, to be parked as foreign
+        out.append((text(entry_id), fields if payload is None else payload))
     return out
+
+
+def unavailable(url: str, exc: BaseException) -> QueueUnavailable:
+    """The error for a Redis that does not answer (its password masked)."""
+    return QueueUnavailable(f"Redis at {mask_url(url)} is unreachable: {exc}")
+
+
+def retry(url: str, op: Callable[[], Any], block: bool, deadline: float) -> Any:
+    """Run ``op()``, retrying connection errors with capped backoff until ``deadline``."""
+    import redis
+
+    delays = backoff(0.05, MAX_BACKOFF)
+    while True:
+        try:
+            return op()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            remaining = deadline - time.monotonic()
+            if not block or remaining <= 0:
+                raise unavailable(url, exc) from exc
+            time.sleep(min(next(delays), remaining))
 
 
 def heartbeat(client: redis.Redis, key: str, ttl_ms: int, interval: float, stop: threading.Event) -> None:
@@ -177,13 +209,23 @@ class Consumer:
             resp = self.client.execute_command("EVAL", ACK_READ, 1, *args)  # type: ignore[no-untyped-call]
         return entries(resp)
 
-    def read(self, count: int, block_ms: int | None) -> list[Entry]:
-        """Read up to `count` new entries, waiting up to `block_ms` (None: not at all)."""
-        return entries(self.client.xreadgroup(GROUP, self.consumer, {self.key: ">"}, count=count, block=block_ms))
+    def read(self, count: int, block: bool, deadline: float | None, socket_timeout: float) -> list[Entry]:
+        """Read up to `count` new entries; when blocking, wait a short chunk (at most until `deadline`)."""
+        ms: int | None = None
+        if block:  # short chunks: below the socket timeout, and reclaiming stays on schedule
+            chunk = min(1.0, self.redelivery_timeout / 4, socket_timeout / 2)
+            if deadline is not None:
+                chunk = min(chunk, deadline - time.monotonic())
+            ms = max(int(chunk * 1000), 1)
+        return entries(self.client.xreadgroup(GROUP, self.consumer, {self.key: ">"}, count=count, block=ms))
 
     def own_pending(self) -> list[Entry]:
         """The entries delivered to this consumer and not yet acknowledged."""
         return entries(self.client.xreadgroup(GROUP, self.consumer, {self.key: "0"}, count=1000))
+
+    def workers_alive(self) -> int:
+        """How many consumers of this queue have a fresh heartbeat."""
+        return sum(1 for _ in self.client.scan_iter(match=f"{self.name}:hb:*", count=1000))
 
     def waiting(self) -> int:
         """How many entries no consumer has taken yet."""
@@ -194,8 +236,9 @@ class Consumer:
         taken = int(pending["pending"]) if isinstance(pending, dict) else 0
         return max(int(length) - taken, 0)
 
-    def claim_from_dead(self) -> list[Entry]:
-        """Claim the pending entries of consumers whose heartbeat expired; forget idle dead ones."""
+    def claim_from_dead(self, max_deliveries: int, dead_letters: DeadLetters) -> list[Entry]:
+        """Claim the pending entries of consumers whose heartbeat expired, parking instead those
+        delivered `max_deliveries` times already; forget idle dead consumers."""
         try:
             consumers = self.client.xinfo_consumers(self.key, GROUP)
         except Exception as exc:
@@ -219,11 +262,22 @@ class Consumer:
                     self.client.xgroup_delconsumer(self.key, GROUP, dead)
                 continue
             pending = self.client.xpending_range(self.key, GROUP, min="-", max="+", count=1000, consumername=dead)
-            ids: list[Any] = [p["message_id"] for p in pending]
-            if not ids:  # another worker claimed them first
-                continue
             # min_idle_time: a second worker racing for the same entries loses, because the
             # first claim resets their idle time (a dead consumer's entries are idle >= 3/8 rt).
-            claimed = self.client.xclaim(self.key, GROUP, self.consumer, int(self.redelivery_timeout * 250), ids)
+            min_idle = int(self.redelivery_timeout * 250)
+            ids: list[Any] = []
+            for entry in pending:
+                delivered = int(entry["times_delivered"])
+                if delivered < max_deliveries:
+                    ids.append(entry["message_id"])
+                    continue
+                reason = (
+                    f"delivered {delivered} times (IZZATI_MAX_DELIVERIES={max_deliveries}) and never "
+                    "acknowledged: each worker that took it died or was stopped"
+                )
+                dead_letters.park(text(entry["message_id"]), reason, dead, min_idle)
+            if not ids:  # parked, or another worker claimed them first
+                continue
+            claimed = self.client.xclaim(self.key, GROUP, self.consumer, min_idle, ids)
             taken.extend(e for e in entries(claimed) if e[1] is not None)
         return taken

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing.queues
 from typing import TYPE_CHECKING, Any
 
 from .._process import mp_context
 
 __all__ = ["MemoryQueue"]
+
+logger = logging.getLogger("izzati.queue")
 
 if TYPE_CHECKING:
     _MPQueue = multiprocessing.queues.Queue[Any]
@@ -27,3 +30,7 @@ class MemoryQueue(_MPQueue):
 
     def task_done(self) -> None:
         """Do nothing: a memory queue has no acknowledgement."""
+
+    def reject(self, reason: str) -> None:
+        """Log that the item last taken is dropped: a memory queue has nowhere to park it."""
+        logger.warning("memory queue: dropped an item that cannot be processed: %s", reason)

@@ -13,9 +13,9 @@ Design (Redis streams, the consumer-group pattern):
   ``0.75 * redelivery_timeout``, and a slow but live worker keeps its item. (A C extension
   holding the GIL longer than ``redelivery_timeout / 2`` stops the heartbeat: its item goes back.)
 - Delivery is at least once: a ``put`` retried after a lost reply can add an item twice, and a
-  worker that dies after finishing but before acknowledging has its item redelivered.
-
-redis-py is imported here only when a queue is created, so ``import izzati.queues`` stays light.
+  worker that dies after finishing but before acknowledging has its item redelivered. An item
+  delivered ``max_deliveries`` times, or one that is not izzati's JSON, is parked as a dead letter
+  (``deadletters.py``) instead of killing the next worker.
 """
 
 from __future__ import annotations
@@ -31,17 +31,17 @@ from typing import TYPE_CHECKING, Any
 
 from .. import defaults
 from .._process import backoff
-from ..exceptions import ConfigError, QueueClosed, QueueError, QueueUnavailable
-from ._stream import Consumer, Entry, connect, mask_url, url_of
+from ..exceptions import ConfigError, QueueClosed, QueueError
+from ._stream import MAX_BACKOFF, Consumer, Entry, connect, mask_url, retry, unavailable, url_of
+from .deadletters import DeadLetters, decode
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # redis-py is imported where it is used: `import izzati.queues` stays light
     import redis
 
 __all__ = ["RedisQueue", "mask_url"]
 
 
-# retries of a lost connection wait at most this long between tries
-_MAX_BACKOFF = 1.0
+_NONE = object()  # no item (None is one)
 
 
 def _rebuild(url: str, options: dict[str, Any]) -> RedisQueue:
@@ -75,12 +75,14 @@ class RedisQueue:
         socket_timeout: float = 5.0,
         maxsize: int = 0,
         prefetch: int = 1,
+        max_deliveries: int = defaults.MAX_DELIVERIES,
     ) -> None:
         if client is None and url is None:
             raise ConfigError("RedisQueue needs url='redis://host:port/db' or client=")
-        if redelivery_timeout <= 0 or prefetch < 1:
+        if redelivery_timeout <= 0 or prefetch < 1 or max_deliveries < 1:
             raise ConfigError(
-                f"RedisQueue: redelivery_timeout={redelivery_timeout!r} must be > 0 and prefetch={prefetch!r} >= 1"
+                f"RedisQueue: redelivery_timeout={redelivery_timeout!r} must be > 0, prefetch={prefetch!r} and "
+                f"max_deliveries={max_deliveries!r} >= 1"
             )
         self.name = name
         self.url = url if url is not None else url_of(client)
@@ -91,6 +93,7 @@ class RedisQueue:
             "socket_timeout": socket_timeout,
             "maxsize": maxsize,
             "prefetch": prefetch,
+            "max_deliveries": max_deliveries,
         }
         self._key = f"{name}:stream"
         self._rt = redelivery_timeout
@@ -98,6 +101,7 @@ class RedisQueue:
         self._socket_timeout = socket_timeout
         self._maxsize = maxsize
         self._prefetch = prefetch
+        self._max_deliveries = max_deliveries
         self._own_client = client is None
         self._client = client if client is not None else connect(self.url, socket_timeout)
         self._closed = False
@@ -108,6 +112,8 @@ class RedisQueue:
     def _reset_identity(self) -> None:
         self._pid = os.getpid()
         self._member = Consumer(self._client, self.name, self._rt)
+        self.dead_letters = DeadLetters(self._client, self.name)
+        """Entries parked instead of delivered: see `izzati.queues.deadletters`."""
         self.consumer = self._member.consumer
         self._buffer: collections.deque[Entry] = collections.deque()
         self._unacked: list[str] = []
@@ -141,7 +147,7 @@ class RedisQueue:
                 if not block or (timeout is not None and time.monotonic() - start >= timeout):
                     raise queue.Full
                 time.sleep(next(delays))
-        self._retry(lambda: self._client.xadd(self._key, {"d": payload}), block, start + limit)
+        retry(self.url, lambda: self._client.xadd(self._key, {"d": payload}), block, start + limit)
 
     def put_nowait(self, item: Any) -> None:
         """Append ``item`` without waiting."""
@@ -159,8 +165,9 @@ class RedisQueue:
         import redis
 
         deadline = None if timeout is None or not block else time.monotonic() + max(timeout, 0)
-        self._start_heartbeat_retrying(block, deadline)
-        delays = backoff(0.05, _MAX_BACKOFF)
+        end = time.monotonic() + self._connect_timeout if deadline is None else deadline
+        retry(self.url, self._member.start_heartbeat, block, end if block else 0.0)
+        delays = backoff(0.05, MAX_BACKOFF)
         while True:
             try:
                 if self._recover:
@@ -169,12 +176,13 @@ class RedisQueue:
                 if self._unacked:
                     self._buffer.extend(self._ack_read(0 if self._buffer else self._prefetch))
                 if not self._buffer:
-                    self._buffer.extend(self._read_blocking(block, deadline))
+                    self._buffer.extend(self._member.read(self._prefetch, block, deadline, self._socket_timeout))
+                item, parked = self._take()
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 self._recover = True
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if not block or (remaining is not None and remaining <= 0):
-                    raise self._unavailable(exc) from exc
+                    raise unavailable(self.url, exc) from exc
                 delay = next(delays)
                 time.sleep(delay if remaining is None else min(delay, remaining))
                 continue
@@ -184,12 +192,37 @@ class RedisQueue:
                 self._member.create_group()  # Redis restarted without persistence
                 self._unacked.clear()
                 continue
-            if self._buffer:
-                entry_id, payload = self._buffer.popleft()
-                self._unacked.append(entry_id)
-                return json.loads(payload)
-            if not block or (deadline is not None and time.monotonic() >= deadline):
+            if item is not _NONE:
+                return item
+            if not parked and (not block or (deadline is not None and time.monotonic() >= deadline)):
                 raise queue.Empty
+
+    def _take(self) -> tuple[Any, bool]:
+        """The next buffered item that decodes (or `_NONE`), parking those that do not; and
+        whether it parked any. `get()` never raises for someone else's bad data."""
+        parked = False
+        while self._buffer:
+            entry_id, payload = self._buffer[0]
+            if payload is not None:
+                try:
+                    item = decode(payload)
+                except ValueError as exc:
+                    self.dead_letters.park(entry_id, f"undecodable: {exc}", self.consumer)
+                    self._buffer.popleft()
+                    parked = True
+                    continue
+            self._buffer.popleft()
+            self._unacked.append(entry_id)  # a deleted entry is acknowledged with the others
+            if payload is not None:
+                return item, parked
+        return _NONE, parked
+
+    def reject(self, reason: str) -> None:
+        """Park the items `get()` returned since the last acknowledgement as dead letters, with `reason`."""
+        self._check()
+        with self._lock:
+            while self._unacked:
+                self.dead_letters.park(self._unacked.pop(), reason, self.consumer)
 
     def get_nowait(self) -> Any:
         """Take the next item or raise ``queue.Empty``."""
@@ -200,25 +233,12 @@ class RedisQueue:
         self._check()
         with self._lock:
             if self._unacked:
-                self._retry(lambda: self._ack_read(0), True, time.monotonic() + self._connect_timeout)
-
-    def _start_heartbeat_retrying(self, block: bool, deadline: float | None) -> None:
-        end = time.monotonic() + self._connect_timeout if deadline is None else deadline
-        self._retry(self._member.start_heartbeat, block, end if block else 0.0)
+                retry(self.url, lambda: self._ack_read(0), True, time.monotonic() + self._connect_timeout)
 
     def _ack_read(self, count: int) -> list[Entry]:
         taken = self._member.ack_read(self._unacked, count)
         self._unacked.clear()
         return taken
-
-    def _read_blocking(self, block: bool, deadline: float | None) -> list[Entry]:
-        ms: int | None = None
-        if block:  # short chunks: below the socket timeout, and reclaiming stays on schedule
-            chunk = min(1.0, self._rt / 4, self._socket_timeout / 2)
-            if deadline is not None:
-                chunk = min(chunk, deadline - time.monotonic())
-            ms = max(int(chunk * 1000), 1)
-        return self._member.read(self._prefetch, ms)
 
     def _recover_own(self) -> None:
         """After a lost reply, re-take entries delivered to this consumer that it never saw."""
@@ -234,15 +254,14 @@ class RedisQueue:
         if now < self._next_reclaim:
             return
         self._next_reclaim = now + self._rt / 4
-        self._buffer.extend(self._member.claim_from_dead())
+        self._buffer.extend(self._member.claim_from_dead(self._max_deliveries, self.dead_letters))
 
     # -- inspection and lifetime -------------------------------------------------------------------
 
     def qsize(self) -> int:
         """Return how many items wait to be taken (not counting items taken but unacknowledged)."""
         self._check()
-
-        waiting: int = self._retry(self._member.waiting, True, time.monotonic() + self._connect_timeout)
+        waiting: int = retry(self.url, self._member.waiting, True, time.monotonic() + self._connect_timeout)
         return waiting + len(self._buffer)
 
     def empty(self) -> bool:
@@ -252,7 +271,7 @@ class RedisQueue:
     def workers_alive(self) -> int:
         """Return how many consumers of this queue have a fresh heartbeat."""
         self._check()
-        return sum(1 for _ in self._client.scan_iter(match=f"{self.name}:hb:*", count=1000))
+        return self._member.workers_alive()
 
     def ping(self) -> bool:
         """Return True if Redis answers."""
@@ -278,22 +297,3 @@ class RedisQueue:
 
     def __repr__(self) -> str:
         return f"RedisQueue({mask_url(self.url)!r}, name={self.name!r})"
-
-    # -- retries -----------------------------------------------------------------------------------
-
-    def _unavailable(self, exc: BaseException) -> QueueUnavailable:
-        return QueueUnavailable(f"Redis at {mask_url(self.url)} is unreachable: {exc}")
-
-    def _retry(self, op: Any, block: bool, deadline: float) -> Any:
-        """Run ``op()``, retrying connection errors with capped backoff until ``deadline``."""
-        import redis
-
-        delays = backoff(0.05, _MAX_BACKOFF)
-        while True:
-            try:
-                return op()
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                remaining = deadline - time.monotonic()
-                if not block or remaining <= 0:
-                    raise self._unavailable(exc) from exc
-                time.sleep(min(next(delays), remaining))

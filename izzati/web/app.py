@@ -71,7 +71,7 @@ class IzzatiApp(FastAPI):
             submit = Endpoint(endpoint.invoker, endpoint.limits, jobs=jobs, always_job=True)
             self.router.routes.append(Route("/jobs", submit, methods=["POST"], include_in_schema=False))
             add_job_routes(self, jobs)
-        add_probes(self, queue, problems)
+        add_probes(self, queue, problems, [jobs.queue] if jobs is not None else [])
         for caught in (StarletteHTTPException, RequestValidationError, Exception):
             self.add_exception_handler(caught, exception_handler)
         if try_page:

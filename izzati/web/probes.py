@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -15,21 +15,30 @@ from .responses import json_response
 __all__ = ["add_probes", "readiness"]
 
 
-def readiness(queue: Queue | None) -> dict[str, Any]:
-    """Whether the service can do its work: the queue answers and, when networked, a worker lives."""
+def readiness(queue: Queue | None, others: Sequence[Queue] = ()) -> dict[str, Any]:
+    """Whether the service can do its work: the queue answers and, when networked, a worker lives.
+
+    For networked queues (`queue` and `others`, e.g. the jobs queue) it also counts the entries
+    parked as dead letters: they want a look, but do not make the service unready.
+    """
     if not isinstance(queue, Monitored):
         return {"status": "ready", "queue": "local" if queue is not None else "none"}
     try:
         if not queue.ping():
             return {"status": "unavailable", "queue": "unreachable", "workers": 0}
         workers = int(queue.workers_alive())
+        parked = {q.dead_letters.name: q.dead_letters.count() for q in (queue, *others) if isinstance(q, Monitored)}
     except Exception:  # a probe reports, it does not raise
         return {"status": "unavailable", "queue": "unreachable", "workers": 0}
-    return {"status": "ready" if workers > 0 else "unavailable", "queue": "ok", "workers": workers}
+    status = "ready" if workers > 0 else "unavailable"
+    return {"status": status, "queue": "ok", "workers": workers, "dead_letters": parked}
 
 
-def add_probes(app: FastAPI, queue: Queue | None, problems: Callable[[], list[str]]) -> None:
-    """Register `/health` and `/ready`; `problems()` names what else makes the service unready."""
+def add_probes(
+    app: FastAPI, queue: Queue | None, problems: Callable[[], list[str]], others: Sequence[Queue] = ()
+) -> None:
+    """Register `/health` and `/ready`; `problems()` names what else makes the service unready,
+    `others` are further queues whose dead letters `/ready` counts."""
 
     @app.get("/health", summary="Liveness probe")
     async def health() -> dict[str, str]:
@@ -37,7 +46,7 @@ def add_probes(app: FastAPI, queue: Queue | None, problems: Callable[[], list[st
 
     @app.get("/ready", summary="Readiness probe: the queue is reachable (and, networked, has a live worker)")
     async def ready() -> Response:
-        report = await asyncio.to_thread(readiness, queue)
+        report = await asyncio.to_thread(readiness, queue, others)
         found = problems()
         if found:
             report = {**report, "status": "unavailable", "problems": found}
