@@ -29,6 +29,7 @@ __all__ = [
     "signals_handled",
     "exit_on_signals",
     "backoff",
+    "critical_thread",
     "stop_processes",
     "process_check",
     "bound_socket",
@@ -97,6 +98,23 @@ def exit_on_signals() -> contextlib.AbstractContextManager[None]:
     (the background worker, the job runner). A SystemExit lets all of that run.
     """
     return signals_handled(_leave)
+
+
+def critical_thread(target: Callable[[], Any], name: str, on_death: Callable[[str], None]) -> threading.Thread:
+    """Start a daemon thread that the process cannot do without: if `target` raises, the error
+    is logged naming the thread and `on_death(name)` decides what the process does (a worker
+    exits, so that its supervisor starts a whole new one)."""
+
+    def run() -> None:
+        try:
+            target()
+        except BaseException as exc:
+            logger.critical("the %s thread died: %s: %s", name, type(exc).__name__, exc, exc_info=exc)
+            on_death(name)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 def backoff(first: float, cap: float, factor: float = 2.0) -> Iterator[float]:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from ._process import bound_socket
+from ._process import bound_socket, critical_thread
 from .exceptions import ConfigError, QueueUnavailable
 from .invoker import Invoker
 from .jobs.runner import JobRunner
@@ -244,6 +244,14 @@ def run_worker(settings: Settings) -> None:
     jobs = build_jobs(settings)
     runner: JobRunner | None = None
     thread: threading.Thread | None = None
+    died = ""
+
+    def stop_for_restart(name: str) -> None:
+        # stop as `docker stop` would (the current item finishes), then exit non-zero below
+        nonlocal died
+        died = name
+        os.kill(os.getpid(), signal.SIGTERM)
+
     if jobs is not None:
         # the worker runs jobs with the very same callback the web side serves
         try:
@@ -251,8 +259,7 @@ def run_worker(settings: Settings) -> None:
         except TypeError as exc:
             raise ConfigError(f"IZZATI_CALLBACK={settings.callback!r}: wrong signature: {exc}") from None
         runner = JobRunner(invoker, jobs.store, jobs.queue, max_attempts=jobs.max_attempts, ttl=jobs.ttl)
-        thread = threading.Thread(target=runner.run, name="izzati-jobs", daemon=True)
-        thread.start()
+        thread = critical_thread(runner.run, "izzati-jobs", stop_for_restart)
     logger.info("worker %s started on %s", settings.worker, mask_url(settings.queue_url))
     stopped_at = 0.0
 
@@ -278,3 +285,5 @@ def run_worker(settings: Settings) -> None:
             spent = time.monotonic() - stopped_at if stopped_at else 0.0
             thread.join(max(0.0, settings.graceful_timeout - spent))
             jobs.queue.close()
+    if died:
+        raise SystemExit(f"izzati: the worker's {died} thread died; exiting so that its supervisor restarts it")

@@ -375,3 +375,17 @@ def test_malformed_entries_on_the_jobs_stream_are_parked_and_jobs_go_on(service:
     ready = httpx.get(service.url + "/ready").json()
     assert ready["status"] == "ready" and ready["dead_letters"] == {"izzati": 0, "izzati:jobs": 3}
     assert worker.popen.poll() is None and "Traceback" not in worker.output()
+
+
+def test_a_worker_whose_job_thread_dies_exits_non_zero_naming_it(service: Service, redis_server: str) -> None:
+    import redis
+
+    service.start_web()
+    worker = service.start_worker()
+    raw = redis.Redis.from_url(redis_server)
+    raw.delete("izzati:jobs:stream")
+    raw.set("izzati:jobs:stream", "not a stream")  # every read of the jobs queue fails now
+    assert worker.popen.wait(30) not in (0, None)
+    output = worker.output()
+    assert "the izzati-jobs thread died" in output
+    assert "exiting so that its supervisor restarts it" in output
