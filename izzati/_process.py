@@ -31,7 +31,7 @@ __all__ = [
     "backoff",
     "critical_thread",
     "stop_processes",
-    "process_check",
+    "process_problem",
     "bound_socket",
     "stop_process_group",
 ]
@@ -140,25 +140,20 @@ def stop_processes(processes: Iterable[BaseProcess], grace: float) -> None:
             process.join()
 
 
-def process_check(process: BaseProcess) -> Callable[[], str | None]:
-    """A readiness check that names `process` once it is gone (usable from any process: by pid)."""
-    pid, name = process.pid, process.name
-    assert pid is not None, "the process must be started"
-
-    def check() -> str | None:
+def process_problem(pid: int, name: str) -> str | None:
+    """Why the process `pid` (called `name`) cannot work: not running; None while it runs.
+    Usable from any process: it reads /proc by pid."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return f"{name} (pid {pid}) is not running"
+    except OSError:  # no /proc here: signal 0 says whether the pid exists
         try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (FileNotFoundError, IndexError):
+            os.kill(pid, 0)
+        except ProcessLookupError:
             return f"{name} (pid {pid}) is not running"
-        except OSError:  # no /proc here: signal 0 says whether the pid exists
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return f"{name} (pid {pid}) is not running"
-            return None
-        return f"{name} (pid {pid}) is not running" if state in ("Z", "X") else None
-
-    return check
+        return None
+    return f"{name} (pid {pid}) is not running" if state in ("Z", "X") else None
 
 
 def bound_socket(host: str, port: int, *, reuseport: bool = False) -> socket.socket:

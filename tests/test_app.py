@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -420,6 +421,14 @@ def test_ready_reports_dead_memory_worker_processes(spawn: Spawn) -> None:
     assert {problem.split(" (pid")[0] for problem in problems} == {"izzati-worker", "izzati-jobs"}
     assert all(any(f"(pid {pid}) is not running" in problem for problem in problems) for pid in children)
     assert httpx.get(url + "health").status_code == 200  # liveness is not readiness
+    # supervised: both are started again, and the service is ready again
+    deadline = time.monotonic() + 15
+    while httpx.get(url + "ready").status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert httpx.get(url + "ready").status_code == 200
+    restarted = _children(proc.popen.pid)
+    assert len(restarted) == 2 and not restarted & children
+    assert proc.output().count("exited with -9: starting it again") == 2
 
 
 def test_ctrl_c_stops_the_service_quietly(spawn: Spawn) -> None:
@@ -440,3 +449,43 @@ def test_ctrl_c_stops_the_service_quietly(spawn: Spawn) -> None:
     assert "Hello, rex" in output
     assert "second signal" not in output
     assert "WARNING" not in output and "Traceback" not in output, output
+
+
+def _wait_job(url: str, job_id: str, states: tuple[str, ...], timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status: dict[str, Any] = httpx.get(f"{url}jobs/{job_id}").json()
+        if status["status"] in states:
+            return status
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} not in {states} after {timeout} s: {status}")
+
+
+def test_a_memory_job_that_kills_its_runner_fails_and_jobs_go_on(spawn: Spawn) -> None:
+    proc, url = start_web(spawn, {"IZZATI_CALLBACK": "jobwork:handle", "IZZATI_JOB_MAX_ATTEMPTS": "2"})
+    poison = httpx.post(url + "jobs", data={"mode": "die"}).json()["id"]
+    status = _wait_job(url, poison, ("failed",))
+    assert status["error"]["error"] == "worker_lost" and status["attempt"] == 2
+    after = httpx.post(url + "jobs", data={"mode": "echo", "n": "1"}).json()["id"]
+    assert _wait_job(url, after, ("done",))["status"] == "done"
+    assert httpx.get(url + "ready").status_code == 200
+    assert proc.output().count("izzati-jobs (pid") >= 2  # each death logged, with the restart
+
+
+def test_sigkill_of_the_web_process_leaves_no_children_and_no_job_files(spawn: Spawn, tmp_path: Path) -> None:
+    env = {"IZZATI_CALLBACK": "jobwork:handle", "TMPDIR": str(tmp_path)}
+    proc, url = start_web(spawn, env)
+    children = _children(proc.popen.pid)
+    job = httpx.post(url + "jobs", data={"mode": "echo"}, files={"file": ("in.txt", b"secret upload")}).json()["id"]
+    _wait_job(url, job, ("done",))
+    [run_folder] = tmp_path.glob("izzati-run-*")
+    os.kill(proc.popen.pid, signal.SIGKILL)
+    proc.popen.wait(10)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in children)  # no orphans
+    assert run_folder.exists()  # nothing ran at exit: the next start removes it
+    start_web(spawn, env)
+    assert not run_folder.exists()
+    assert len(list(tmp_path.glob("izzati-run-*"))) == 1  # the new run's own

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -20,6 +22,27 @@ from .store import DirectoryJobStore, FileDescription, JobStore
 from .webhook import notify
 
 __all__ = ["JobService", "check_callback_url"]
+
+logger = logging.getLogger("izzati.jobs")
+
+
+_RUN_PREFIX = "izzati-run-"
+
+
+def _remove_dead_runs() -> None:
+    """Remove the private job folders of runs whose process is gone (SIGKILLed: no atexit ran)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_RUN_PREFIX}*-*"):
+        try:
+            pid = int(folder.name.removeprefix(_RUN_PREFIX).split("-", 1)[0])
+            info = folder.lstat()
+            if info.st_uid != os.getuid() or not folder.is_dir() or folder.is_symlink():
+                continue
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            logger.info("removing %s: the run that made it is gone", folder)
+            shutil.rmtree(folder, ignore_errors=True)
+        except (ValueError, OSError):  # not ours, or a live process we may not signal: leave it
+            continue
 
 
 def check_callback_url(url: Any) -> None:
@@ -81,7 +104,8 @@ class JobService:
         if directory:
             root = Path(directory)
         else:
-            root = Path(tempfile.mkdtemp(prefix="izzati-jobs-"))
+            _remove_dead_runs()
+            root = Path(tempfile.mkdtemp(prefix=f"{_RUN_PREFIX}{os.getpid()}-"))
             # only this process tree can reach a memory queue, so its jobs end with it; forked
             # children leave through os._exit and never run this
             atexit.register(shutil.rmtree, root, ignore_errors=True)
@@ -157,6 +181,19 @@ class JobService:
         if ended_here:
             notify(record)  # a queued job ends here, not in a worker: its final status is sent from here
         return record
+
+    def requeue(self, states: Collection[JobStatus]) -> list[str]:
+        """Queue again every job in one of `states` (jobs whose queue entry is known to be gone,
+        e.g. after the memory:// job runner died); their ids. Their next start counts an attempt."""
+        requeued = []
+        for job_id in self.store.ids():
+            record = self.store.get(job_id)
+            if record is not None and record["status"] in states:
+                self.queue.put({"id": job_id})
+                requeued.append(job_id)
+        if requeued:
+            logger.warning("queued %d jobs again whose runner was gone: %s", len(requeued), ", ".join(requeued))
+        return requeued
 
     def result(self, job_id: str) -> tuple[ResultMeta, Path]:
         """The stored result of a done job; an error for a failed job (the one the synchronous call

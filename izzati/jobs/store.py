@@ -75,6 +75,9 @@ class JobStore(Protocol):
     def sweep(self, ttl: float) -> int:
         """Delete jobs that ended more than `ttl` seconds ago; return how many."""
 
+    def ids(self) -> list[str]:
+        """The ids of every stored job."""
+
 
 class DirectoryJobStore:
     """Jobs as directories under `root`: `job.json`, `input.json`, inputs, result, cancel marker."""
@@ -233,6 +236,10 @@ class DirectoryJobStore:
         with contextlib.suppress(OSError):
             if path.read_text().strip() == job_id:
                 path.unlink()
+
+    def ids(self) -> list[str]:
+        """The ids of every stored job."""
+        return [entry.name for entry in self.root.iterdir() if valid_job_id(entry.name)]
 
     def sweep(self, ttl: float) -> int:
         """Delete jobs (with their files) that ended more than `ttl` seconds ago."""

@@ -8,18 +8,22 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from .. import defaults
-from .._process import mp_context, process_check, run_quietly
+from .._process import mp_context
 from ..examples import echo
 from ..invoker import Invoker, describe
+from ..jobs.model import JobStatus
 from ..jobs.runner import JobRunner
 from ..jobs.service import JobService
 from ..queues import Queue, resolve_queue
+from ..supervisor import Supervisor
 from .app import IzzatiApp
 from .endpoint import Endpoint
 from .inputs import Limits
 from .server import serve
 
 __all__ = ["Backend"]
+
+_JOB_RUNNER = "izzati-jobs"
 
 
 class Backend:
@@ -84,15 +88,15 @@ class Backend:
         self.limits = limits
         self.local_jobs = bool(jobs) and job_service is None
         self.jobs: JobService | None = JobService.local() if self.local_jobs else job_service
-        self.children: list[BaseProcess] = []
-        """Processes this service started (worker, job runner): one that dies makes it unready."""
+        self.supervisor = Supervisor(on_restart=self._restarting)
+        """The children this service starts (memory:// worker, job runner): restarted when they die."""
         self.endpoint = Endpoint(
             self.invoker, limits, debug=debug, threads=threads, callback_timeout=callback_timeout, jobs=self.jobs
         )
         self.app = IzzatiApp(
             self.endpoint,
             queue=self.q,
-            problems=self._problems,
+            problems=self.supervisor.problems,
             jobs=self.jobs,
             api_key=api_key,
             cors_origins=cors_origins,
@@ -102,8 +106,10 @@ class Backend:
             try_page=try_page,
         )
 
-    def _problems(self) -> list[str]:
-        return [problem for child in self.children if (problem := process_check(child)()) is not None]
+    def _restarting(self, name: str) -> None:
+        if name == _JOB_RUNNER and self.jobs is not None:
+            # the job the dead runner ran has no queue entry any more: its next start counts an attempt
+            self.jobs.requeue({JobStatus.RUNNING})
 
     def run(
         self,
@@ -141,18 +147,21 @@ class Backend:
         return None
 
     def start_job_runner(self) -> BaseProcess:
-        """Start a process that runs this backend's jobs (for `jobs=True` and memory queues)."""
+        """Start the process that runs this backend's jobs (for `jobs=True` and memory queues).
+
+        It is the only runner of these jobs: any job not finished is one whose queue entry went
+        with an earlier run (a job folder kept in IZZATI_JOB_DIR), so it is queued again first.
+        """
         assert self.jobs is not None
         jobs = self.jobs
+        jobs.requeue({JobStatus.QUEUED, JobStatus.RUNNING})
         runner = JobRunner(self.invoker, jobs.store, jobs.queue, max_attempts=jobs.max_attempts, ttl=jobs.ttl)
-        return self.start_child(runner.run, "izzati-jobs")
+        return self.start_child(runner.run, _JOB_RUNNER)
 
     def start_child(self, target: Callable[..., Any], name: str, *args: Any, **kwargs: Any) -> BaseProcess:
-        """Start `target(*args, **kwargs)` in a daemon child process that the readiness probe watches."""
-        process = mp_context().Process(target=run_quietly, args=(target, *args), kwargs=kwargs, daemon=True, name=name)
-        process.start()
-        self.children.append(process)
-        return process
+        """Start `target(*args, **kwargs)` in a supervised child process: restarted when it dies,
+        stopped when this process dies, and watched by the readiness probe."""
+        return self.supervisor.start(target, name, *args, **kwargs)
 
     def serve(
         self, host: str = defaults.HOST, port: int = defaults.PORT, *, workers: int = 1, **uvicorn_options: Any

@@ -21,7 +21,7 @@ def _wait_for(path: str, seconds: float = 30.0) -> bool:
 
 
 def handle(text: dict[str, Any], data: list[Any]) -> Any:
-    """echo (default), progress, file, hold (until cancelled), slow, mark."""
+    """echo (default), progress, file, hold (until cancelled), fail, die (ends its process)."""
     mode = text.get("mode", "echo")
     if "started" in text:
         Path(text["started"]).write_text(str(os.getpid()))
@@ -43,4 +43,6 @@ def handle(text: dict[str, Any], data: list[Any]) -> Any:
             time.sleep(0.05)
     elif mode == "fail":
         raise ValueError("job failed on purpose")
+    elif mode == "die":
+        os._exit(7)  # as a segfault or an OOM kill would end the process
     return {"text": text, "files": [(f.filename, f.read().decode()) for f in data]}
