@@ -129,7 +129,8 @@ def test_ready_reflects_queue_and_workers(client_for: Client, redis_proc: RedisS
     queue = RedisQueue(redis_proc.url, name="readiness", redelivery_timeout=2)
     client = client_for(Backend(echo, queue=queue).app)
     r = client.get("/ready")
-    assert (r.status_code, r.json()) == (503, {"status": "unavailable", "queue": "ok", "workers": 0})
+    expected = {"status": "unavailable", "queue": "ok", "workers": 0, "dead_letters": {"readiness": 0}}
+    assert (r.status_code, r.json()) == (503, expected)
     worker = RedisQueue(redis_proc.url, name="readiness", redelivery_timeout=2)
     try:
         with pytest.raises(queue_module.Empty):
