@@ -89,7 +89,8 @@ class ResultMeta(TypedDict):
 
     status_code: int
     media_type: str
-    headers: dict[str, str]
+    headers: list[tuple[str, str]]
+    """Every header the reply carried but those recomputed when it is served (in order, repeats kept)."""
 
 
 def new_job_id() -> str:

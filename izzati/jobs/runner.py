@@ -36,15 +36,13 @@ logger = logging.getLogger("izzati.jobs")
 
 
 def _meta(media_type: str) -> ResultMeta:
-    return {"status_code": 200, "media_type": media_type, "headers": {}}
+    return {"status_code": 200, "media_type": media_type, "headers": []}
 
 
 def stored_result(result: Any) -> StoredResult:
     """What to keep of a callback's return value: the reply the synchronous call would send."""
     if isinstance(result, (bytes, bytearray, memoryview)):
-        return StoredResult(
-            {"status_code": 200, "media_type": "application/octet-stream", "headers": {}}, bytes(result)
-        )
+        return StoredResult(_meta("application/octet-stream"), bytes(result))
     if "starlette.responses" in sys.modules:
         # a callback that returns a Response (file_return included) has loaded Starlette already,
         # so this import costs a worker whose callbacks return JSON nothing

@@ -43,13 +43,16 @@ async def submit_job(jobs: JobService, scope: Scope, text: dict[str, Any], files
 
 def _result_file(jobs: JobService, job_id: str) -> Response:
     meta, path = jobs.result(job_id)
-    return FileReturn(
+    response = FileReturn(
         path,
         status_code=int(meta.get("status_code", 200)),
         media_type=meta.get("media_type"),
-        headers=meta.get("headers") or None,
         stat_result=os.stat(path),
     )
+    kept = meta.get("headers") or []
+    pairs = kept.items() if isinstance(kept, dict) else kept  # a dict: results stored by izzati 2.0
+    response.raw_headers.extend((str(k).lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in pairs)
+    return response
 
 
 async def _answer(call: Callable[[], JobRecord | Response], status_code: int = 200) -> Response:

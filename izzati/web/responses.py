@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import tempfile
 import traceback
 from http import HTTPStatus
-from typing import Any
+from typing import IO, Any
 
 from starlette.background import BackgroundTask
 from starlette.responses import FileResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..exceptions import HTTPError
 from ..invoker import encode_json
@@ -107,23 +109,64 @@ def file_return(
 
 
 def stored_response(result: Any) -> StoredResult | None:
-    """What a job keeps of a returned response (None when `result` is not one)."""
-    if isinstance(result, RawResponse):
-        raw: ResultMeta = {"status_code": result.status_code, "media_type": result.media_type.decode(), "headers": {}}
-        return StoredResult(raw, result.body)
-    if not isinstance(result, Response):
+    """What a job keeps of a returned response (None when `result` is not one): the status, the
+    headers and the body exactly as the synchronous call sends them, a stream read to its end.
+
+    The response is run as an ASGI app into a temporary file, so every kind (a streamed body, a
+    file, `Set-Cookie` twice, a `Location`) is kept the same way, and its background task (e.g.
+    `delete_after`) runs as it would after sending.
+    """
+    if not isinstance(result, (Response, RawResponse)):
         return None
-    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in result.raw_headers}
-    meta: ResultMeta = {
-        "status_code": result.status_code,
-        "media_type": headers.get("content-type", "application/octet-stream"),
-        "headers": {k: v for k, v in headers.items() if k in ("content-disposition",)},
+    fd, tmp = tempfile.mkstemp(prefix="izzati-result-")
+    try:
+        with os.fdopen(fd, "wb") as sink:
+            status, raw_headers = asyncio.run(_drain(result, sink))
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers]
+    media_type = next((v for k, v in headers if k.lower() == "content-type"), "application/octet-stream")
+    kept = [(k, v) for k, v in headers if k.lower() not in _NOT_KEPT]
+    meta: ResultMeta = {"status_code": status, "media_type": media_type, "headers": kept}
+    return StoredResult(meta, None, tmp, after=lambda: os.unlink(tmp))
+
+
+# recomputed when the stored result is served, or about this one connection
+_NOT_KEPT = frozenset(
+    {"content-type", "content-length", "transfer-encoding", "connection", "keep-alive", "etag", "last-modified", "date"}
+)
+
+
+async def _drain(response: ASGIApp, sink: IO[bytes]) -> tuple[int, list[tuple[bytes, bytes]]]:
+    """Run `response` as the reply to a request that nobody hangs up on; write its body to `sink`."""
+    started: dict[str, Any] = {}
+    never = asyncio.Event()
+
+    async def receive() -> Message:
+        await never.wait()  # the client never disconnects
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            started.update(message)
+        elif message["type"] == "http.response.body":
+            sink.write(message.get("body", b""))
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+        "headers": [],
+        "scheme": "http",
+        "root_path": "",
     }
-    task = result.background
-    after = None if task is None else lambda: task.func(*task.args, **task.kwargs)
-    if isinstance(result, FileResponse):  # file_return: keep a copy, the original may be temporary
-        return StoredResult(meta, None, os.fspath(result.path), after)
-    return StoredResult(meta, bytes(getattr(result, "body", b"")), None, after)
+    await response(scope, receive, send)
+    return int(started.get("status", 200)), list(started.get("headers", []))
 
 
 def format_traceback(exc: BaseException) -> str:

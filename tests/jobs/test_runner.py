@@ -38,7 +38,7 @@ def test_a_json_result_is_what_the_synchronous_call_answers(jobs: JobService) ->
     assert record["status"] is JobStatus.DONE and record["attempt"] == 1
     assert record["progress"] == {"fraction": 0.5, "message": "half"}
     meta, path = jobs.result(job_id)
-    assert meta == {"status_code": 200, "media_type": "application/json", "headers": {}}
+    assert meta == {"status_code": 200, "media_type": "application/json", "headers": []}
     assert path.read_bytes() == b'{"hello":"alice"}'
 
 
@@ -106,3 +106,25 @@ def test_run_takes_jobs_until_stopped(jobs: JobService) -> None:
 def test_stored_result_of_plain_values() -> None:
     assert stored_result([1, "a"]).body == b'[1,"a"]'
     assert stored_result(bytearray(b"x")).meta["media_type"] == "application/octet-stream"
+
+
+@pytest.mark.parametrize("kind", ["stream", "astream", "headers"])
+def test_a_job_result_is_the_synchronous_reply(jobs: JobService, client_for: Any, kind: str) -> None:
+    from izzati import Backend
+    from tests.callbacks import responses
+
+    sync = client_for(Backend(responses.handle, job_service=jobs).app).post("/", data={"kind": kind})
+    job_id = _run(jobs, responses.handle, {"kind": kind})
+    assert jobs.status(job_id)["status"] is JobStatus.DONE
+    stored = client_for(Backend(responses.handle, job_service=jobs).app).get(f"/jobs/{job_id}/result")
+    assert stored.status_code == sync.status_code
+    assert stored.content == sync.content and stored.content  # a stream is read to its end
+    ignored = {"date", "server", "x-request-id", "content-length", "etag", "last-modified", "accept-ranges"}
+    # the same headers (their order across names means nothing in HTTP; repeats are checked below)
+    assert sorted((k, v) for k, v in stored.headers.multi_items() if k not in ignored) == sorted(
+        (k, v) for k, v in sync.headers.multi_items() if k not in ignored and k != "transfer-encoding"
+    )
+    if kind == "headers":
+        assert stored.headers.get_list("set-cookie") == sync.headers.get_list("set-cookie")
+        assert len(stored.headers.get_list("set-cookie")) == 2
+        assert stored.headers["location"] == "/things/7" and stored.headers["x-custom"] == "custom value"

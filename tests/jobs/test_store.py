@@ -71,7 +71,7 @@ def test_transition_applies_the_decision_atomically(store: DirectoryJobStore) ->
 
 def test_results_bytes_and_files(store: DirectoryJobStore, tmp_path: Path) -> None:
     job_id = _create(store)
-    store.save_result(job_id, {"status_code": 200, "media_type": "application/json", "headers": {}}, b"{}", None)
+    store.save_result(job_id, {"status_code": 200, "media_type": "application/json", "headers": []}, b"{}", None)
     loaded = store.load_result(job_id)
     assert loaded is not None and loaded[1].read_bytes() == b"{}"
     source = tmp_path / "out.bin"
