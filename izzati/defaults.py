@@ -25,6 +25,8 @@ __all__ = [
     "SPOOL_BYTES",
     "JOB_TTL",
     "JOB_MAX_ATTEMPTS",
+    "JOB_RETRIES",
+    "JOB_RETRY_DELAY",
 ]
 
 MiB = 1024 * 1024
@@ -52,3 +54,5 @@ SPOOL_BYTES = 1 * MiB
 
 JOB_TTL = 86400.0
 JOB_MAX_ATTEMPTS = 3
+JOB_RETRIES = 0
+JOB_RETRY_DELAY = 1.0

@@ -145,9 +145,14 @@ def build_jobs(settings: Settings) -> JobService | None:
     """The job store and jobs queue the settings name (None when jobs are off)."""
     if not settings.jobs:
         return None
+    options: dict[str, Any] = {
+        "max_attempts": settings.job_max_attempts,
+        "ttl": settings.job_ttl,
+        "retries": settings.job_retries,
+    }
     if _memory(settings) and not settings.job_dir:
         # a memory queue lives and dies with this process tree, and so do its jobs
-        return JobService.local(max_attempts=settings.job_max_attempts, ttl=settings.job_ttl)
+        return JobService.local(**options)
     try:
         root = Path(settings.job_dir) if settings.job_dir else default_job_dir()
         store = DirectoryJobStore(root)
@@ -156,7 +161,7 @@ def build_jobs(settings: Settings) -> JobService | None:
     except OSError as exc:
         raise ConfigError(f"IZZATI_JOB_DIR={settings.job_dir!r}: cannot use the job folder: {exc}") from None
     queue = _open_named_queue(settings, f"{settings.queue_name}:jobs")
-    return JobService(store, queue, max_attempts=settings.job_max_attempts, ttl=settings.job_ttl)
+    return JobService(store, queue, **options)
 
 
 def limits_of(settings: Settings) -> Limits:
@@ -258,7 +263,7 @@ def run_worker(settings: Settings) -> None:
             invoker = Invoker(load_callback(settings), settings.callback_args, settings.callback_kwargs, queue=queue)
         except TypeError as exc:
             raise ConfigError(f"IZZATI_CALLBACK={settings.callback!r}: wrong signature: {exc}") from None
-        runner = JobRunner(invoker, jobs.store, jobs.queue, max_attempts=jobs.max_attempts, ttl=jobs.ttl)
+        runner = jobs.runner(invoker)
         thread = critical_thread(runner.run, "izzati-jobs", stop_for_restart)
     logger.info("worker %s started on %s", settings.worker, mask_url(settings.queue_url))
     stopped_at = 0.0

@@ -172,6 +172,11 @@ class Settings(BaseSettings):
         ge=1,
         description="times a job whose worker died is started before it fails",
     )
+    job_retries: int = Field(
+        defaults.JOB_RETRIES,
+        ge=0,
+        description="times a job whose callback raised is run again, after 1 s, 2 s, 4 s, ... (0: it fails at once)",
+    )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
         "info",
         description="critical, error, warning, info or debug",

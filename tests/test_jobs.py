@@ -389,3 +389,15 @@ def test_a_worker_whose_job_thread_dies_exits_non_zero_naming_it(service: Servic
     output = worker.output()
     assert "the izzati-jobs thread died" in output
     assert "exiting so that its supervisor restarts it" in output
+
+
+def test_jobs_lost_with_redis_data_are_queued_again(redis_server: str, spawn: Spawn, tmp_path: Path) -> None:
+    import redis
+
+    service = Service(spawn, redis_server, tmp_path / "jobs", IZZATI_JOB_TTL="20")  # sweeps every 2 s
+    service.start_web()
+    ids = [service.submit(name=f"lost {n}") for n in range(3)]
+    redis.Redis.from_url(redis_server).flushall()  # Redis restarted without persistence: entries gone
+    service.start_worker()
+    for job_id in ids:
+        assert service.wait(job_id, ("done",), timeout=30)["status"] == "done"

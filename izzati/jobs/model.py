@@ -71,6 +71,11 @@ class JobRecord(TypedDict):
     error: JobFailure | None
     callback_url: str | None
     idempotency_key: str | None
+    updated: float
+    """The last change: the store sets it on every transition (and a running job's runner renews it)."""
+    retries: int
+    """How many times the job was queued again because its callback raised (`IZZATI_JOB_RETRIES`)."""
+    retry_at: float | None
 
 
 class JobChanges(TypedDict, total=False):
@@ -82,6 +87,8 @@ class JobChanges(TypedDict, total=False):
     started: float | None
     finished: float | None
     error: JobFailure | None
+    retries: int
+    retry_at: float | None
 
 
 class ResultMeta(TypedDict):
@@ -105,17 +112,21 @@ def valid_job_id(job_id: str) -> bool:
 
 def new_record(job_id: str, *, callback_url: str | None = None, key: str | None = None) -> JobRecord:
     """The status record of a job that was just submitted."""
+    now = time.time()
     return {
         "id": job_id,
         "status": JobStatus.QUEUED,
         "attempt": 0,
         "progress": None,
-        "created": time.time(),
+        "created": now,
         "started": None,
         "finished": None,
         "error": None,
         "callback_url": callback_url,
         "idempotency_key": key,
+        "updated": now,
+        "retries": 0,
+        "retry_at": None,
     }
 
 
@@ -140,6 +151,7 @@ def public_status(record: JobRecord) -> dict[str, Any]:
         "started": _iso(record.get("started")),
         "finished": _iso(record.get("finished")),
         "error": None if error is None else {"error": error["error"], "detail": error["detail"]},
+        "retry_at": _iso(record.get("retry_at")),
         "url": f"/jobs/{record['id']}",
     }
 

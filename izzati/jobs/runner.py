@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue as stdlib_queue
 import sys
+import threading
 import time
 from typing import Any
 
-from ..defaults import JOB_MAX_ATTEMPTS, JOB_TTL
+from ..defaults import JOB_MAX_ATTEMPTS, JOB_RETRIES, JOB_RETRY_DELAY, JOB_TTL
 from ..exceptions import HTTPError, QueueUnavailable, WorkerStopped
 from ..files import UploadedFile
 from ..invoker import Invoker, encode_json
-from ..queues import Queue
+from ..queues import Listing, Queue
 from ..worker import StoppableQueue
 from . import JobContext, current_job
 from .model import (
@@ -30,7 +32,10 @@ from .model import (
 from .store import JobStore
 from .webhook import notify
 
-__all__ = ["JobRunner", "stored_result"]
+__all__ = ["JobRunner", "stored_result", "reconcile"]
+
+_HEARTBEAT = 10.0  # seconds between renewals of a running job's record
+_MAX_RETRY_DELAY = 300.0
 
 logger = logging.getLogger("izzati.jobs")
 
@@ -62,7 +67,8 @@ class JobRunner:
         store: the job store shared with the web side.
         queue: the jobs queue (separate from the user's `q`).
         max_attempts: how many times a job whose worker died is started before it fails.
-        ttl: seconds a finished job's result and inputs are kept.
+        ttl: seconds a job is kept after its last change.
+        retries: how many times a job whose callback raised is queued again (after 1 s, 2 s, 4 s...).
     """
 
     def __init__(
@@ -73,13 +79,17 @@ class JobRunner:
         *,
         max_attempts: int = JOB_MAX_ATTEMPTS,
         ttl: float = JOB_TTL,
+        retries: int = JOB_RETRIES,
     ) -> None:
         self.invoker = invoker
         self.store = store
         self.queue = StoppableQueue(queue)
         self.max_attempts = max_attempts
         self.ttl = ttl
+        self.retries = retries
         self._swept = 0.0
+        # sweeping, and looking for jobs whose queue entry is gone, this often
+        self.sweep_every = min(60.0, max(1.0, ttl / 10))
 
     def run(self) -> None:
         """Run jobs until `stop()`; a broker outage is waited out."""
@@ -111,23 +121,31 @@ class JobRunner:
 
     def _maybe_sweep(self) -> None:
         now = time.monotonic()
-        if now - self._swept > min(60.0, max(1.0, self.ttl / 10)):
+        if now - self._swept > self.sweep_every:
             self._swept = now
             try:
                 removed = self.store.sweep(self.ttl)
                 if removed:
                     logger.info("removed %d expired jobs", removed)
-            except OSError:
-                logger.exception("sweeping expired jobs failed")
+                reconcile(self.store, self.queue.queue, queued_after=self.sweep_every, running_after=3 * _HEARTBEAT)
+            except Exception:  # a store or broker that fails now is tried again next time
+                logger.exception("sweeping jobs failed")
 
     def _start(self, record: JobRecord) -> JobChanges | None:
         if record["status"] in TERMINAL or self.store.cancel_requested(record["id"]):
             return None
         attempt = int(record.get("attempt") or 0) + 1
-        if attempt > self.max_attempts:
-            detail = f"the job's worker died {attempt - 1} times (IZZATI_JOB_MAX_ATTEMPTS={self.max_attempts})"
+        deaths = attempt - 1 - int(record.get("retries") or 0)  # starts that ended with no outcome
+        if deaths >= self.max_attempts:
+            detail = f"the job's worker died {deaths} times (IZZATI_JOB_MAX_ATTEMPTS={self.max_attempts})"
             return {"status": JobStatus.FAILED, "error": failure("worker_lost", detail), "finished": time.time()}
-        return {"status": JobStatus.RUNNING, "attempt": attempt, "started": time.time(), "progress": None}
+        return {
+            "status": JobStatus.RUNNING,
+            "attempt": attempt,
+            "started": time.time(),
+            "progress": None,
+            "retry_at": None,
+        }
 
     def run_one(self, job_id: str) -> None:
         """Run one job (or settle it, if it was cancelled or tried too often)."""
@@ -135,7 +153,7 @@ class JobRunner:
 
         def start(record: JobRecord) -> JobChanges | None:
             decided.update(self._start(record) or {})
-            return decided
+            return decided or None
 
         record = self.store.transition(job_id, start)
         if record is None:
@@ -150,37 +168,108 @@ class JobRunner:
             for d, path in described
         ]
         token = current_job.set(JobContext(self.store, job_id))
+        alive = threading.Event()
+        threading.Thread(target=self._heartbeat, args=(job_id, alive), name="izzati-job-heartbeat", daemon=True).start()
         try:
-            error = self._call(job_id, text, uploads)
+            error, retry = self._call(job_id, text, uploads)
         finally:
+            alive.set()
             current_job.reset(token)
             for upload in uploads:
                 upload.close()
-        final = self.store.transition(job_id, lambda current: self._finish(job_id, current, error))
-        if final is not None:
+        final = self.store.transition(job_id, lambda current: self._finish(job_id, current, error, retry))
+        if final is None:
+            return
+        if final["status"] == JobStatus.QUEUED and final["retry_at"] is not None:
+            delay = max(0.0, final["retry_at"] - time.time())
+            logger.warning(
+                "job %s: the callback failed (attempt %d); trying again in %g s", job_id, final["attempt"], delay
+            )
+            timer = threading.Timer(delay, self._queue_again, args=(job_id,))
+            timer.daemon = True
+            timer.start()
+        else:
             notify(final)
 
-    def _call(self, job_id: str, text: dict[str, Any], uploads: list[UploadedFile]) -> JobFailure | None:
-        """Run the callback and keep its result; the failure, if it failed."""
+    def _heartbeat(self, job_id: str, done: threading.Event) -> None:
+        # a running job's record changes at least this often, so a job whose runner is gone can be
+        # told from a slow one (see `reconcile`)
+        while not done.wait(_HEARTBEAT):
+            with contextlib.suppress(Exception):
+                self.store.update(job_id, {})
+
+    def _queue_again(self, job_id: str) -> None:
+        try:
+            self.queue.put({"id": job_id})
+        except Exception as exc:  # the job stays queued without an entry: `reconcile` finds it
+            logger.warning("job %s: could not queue it again: %s", job_id, exc)
+
+    def _call(self, job_id: str, text: dict[str, Any], uploads: list[UploadedFile]) -> tuple[JobFailure | None, bool]:
+        """Run the callback and keep its result; the failure, if it failed, and whether running
+        it again may help (it raised, rather than answering an error on purpose)."""
         try:
             stored = stored_result(self.invoker.call_sync(text, uploads))
         except HTTPError as exc:
-            return failure(exc.code, exc.detail, exc.status_code)
+            return failure(exc.code, exc.detail, exc.status_code), False
         except Exception as exc:
             logger.exception("job %s: the callback raised %s", job_id, type(exc).__name__)
-            return failure("callback_failed", f"the callback raised {type(exc).__name__}")
+            return failure("callback_failed", f"the callback raised {type(exc).__name__}"), True
         try:
             if not self.store.cancel_requested(job_id):
                 self.store.save_result(job_id, stored.meta, stored.body, stored.path)
         finally:
             if stored.after is not None:
                 stored.after()  # e.g. file_return(..., delete_after=True)
-        return None
+        return None, False
 
-    def _finish(self, job_id: str, current: JobRecord, error: JobFailure | None) -> JobChanges:
+    def _finish(self, job_id: str, current: JobRecord, error: JobFailure | None, retry: bool) -> JobChanges:
         now = time.time()
         if current["status"] == JobStatus.CANCELLED or self.store.cancel_requested(job_id):
             return {"status": JobStatus.CANCELLED, "finished": current.get("finished") or now}
+        retries = int(current.get("retries") or 0)
+        if error is not None and retry and retries < self.retries:
+            delay = min(JOB_RETRY_DELAY * 2**retries, _MAX_RETRY_DELAY)
+            return {"status": JobStatus.QUEUED, "error": error, "retries": retries + 1, "retry_at": now + delay}
         if error is not None:
             return {"status": JobStatus.FAILED, "error": error, "finished": now}
         return {"status": JobStatus.DONE, "finished": now, "progress": current.get("progress")}
+
+
+def reconcile(store: JobStore, queue: Queue, *, queued_after: float, running_after: float) -> list[str]:
+    """Queue again the unfinished jobs whose queue entry is gone (Redis restarted without
+    persistence, a retry whose timer died with its runner); their ids.
+
+    A queued job counts when it has no entry and no change for `queued_after` seconds (a submit
+    stores the job before its entry); a running one when its runner has not renewed it for
+    `running_after` seconds (a live runner does every 10 s). Its next start
+    counts an attempt, so one that keeps getting lost fails with `worker_lost`. Only queues that
+    can list their entries (redis://) are checked: with memory:// the web process does this when
+    it restarts a dead job runner.
+    """
+    if not isinstance(queue, Listing):
+        return []
+    present = {item.get("id") for item in queue.items() if isinstance(item, dict)}
+    requeued = []
+    for job_id in store.ids():
+        if job_id in present:
+            continue
+        seen = store.get(job_id)
+        if seen is None or seen["status"] in TERMINAL:
+            continue
+        stale = running_after if seen["status"] == JobStatus.RUNNING else queued_after
+        if time.time() - float(seen.get("updated") or 0) < stale:
+            continue
+        if seen["status"] == JobStatus.QUEUED and (seen.get("retry_at") or 0) > time.time():
+            continue  # its retry is still to come
+
+        def claim(record: JobRecord, seen: JobRecord = seen) -> JobChanges | None:
+            # unchanged since it was read: no other runner has queued it again meanwhile
+            return {} if record.get("updated") == seen.get("updated") else None
+
+        claimed = store.transition(job_id, claim)
+        if claimed is not None and claimed.get("updated") != seen.get("updated"):
+            queue.put({"id": job_id})
+            requeued.append(job_id)
+    if requeued:
+        logger.warning("queued %d jobs again whose queue entry was gone: %s", len(requeued), ", ".join(requeued))
+    return requeued

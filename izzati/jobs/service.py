@@ -10,16 +10,20 @@ import tempfile
 import time
 from collections.abc import Collection
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .._process import backoff
-from ..defaults import JOB_MAX_ATTEMPTS, JOB_TTL
+from ..defaults import JOB_MAX_ATTEMPTS, JOB_RETRIES, JOB_TTL
 from ..exceptions import BadRequest, HTTPError, IdempotencyConflict
 from ..queues import MemoryQueue, Queue
 from .model import TERMINAL, JobChanges, JobRecord, JobStatus, ResultMeta, new_job_id, new_record
 from .store import DirectoryJobStore, FileDescription, JobStore
 from .webhook import notify
+
+if TYPE_CHECKING:
+    from ..invoker import Invoker
+    from .runner import JobRunner
 
 __all__ = ["JobService", "check_callback_url"]
 
@@ -81,16 +85,24 @@ class JobService:
         store: the job store (a `DirectoryJobStore` on a folder both sides can read).
         queue: the jobs queue, separate from the user's `q`.
         max_attempts: how many times a job whose worker died is started before it fails.
-        ttl: seconds a finished job is kept.
+        ttl: seconds a job is kept after its last change.
+        retries: how many times a job whose callback raised is queued again.
     """
 
     def __init__(
-        self, store: JobStore, queue: Queue, *, max_attempts: int = JOB_MAX_ATTEMPTS, ttl: float = JOB_TTL
+        self,
+        store: JobStore,
+        queue: Queue,
+        *,
+        max_attempts: int = JOB_MAX_ATTEMPTS,
+        ttl: float = JOB_TTL,
+        retries: int = JOB_RETRIES,
     ) -> None:
         self.store = store
         self.queue = queue
         self.max_attempts = max_attempts
         self.ttl = ttl
+        self.retries = retries
 
     @classmethod
     def local(
@@ -99,6 +111,7 @@ class JobService:
         *,
         max_attempts: int = JOB_MAX_ATTEMPTS,
         ttl: float = JOB_TTL,
+        retries: int = JOB_RETRIES,
     ) -> JobService:
         """Jobs on this machine: a folder (a fresh temporary one by default) and a memory queue."""
         if directory:
@@ -109,7 +122,15 @@ class JobService:
             # only this process tree can reach a memory queue, so its jobs end with it; forked
             # children leave through os._exit and never run this
             atexit.register(shutil.rmtree, root, ignore_errors=True)
-        return cls(DirectoryJobStore(root), MemoryQueue(), max_attempts=max_attempts, ttl=ttl)
+        return cls(DirectoryJobStore(root), MemoryQueue(), max_attempts=max_attempts, ttl=ttl, retries=retries)
+
+    def runner(self, invoker: Invoker) -> JobRunner:
+        """A runner of these jobs, calling the callback as `invoker` does."""
+        from .runner import JobRunner
+
+        return JobRunner(
+            invoker, self.store, self.queue, max_attempts=self.max_attempts, ttl=self.ttl, retries=self.retries
+        )
 
     def submit(
         self,
@@ -182,13 +203,17 @@ class JobService:
             notify(record)  # a queued job ends here, not in a worker: its final status is sent from here
         return record
 
-    def requeue(self, states: Collection[JobStatus]) -> list[str]:
+    def requeue(self, states: Collection[JobStatus], *, retrying: bool = False) -> list[str]:
         """Queue again every job in one of `states` (jobs whose queue entry is known to be gone,
-        e.g. after the memory:// job runner died); their ids. Their next start counts an attempt."""
+        e.g. after the memory:// job runner died), and with `retrying` the queued ones waiting for
+        a retry (its timer died with the runner); their ids. Their next start counts an attempt."""
         requeued = []
         for job_id in self.store.ids():
             record = self.store.get(job_id)
-            if record is not None and record["status"] in states:
+            if record is None:
+                continue
+            waiting = retrying and record["status"] == JobStatus.QUEUED and record.get("retry_at") is not None
+            if record["status"] in states or waiting:
                 self.queue.put({"id": job_id})
                 requeued.append(job_id)
         if requeued:

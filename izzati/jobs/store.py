@@ -49,7 +49,8 @@ class JobStore(Protocol):
         """Change fields of the job's record atomically; return the new record."""
 
     def transition(self, job_id: str, decide: Decide) -> JobRecord | None:
-        """Under the job's lock, `decide(record)` returns changes (or None); apply them."""
+        """Under the job's lock, `decide(record)` returns changes (or None: none); apply them and
+        set `updated` (`{}` sets only that)."""
 
     def load_input(self, job_id: str) -> tuple[dict[str, Any], list[tuple[FileDescription, Path]]]:
         """The job's `text` and its files as `(description, path)`."""
@@ -73,7 +74,7 @@ class JobStore(Protocol):
         """Unbind a key from `job_id` (its job could not be created)."""
 
     def sweep(self, ttl: float) -> int:
-        """Delete jobs that ended more than `ttl` seconds ago; return how many."""
+        """Delete jobs, finished or not, last changed more than `ttl` seconds ago; return how many."""
 
     def ids(self) -> list[str]:
         """The ids of every stored job."""
@@ -156,8 +157,9 @@ class DirectoryJobStore:
                 if record is None:
                     return None
                 changes = decide(record)
-                if changes:
+                if changes is not None:  # {} renews `updated` alone (a running job's heartbeat)
                     record.update(changes)  # type: ignore[typeddict-item]  # JobChanges: a subset of JobRecord
+                    record["updated"] = time.time()
                     self._write_json(directory / "job.json", record)
                 return record
         except (KeyError, FileNotFoundError):
@@ -242,18 +244,20 @@ class DirectoryJobStore:
         return [entry.name for entry in self.root.iterdir() if valid_job_id(entry.name)]
 
     def sweep(self, ttl: float) -> int:
-        """Delete jobs (with their files) that ended more than `ttl` seconds ago."""
+        """Delete jobs (with their files), finished or not, whose last change is more than `ttl`
+        seconds ago."""
         now = time.time()
         removed = 0
         for directory in self.root.iterdir():
             if not valid_job_id(directory.name):
                 continue
             record = self.get(directory.name)
-            ended = record.get("finished") if record else None
             if record is None:
                 # a job that never got its record (a crash mid-create) goes after the ttl too
-                ended = directory.stat().st_mtime
-            if ended is not None and now - float(ended) > ttl:
+                changed = directory.stat().st_mtime
+            else:  # records stored by izzati 2.0 have no `updated`
+                changed = record.get("updated") or record.get("finished") or record["created"]
+            if now - float(changed) > ttl:
                 shutil.rmtree(directory, ignore_errors=True)
                 removed += 1
         for key in (self.root / "keys").iterdir():

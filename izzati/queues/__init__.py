@@ -28,6 +28,7 @@ from .redis import RedisQueue
 __all__ = [
     "Queue",
     "Monitored",
+    "Listing",
     "MemoryQueue",
     "RedisQueue",
     "DeadLetter",
@@ -83,6 +84,14 @@ class Monitored(Protocol):
     @property
     def dead_letters(self) -> DeadLetters:
         """The entries parked instead of delivered."""
+
+
+@runtime_checkable
+class Listing(Protocol):
+    """A queue that can list what it holds (so lost jobs can be found)."""
+
+    def items(self) -> list[Any]:
+        """Every item in the queue now: waiting, or taken and not yet acknowledged."""
 
 
 def open_queue(

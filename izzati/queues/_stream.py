@@ -3,6 +3,7 @@ ack-and-read script, reply parsing, heartbeats, taking over a dead consumer's en
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -222,6 +223,17 @@ class Consumer:
     def own_pending(self) -> list[Entry]:
         """The entries delivered to this consumer and not yet acknowledged."""
         return entries(self.client.xreadgroup(GROUP, self.consumer, {self.key: "0"}, count=1000))
+
+    def all_items(self) -> list[tuple[str, Any]]:
+        """Every entry in the stream that decodes, as `(id, item)`."""
+        from .deadletters import decode
+
+        found = []
+        for entry_id, payload in entries(self.client.xrange(self.key)):
+            with contextlib.suppress(ValueError):
+                if payload is not None:
+                    found.append((entry_id, decode(payload)))
+        return found
 
     def workers_alive(self) -> int:
         """How many consumers of this queue have a fresh heartbeat."""

@@ -52,16 +52,14 @@ class RedisQueue:
     """A queue on a Redis stream shared by any number of processes and machines.
 
     Items travel as JSON. ``url`` (``redis://`` or ``rediss://``) or a ready redis-py ``client``
-    names the server; ``name`` prefixes every key (``{name}:stream``, ``{name}:hb:{consumer}``).
-    ``redelivery_timeout`` bounds how long an item taken by a dead worker stays invisible;
-    ``connect_timeout`` bounds how long ``put()`` retries while Redis is unreachable;
-    ``maxsize`` > 0 makes ``put()`` wait (best effort) while that many items are waiting;
-    ``prefetch`` is how many entries one read takes (they stay pending, so they are redelivered
-    if this worker dies, but a live slow worker keeps them).
+    names the server; ``name`` prefixes every key (``{name}:stream``, ``{name}:hb:{consumer}``,
+    ``{name}:dead``). ``redelivery_timeout`` bounds how long an item taken by a dead worker stays
+    invisible; ``connect_timeout`` how long ``put()`` retries while Redis is unreachable;
+    ``maxsize`` > 0 makes ``put()`` wait (best effort) while that many items wait; ``prefetch`` is
+    how many entries one read takes; ``max_deliveries`` when an item is parked instead.
 
-    Acknowledgement: ``task_done()`` acknowledges the items this instance returned from ``get()``,
-    and so does the next ``get()`` (a ``while True: item = q.get()`` loop never loses an item).
-    An unacknowledged item whose worker stopped heartbeating is claimed by another worker.
+    ``task_done()`` acknowledges the items this instance returned from ``get()``, and so does the
+    next ``get()`` (a ``while True: item = q.get()`` loop never loses an item).
     """
 
     def __init__(
@@ -130,8 +128,6 @@ class RedisQueue:
                 self._client = connect(self.url, self._socket_timeout)
             self._reset_identity()
 
-    # -- put ---------------------------------------------------------------------------------------
-
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         """Append ``item`` (JSON-serialisable); raise ``queue.Full`` or ``QueueUnavailable``."""
         try:
@@ -152,8 +148,6 @@ class RedisQueue:
     def put_nowait(self, item: Any) -> None:
         """Append ``item`` without waiting."""
         self.put(item, block=False)
-
-    # -- get ---------------------------------------------------------------------------------------
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         """Take the next item; acknowledge the previous one; raise ``queue.Empty`` on timeout."""
@@ -263,6 +257,10 @@ class RedisQueue:
         self._check()
         waiting: int = retry(self.url, self._member.waiting, True, time.monotonic() + self._connect_timeout)
         return waiting + len(self._buffer)
+
+    def items(self) -> list[Any]:
+        """Every item in the queue now: waiting, or taken and not yet acknowledged."""
+        return [decoded for _, decoded in self._member.all_items()]
 
     def empty(self) -> bool:
         """Return True if no item waits to be taken."""

@@ -12,7 +12,6 @@ from .._process import mp_context
 from ..examples import echo
 from ..invoker import Invoker, describe
 from ..jobs.model import JobStatus
-from ..jobs.runner import JobRunner
 from ..jobs.service import JobService
 from ..queues import Queue, resolve_queue
 from ..supervisor import Supervisor
@@ -109,7 +108,7 @@ class Backend:
     def _restarting(self, name: str) -> None:
         if name == _JOB_RUNNER and self.jobs is not None:
             # the job the dead runner ran has no queue entry any more: its next start counts an attempt
-            self.jobs.requeue({JobStatus.RUNNING})
+            self.jobs.requeue({JobStatus.RUNNING}, retrying=True)
 
     def run(
         self,
@@ -155,8 +154,7 @@ class Backend:
         assert self.jobs is not None
         jobs = self.jobs
         jobs.requeue({JobStatus.QUEUED, JobStatus.RUNNING})
-        runner = JobRunner(self.invoker, jobs.store, jobs.queue, max_attempts=jobs.max_attempts, ttl=jobs.ttl)
-        return self.start_child(runner.run, _JOB_RUNNER)
+        return self.start_child(jobs.runner(self.invoker).run, _JOB_RUNNER)
 
     def start_child(self, target: Callable[..., Any], name: str, *args: Any, **kwargs: Any) -> BaseProcess:
         """Start `target(*args, **kwargs)` in a supervised child process: restarted when it dies,

@@ -36,6 +36,7 @@ def test_a_new_record_and_its_public_status() -> None:
         "started": "1970-01-01T00:00:00+00:00",
         "finished": None,
         "error": {"error": "callback_failed", "detail": "the callback raised ValueError"},
+        "retry_at": None,
         "url": f"/jobs/{'a' * 32}",
     }
     assert status["created"].endswith("+00:00")

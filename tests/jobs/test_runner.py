@@ -128,3 +128,70 @@ def test_a_job_result_is_the_synchronous_reply(jobs: JobService, client_for: Any
         assert stored.headers.get_list("set-cookie") == sync.headers.get_list("set-cookie")
         assert len(stored.headers.get_list("set-cookie")) == 2
         assert stored.headers["location"] == "/things/7" and stored.headers["x-custom"] == "custom value"
+
+
+def _wait_status(jobs: JobService, job_id: str, state: JobStatus, timeout: float = 20) -> Any:
+    deadline = time.monotonic() + timeout
+    while (record := jobs.status(job_id))["status"] is not state and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return record
+
+
+def test_a_raising_job_is_retried_with_backoff(tmp_path: Path) -> None:
+    jobs = JobService.local(tmp_path / "jobs", retries=2)
+    calls: list[float] = []
+
+    def flaky(text: dict[str, Any], data: list[Any]) -> str:
+        calls.append(time.monotonic())
+        if len(calls) < 3:
+            raise ConnectionError("the model server is warming up")
+        return "third time"
+
+    runner = jobs.runner(Invoker(flaky))
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    try:
+        job_id = jobs.submit({}, [])["id"]
+        waiting = _wait_status(jobs, job_id, JobStatus.QUEUED, 5)
+        deadline = time.monotonic() + 5
+        while (waiting := jobs.status(job_id))["retries"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert waiting["status"] is JobStatus.QUEUED and waiting["retry_at"] is not None
+        assert waiting["error"]["detail"] == "the callback raised ConnectionError"  # the last error shows
+        done = _wait_status(jobs, job_id, JobStatus.DONE)
+        assert done["status"] is JobStatus.DONE and done["attempt"] == 3 and done["retries"] == 2
+        assert calls[1] - calls[0] >= 0.9 and calls[2] - calls[1] >= 1.9  # 1 s, then 2 s
+        assert jobs.result(job_id)[1].read_bytes() == b'"third time"'
+    finally:
+        runner.stop()
+        thread.join(10)
+
+
+def test_retries_run_out(tmp_path: Path) -> None:
+    jobs = JobService.local(tmp_path / "jobs", retries=1)
+
+    def broken(text: dict[str, Any], data: list[Any]) -> None:
+        raise ValueError("always")
+
+    runner = jobs.runner(Invoker(broken))
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    try:
+        job_id = jobs.submit({}, [])["id"]
+        failed = _wait_status(jobs, job_id, JobStatus.FAILED)
+        assert failed["status"] is JobStatus.FAILED and failed["attempt"] == 2 and failed["retries"] == 1
+        assert failed["error"]["error"] == "callback_failed"
+    finally:
+        runner.stop()
+        thread.join(10)
+
+
+def test_an_error_answered_on_purpose_is_not_retried(jobs: JobService) -> None:
+    from izzati.exceptions import BadRequest
+
+    def refuses(text: dict[str, Any], data: list[Any]) -> None:
+        raise BadRequest("no name given")
+
+    jobs.retries = 3
+    record = jobs.status(_run(jobs, refuses, retries=3))
+    assert record["status"] is JobStatus.FAILED and record["retries"] == 0

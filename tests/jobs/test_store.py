@@ -102,16 +102,29 @@ def test_idempotency_keys(store: DirectoryJobStore) -> None:
     assert store.claim_key("k", first) == first  # (first's folder is gone, but the claim is fresh)
 
 
-def test_sweep_removes_ended_jobs_after_the_ttl_and_stale_keys(store: DirectoryJobStore) -> None:
-    done, running = _create(store), _create(store)
-    store.update(done, {"status": JobStatus.DONE, "finished": time.time() - 100})
-    store.update(running, {"status": JobStatus.RUNNING})
+def test_sweep_removes_jobs_finished_or_not_a_ttl_after_their_last_change(store: DirectoryJobStore) -> None:
+    done, running, recent = _create(store), _create(store), _create(store)
+    store.update(done, {"status": JobStatus.DONE, "finished": time.time()})
+    store.update(running, {"status": JobStatus.RUNNING})  # e.g. its queue entry and runner are gone
     half_made = new_job_id()
     store.reserve(half_made)  # a crash between reserve and create: no record
     old = time.time() - 100
     os.utime(store.root / half_made, (old, old))
     store.claim_key("k-done", done)
-    assert store.sweep(ttl=50) == 2
-    assert not store.exists(done) and not store.exists(half_made) and store.exists(running)
+    time.sleep(1.2)
+    store.update(recent, {"progress": {"fraction": 0.5, "message": None}})  # a change keeps it
+    assert store.sweep(ttl=1.0) == 3
+    assert not store.exists(done) and not store.exists(running) and not store.exists(half_made)
+    assert store.exists(recent)
     assert list((store.root / "keys").iterdir()) == []
-    assert store.sweep(ttl=50) == 0
+    assert store.sweep(ttl=1.0) == 0
+
+
+def test_every_change_renews_updated(store: DirectoryJobStore) -> None:
+    job_id = _create(store)
+    first = store.get(job_id)
+    assert first is not None
+    time.sleep(0.01)
+    renewed = store.update(job_id, {})
+    assert renewed is not None and renewed["updated"] > first["updated"]
+    assert store.transition(job_id, lambda record: None) == renewed  # no change: not renewed
