@@ -388,6 +388,33 @@ def test_redis_restart_recovers_on_its_own(stack: Stack, client: httpx.Client) -
     _wait("web container healthy again", lambda: stack.health("web") == "healthy", 60)
 
 
+def test_a_crashed_worker_is_restarted(stack: Stack, client: httpx.Client) -> None:
+    # restart: unless-stopped, with init: true as PID 1: a worker process that dies (SIGKILL, as
+    # the OOM killer sends) ends its container, and Docker starts it again
+    stack("up", "-d", "--no-build", "--scale", "worker=1")
+    _wait("1 ready worker", lambda: stack.workers_ready(1), 60)
+    [cid] = stack.container_ids("worker")
+    before = int(_run([DOCKER, "inspect", "-f", "{{.RestartCount}}", cid]).stdout.strip())
+    kill = (
+        "import os\n"
+        "for p in filter(str.isdigit, os.listdir('/proc')):\n"
+        "    c = open(f'/proc/{p}/cmdline', 'rb').read().split(bytes(1))\n"
+        "    if c[1:4] == [b'-m', b'app', b'worker']: os.kill(int(p), 9)\n"
+    )
+    _run([DOCKER, "exec", cid, "python", "-c", kill])
+    _wait(
+        "the worker container restarted",
+        lambda: (
+            int(_run([DOCKER, "inspect", "-f", "{{.RestartCount}}", cid]).stdout.strip()) > before
+            and stack.running("worker") == 1
+        ),
+        60,
+    )
+    prefix = f"crash-{uuid.uuid4().hex[:6]}-"
+    _post_ids(client, [f"{prefix}{n}" for n in range(5)])
+    _wait("items processed by the restarted worker", lambda: len(stack.ids_seen(prefix)) == 5, 60)
+
+
 def test_down_is_fast(stack: Stack) -> None:
     t0 = time.monotonic()
     stack("down", "-v", "--remove-orphans")
