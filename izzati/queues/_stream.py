@@ -248,9 +248,13 @@ class Consumer:
         taken = int(pending["pending"]) if isinstance(pending, dict) else 0
         return max(int(length) - taken, 0)
 
-    def claim_from_dead(self, max_deliveries: int, dead_letters: DeadLetters) -> list[Entry]:
-        """Claim the pending entries of consumers whose heartbeat expired, parking instead those
-        delivered `max_deliveries` times already; forget idle dead consumers."""
+    def claim_from_dead(self, max_deliveries: int, dead_letters: DeadLetters, limit: int) -> list[Entry]:
+        """Claim up to `limit` pending entries of consumers whose heartbeat expired, parking instead
+        those delivered `max_deliveries` times already; forget idle dead consumers.
+
+        No more than `limit` (what this consumer will work on next): a claim counts a delivery,
+        and an entry claimed but never tried (its claimer died on another one) must not move
+        closer to being parked."""
         try:
             consumers = self.client.xinfo_consumers(self.key, GROUP)
         except Exception as exc:
@@ -288,7 +292,8 @@ class Consumer:
                     "acknowledged: each worker that took it died or was stopped"
                 )
                 dead_letters.park(text(entry["message_id"]), reason, dead, min_idle)
-            if not ids:  # parked, or another worker claimed them first
+            ids = ids[: max(limit - len(taken), 0)]
+            if not ids:  # parked, claimed by another worker first, or enough taken
                 continue
             claimed = self.client.xclaim(self.key, GROUP, self.consumer, min_idle, ids)
             taken.extend(e for e in entries(claimed) if e[1] is not None)

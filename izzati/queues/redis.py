@@ -248,7 +248,8 @@ class RedisQueue:
         if now < self._next_reclaim:
             return
         self._next_reclaim = now + self._rt / 4
-        self._buffer.extend(self._member.claim_from_dead(self._max_deliveries, self.dead_letters))
+        limit = self._prefetch - len(self._buffer)
+        self._buffer.extend(self._member.claim_from_dead(self._max_deliveries, self.dead_letters, limit))
 
     # -- inspection and lifetime -------------------------------------------------------------------
 

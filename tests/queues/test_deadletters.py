@@ -128,3 +128,31 @@ def test_the_dlq_commands(redis_server: str) -> None:
     assert purged.returncode == 0 and "1 deleted from izzati:jobs:dead" in purged.stderr
     memory = _izzati("dlq", "list", "--queue", "memory://")
     assert memory.returncode == 2 and "dead letters exist only on a redis:// queue" in memory.stderr
+
+
+def _take_two_and_die(q: Any) -> None:
+    q.get()  # with prefetch=2 the read takes both entries: one returned, one buffered
+    os._exit(3)
+
+
+def test_a_survivor_claims_only_what_it_works_on(redis_server: str) -> None:
+    # A claim counts a delivery: entries claimed in bulk but never tried (the claimer died on the
+    # first) would creep towards the dead-letter stream without ever having been tried.
+    options: dict[str, Any] = {"name": "dl4", "redelivery_timeout": 0.4}
+    producer = RedisQueue(redis_server, **options)
+    producer.put("first")
+    producer.put("second")
+    process, _ = background(_take_two_and_die, queue=RedisQueue(redis_server, prefetch=2, **options))
+    process.join(20)
+    assert process.exitcode == 3
+    survivor = RedisQueue(redis_server, **options)
+    assert survivor.get(timeout=10) == "first"
+    raw = redis.Redis.from_url(redis_server)
+    counts = {
+        e["consumer"].decode(): e["times_delivered"] for e in raw.xpending_range("dl4:stream", "izzati", "-", "+", 10)
+    }
+    assert sorted(counts.values()) == [1, 2]  # "second" was not claimed along: still one delivery
+    assert survivor.get(timeout=10) == "second"
+    survivor.task_done()
+    producer.close()
+    survivor.close()
