@@ -15,6 +15,7 @@ import httpx
 import pytest
 import redis
 
+from izzati.queues import RedisQueue
 from tests.support.http import wait_for_http
 from tests.support.net import free_tcp_port
 from tests.support.processes import PYTHON, Proc
@@ -74,15 +75,12 @@ def test_poison_items_are_parked_and_every_good_item_is_processed_once(
     good = {n for n, kind in enumerate(plan) if kind == "good"}
     assert set(processed) == good, "every good item processed"
     assert max(processed.values()) == 1, "and exactly once"
-    parked = raw.xrange("izzati:dead")
-    reasons = Counter(fields[b"dead.reason"].decode().split(":")[0].split(" ")[0] for _, fields in parked)
+    parked = RedisQueue(redis_server).dead_letters.entries(1000)
+    reasons = Counter(letter.reason.split(":")[0].split(" ")[0] for letter in parked)
     assert len(parked) == sum(POISON_EACH)
     assert reasons == {"undecodable": undecodable, "delivered": raising + killing}
-    assert all(
-        int(fields[b"dead.deliveries"]) == MAX_DELIVERIES
-        for _, fields in parked
-        if b"d" in fields and fields[b"d"].startswith(b'{"kind":"')
-    ), "each poison item was delivered exactly MAX_DELIVERIES times"
+    delivered = [letter.deliveries for letter in parked if letter.reason.startswith("delivered")]
+    assert delivered == [MAX_DELIVERIES] * (raising + killing), "each poison item ended MAX_DELIVERIES workers"
     # no crash loop: each raising or killing item ends at most MAX_DELIVERIES workers, then the fleet is quiet
     assert restarts <= (raising + killing) * MAX_DELIVERIES
     time.sleep(2)
