@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Any
 
-from ..defaults import JOB_MAX_ATTEMPTS, JOB_RETRIES, JOB_RETRY_DELAY, JOB_TTL
+from ..defaults import JOB_RETRY_DELAY
 from ..exceptions import HTTPError, QueueUnavailable, WorkerStopped
 from ..files import UploadedFile
 from ..invoker import Invoker, encode_json
@@ -29,6 +29,7 @@ from .model import (
     failure,
     valid_job_id,
 )
+from .service import JobService
 from .store import JobStore
 from .webhook import notify
 
@@ -64,32 +65,19 @@ class JobRunner:
 
     Arguments:
         invoker: the same calling convention as the web side (`Backend`'s callback, args, q).
-        store: the job store shared with the web side.
-        queue: the jobs queue (separate from the user's `q`).
-        max_attempts: how many times a job whose worker died is started before it fails.
-        ttl: seconds a job is kept after its last change.
-        retries: how many times a job whose callback raised is queued again (after 1 s, 2 s, 4 s...).
+        jobs: the jobs to run: their store, their queue, and how often to try them (`max_attempts`
+            when the worker dies, `retries` when the callback raises, after 1 s, 2 s, 4 s ...)
+            and how long to keep them (`ttl`).
     """
 
-    def __init__(
-        self,
-        invoker: Invoker,
-        store: JobStore,
-        queue: Queue,
-        *,
-        max_attempts: int = JOB_MAX_ATTEMPTS,
-        ttl: float = JOB_TTL,
-        retries: int = JOB_RETRIES,
-    ) -> None:
+    def __init__(self, invoker: Invoker, jobs: JobService) -> None:
         self.invoker = invoker
-        self.store = store
-        self.queue = StoppableQueue(queue)
-        self.max_attempts = max_attempts
-        self.ttl = ttl
-        self.retries = retries
+        self.jobs = jobs
+        self.store = jobs.store
+        self.queue = StoppableQueue(jobs.queue)
         self._swept = 0.0
         # sweeping, and looking for jobs whose queue entry is gone, this often
-        self.sweep_every = min(60.0, max(1.0, ttl / 10))
+        self.sweep_every = min(60.0, max(1.0, jobs.ttl / 10))
 
     def run(self) -> None:
         """Run jobs until `stop()`; a broker outage is waited out."""
@@ -124,7 +112,7 @@ class JobRunner:
         if now - self._swept > self.sweep_every:
             self._swept = now
             try:
-                removed = self.store.sweep(self.ttl)
+                removed = self.store.sweep(self.jobs.ttl)
                 if removed:
                     logger.info("removed %d expired jobs", removed)
                 reconcile(self.store, self.queue.queue, queued_after=self.sweep_every, running_after=3 * _HEARTBEAT)
@@ -136,8 +124,8 @@ class JobRunner:
             return None
         attempt = int(record.get("attempt") or 0) + 1
         deaths = attempt - 1 - int(record.get("retries") or 0)  # starts that ended with no outcome
-        if deaths >= self.max_attempts:
-            detail = f"the job's worker died {deaths} times (IZZATI_JOB_MAX_ATTEMPTS={self.max_attempts})"
+        if deaths >= self.jobs.max_attempts:
+            detail = f"the job's worker died {deaths} times (IZZATI_JOB_MAX_ATTEMPTS={self.jobs.max_attempts})"
             return {"status": JobStatus.FAILED, "error": failure("worker_lost", detail), "finished": time.time()}
         return {
             "status": JobStatus.RUNNING,
@@ -227,7 +215,7 @@ class JobRunner:
         if current["status"] == JobStatus.CANCELLED or self.store.cancel_requested(job_id):
             return {"status": JobStatus.CANCELLED, "finished": current.get("finished") or now}
         retries = int(current.get("retries") or 0)
-        if error is not None and retry and retries < self.retries:
+        if error is not None and retry and retries < self.jobs.retries:
             delay = min(JOB_RETRY_DELAY * 2**retries, _MAX_RETRY_DELAY)
             return {"status": JobStatus.QUEUED, "error": error, "retries": retries + 1, "retry_at": now + delay}
         if error is not None:

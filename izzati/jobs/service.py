@@ -128,9 +128,7 @@ class JobService:
         """A runner of these jobs, calling the callback as `invoker` does."""
         from .runner import JobRunner
 
-        return JobRunner(
-            invoker, self.store, self.queue, max_attempts=self.max_attempts, ttl=self.ttl, retries=self.retries
-        )
+        return JobRunner(invoker, self)
 
     def submit(
         self,

@@ -21,10 +21,10 @@ def jobs(tmp_path: Path) -> JobService:
     return JobService.local(tmp_path / "jobs")
 
 
-def _run(jobs: JobService, callback: Any, text: dict[str, Any] | None = None, **options: Any) -> str:
+def _run(jobs: JobService, callback: Any, text: dict[str, Any] | None = None) -> str:
     job_id = jobs.submit(text or {}, [])["id"]
     jobs.queue.get(timeout=5)
-    JobRunner(Invoker(callback), jobs.store, jobs.queue, **options).run_one(job_id)
+    JobRunner(Invoker(callback), jobs).run_one(job_id)
     return job_id
 
 
@@ -65,7 +65,8 @@ def test_bytes_and_a_raising_callback(jobs: JobService) -> None:
 def test_a_job_started_too_often_fails_with_worker_lost(jobs: JobService) -> None:
     job_id = jobs.submit({}, [])["id"]
     jobs.store.update(job_id, {"attempt": 3})
-    JobRunner(Invoker(lambda text, data: 1), jobs.store, jobs.queue, max_attempts=3).run_one(job_id)
+    jobs.max_attempts = 3
+    JobRunner(Invoker(lambda text, data: 1), jobs).run_one(job_id)
     record = jobs.status(job_id)
     assert record["status"] is JobStatus.FAILED and record["error"] is not None
     assert record["error"]["error"] == "worker_lost"
@@ -81,14 +82,14 @@ def test_a_cancelled_job_keeps_no_result(jobs: JobService) -> None:
         seen.append(cancelled())
         return "late"
 
-    JobRunner(Invoker(callback), jobs.store, jobs.queue).run_one(job_id)
+    JobRunner(Invoker(callback), jobs).run_one(job_id)
     assert seen == [True]
     assert jobs.status(job_id)["status"] is JobStatus.CANCELLED
     assert jobs.store.load_result(job_id) is None
 
 
 def test_run_takes_jobs_until_stopped(jobs: JobService) -> None:
-    runner = JobRunner(Invoker(lambda text, data: text), jobs.store, jobs.queue)
+    runner = JobRunner(Invoker(lambda text, data: text), jobs)
     thread = threading.Thread(target=runner.run)
     thread.start()
     try:
@@ -193,5 +194,5 @@ def test_an_error_answered_on_purpose_is_not_retried(jobs: JobService) -> None:
         raise BadRequest("no name given")
 
     jobs.retries = 3
-    record = jobs.status(_run(jobs, refuses, retries=3))
+    record = jobs.status(_run(jobs, refuses))
     assert record["status"] is JobStatus.FAILED and record["retries"] == 0
