@@ -7,12 +7,18 @@ import asyncio
 import functools
 import inspect
 import json
+import logging
+import os
+import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from .exceptions import CallbackError
 
 __all__ = ["Invoker", "ThreadRunner", "describe", "signature_problem", "encode_json"]
+
+logger = logging.getLogger("izzati")
 
 
 class ThreadRunner(Protocol):
@@ -24,7 +30,9 @@ class ThreadRunner(Protocol):
 
 
 def describe(func: Callable[..., Any]) -> str:
-    """Name a callable the way a user wrote it: `module:qualname`."""
+    """Name a callable the way a user wrote it: `module:qualname` (an object by its class)."""
+    if not hasattr(func, "__qualname__") and not isinstance(func, functools.partial):
+        func = type(func)  # an instance with __call__, e.g. a model with setup()
     module = getattr(func, "__module__", None) or "?"
     name = getattr(func, "__qualname__", None) or repr(func)
     return f"{module}:{name}"
@@ -75,7 +83,9 @@ class Invoker:
     """Calls a callback as `callback([q,] text, data, *args, **kwargs)` and checks that it can.
 
     Arguments:
-        callback: the user's function, plain or `async def`.
+        callback: the user's function, plain or `async def`, or an object with `__call__` and a
+            `setup()` to run once per process before any call (a class with `setup()` is made into
+            one instance), and optionally `teardown()` at shutdown.
         args, kwargs: extra arguments after `text, data`, as in `Backend(callback, args, kwargs)`.
         queue: the queue handed to the callback, or None.
         queue_first: pass the queue as the first positional argument (`Backend(background=True)`).
@@ -94,7 +104,13 @@ class Invoker:
     ) -> None:
         if not callable(callback):
             raise TypeError(f"the callback must be callable, not {type(callback).__name__}: {callback!r}")
+        if inspect.isclass(callback) and callable(getattr(callback, "setup", None)):
+            callback = cast("Callable[..., Any]", callback())  # a class with setup(): one instance
         self.callback = callback
+        self.needs_setup = callable(getattr(callback, "setup", None))
+        self._setup_pid = 0
+        self._lock_pid = 0
+        self._lock = threading.Lock()
         self.args = tuple(args)
         self.kwargs = dict(kwargs or {})
         self.is_async = _is_async(callback)
@@ -122,6 +138,36 @@ class Invoker:
         problem = signature_problem(callback, (*self.lead, None, None, *self.args), self.kwargs, f"callback({shape})")
         if problem is not None:
             raise TypeError(f"callback {describe(callback)}{problem}")
+
+    def setup(self) -> None:
+        """Run the callback's `setup()` once in this process, logging how long it took; a no-op
+        for a callback without one. What setup() keeps on the object reaches every call here."""
+        pid = os.getpid()
+        if not self.needs_setup or self._setup_pid == pid:
+            return
+        if self._lock_pid != pid:  # forked: a lock held by a thread of the parent stays held here
+            self._lock, self._lock_pid = threading.Lock(), pid
+        with self._lock:
+            if self._setup_pid == pid:
+                return
+            name = describe(self.callback)
+            logger.info("setting up %s (pid %d)", name, pid)
+            started = time.perf_counter()
+            getattr(self.callback, "setup")()  # noqa: B009 - checked callable in __init__
+            logger.info("setup of %s took %.2f s (pid %d)", name, time.perf_counter() - started, pid)
+            self._setup_pid = pid
+
+    @property
+    def ready(self) -> bool:
+        """Whether the callback can be called in this process (set up, or nothing to set up)."""
+        return not self.needs_setup or self._setup_pid == os.getpid()
+
+    def teardown(self) -> None:
+        """Run the callback's `teardown()`, if it has one and was set up in this process."""
+        teardown = getattr(self.callback, "teardown", None)
+        if self._setup_pid == os.getpid() and callable(teardown):
+            self._setup_pid = 0
+            teardown()
 
     def call_sync(self, text: dict[str, Any], data: list[Any]) -> Any:
         """Call the callback in this thread (a coroutine function is run to completion)."""

@@ -15,17 +15,19 @@ import ctypes
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing import current_process
 from multiprocessing.process import BaseProcess
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
 from ._process import backoff, mp_context, process_problem, run_quietly
 
-__all__ = ["Supervisor", "die_with_parent"]
+__all__ = ["Supervisor", "ReadyBoard", "die_with_parent"]
 
 logger = logging.getLogger("izzati")
 
@@ -51,10 +53,28 @@ def die_with_parent(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _child(parent: int, target: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+SETTING_UP, READY, FAILED = 0, 1, 2
+
+
+def _child(
+    parent: int,
+    state: Synchronized[int],
+    setup: Callable[[], None] | None,
+    target: Callable[..., Any],
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
     die_with_parent(parent)
     # Ctrl+C reaches the whole process group; the parent alone decides then (one SIGTERM at exit)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if setup is not None:
+        try:
+            setup()
+        except Exception:
+            state.value = FAILED
+            logger.exception("%s: setup raised: the process exits", current_process().name)
+            sys.exit(1)
+    state.value = READY
     return run_quietly(target, *args, **kwargs)
 
 
@@ -64,7 +84,10 @@ class _Child:
     name: str
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
-    pid: Synchronized[int]  # shared memory: server processes forked later read the current pid
+    setup: Callable[[], None] | None
+    # shared memory: server processes forked later read the current pid and state
+    pid: Synchronized[int]
+    state: Synchronized[int]
     process: BaseProcess | None = None
     started: float = 0.0
     delays: Any = field(default_factory=lambda: backoff(1.0, 30.0))
@@ -86,9 +109,19 @@ class Supervisor:
         self._stopping = False
         self._thread: threading.Thread | None = None
 
-    def start(self, target: Callable[..., Any], name: str, *args: Any, **kwargs: Any) -> BaseProcess:
-        """Start `target(*args, **kwargs)` in a supervised daemon child process named `name`."""
-        child = _Child(target, name, args, kwargs, mp_context().Value("i", 0, lock=False))
+    def start(
+        self,
+        target: Callable[..., Any],
+        name: str,
+        *args: Any,
+        setup: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ) -> BaseProcess:
+        """Start `target(*args, **kwargs)` in a supervised daemon child process named `name`,
+        after `setup()` there (a setup that raises ends the child with exit code 1)."""
+        context = mp_context()
+        shared = context.Value("i", 0, lock=False), context.Value("i", SETTING_UP, lock=False)
+        child = _Child(target, name, args, kwargs, setup, *shared)
         self._spawn(child)
         with self._lock:
             self._children.append(child)
@@ -106,17 +139,26 @@ class Supervisor:
         found = []
         for child in self._children:
             if (problem := process_problem(child.pid.value, child.name)) is not None:
-                found.append(problem)
+                found.append(problem + ("; its setup failed (see the log)" if child.state.value == FAILED else ""))
         return found
+
+    def setting_up(self) -> list[str]:
+        """A line for each running child whose setup has not finished."""
+        return [
+            f"{child.name} (pid {child.pid.value}) is setting up"
+            for child in self._children
+            if child.state.value == SETTING_UP and process_problem(child.pid.value, child.name) is None
+        ]
 
     def stop(self) -> None:
         """Restart nothing from now on (the service is stopping)."""
         self._stopping = True
 
     def _spawn(self, child: _Child) -> None:
+        child.state.value = SETTING_UP
         process = mp_context().Process(
             target=_child,
-            args=(os.getpid(), child.target, *child.args),
+            args=(os.getpid(), child.state, child.setup, child.target, *child.args),
             kwargs=child.kwargs,
             daemon=True,
             name=child.name,
@@ -160,3 +202,43 @@ class Supervisor:
                 self.on_restart(child.name)
         self._spawn(child)
         logger.info("%s started again (pid %s)", child.name, child.pid.value)
+
+
+class ReadyBoard:
+    """Shared memory in which each of `size` server processes says whether its setup is done, so
+    any of them can tell a readiness probe about all of them."""
+
+    def __init__(self, size: int) -> None:
+        # a slot holds 0 (no process yet), the pid of a process setting up, or minus the pid of a
+        # ready one
+        self._slots = mp_context().Array("i", max(size, 1))
+
+    def _values(self) -> list[int]:
+        return [int(self._slots[index]) for index in range(len(self._slots))]
+
+    def setting_up(self) -> None:
+        """This process starts its setup: it takes a slot (a free one, or one of a dead process)."""
+        with self._slots.get_lock():
+            pid = os.getpid()
+            for index, value in enumerate(self._values()):
+                if value == 0 or abs(value) == pid or process_problem(abs(value), "") is not None:
+                    self._slots[index] = pid
+                    return
+
+    def ready(self) -> None:
+        """This process finished its setup."""
+        with self._slots.get_lock():
+            pid = os.getpid()
+            for index, value in enumerate(self._values()):
+                if value == pid:
+                    self._slots[index] = -pid
+
+    def waiting(self) -> list[str]:
+        """A line for each server process that is starting or setting up."""
+        found = []
+        for value in self._values():
+            if value == 0:
+                found.append("a server process is starting")
+            elif value > 0:
+                found.append(f"server process (pid {value}) is setting up")
+        return found

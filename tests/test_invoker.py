@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 from typing import Any
 
 import pytest
@@ -122,3 +123,48 @@ def test_encode_json_is_compact_utf8_and_refuses_what_is_not_json() -> None:
 def test_describe() -> None:
     assert describe(plain) == f"{__name__}:plain"
     assert describe(functools.partial(plain)).startswith("functools:")
+
+
+class Counting:
+    """A model: setup() once per process, teardown() at the end."""
+
+    setups = 0
+
+    def setup(self) -> None:
+        type(self).setups += 1
+        self.pid = os.getpid()
+
+    def teardown(self) -> None:
+        self.pid = 0
+
+    def __call__(self, text: dict[str, Any], data: list[Any]) -> int:
+        return self.pid
+
+
+def test_a_class_with_setup_becomes_one_instance_set_up_once_per_process() -> None:
+    Counting.setups = 0
+    invoker = Invoker(Counting)
+    assert isinstance(invoker.callback, Counting) and invoker.needs_setup and not invoker.ready
+    invoker.setup()
+    invoker.setup()
+    assert Counting.setups == 1 and invoker.ready
+    assert invoker.call_sync({}, []) == os.getpid()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # a forked process (a server worker, a job runner) sets up its own
+        ready_before = invoker.ready
+        invoker.setup()
+        os.write(write, f"{ready_before} {Counting.setups} {invoker.call_sync({}, [])}".encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert os.read(read, 100).decode().split() == ["False", "2", str(child)]
+    invoker.teardown()
+    assert invoker.call_sync({}, []) == 0 and not invoker.ready
+
+
+def test_plain_callbacks_need_no_setup() -> None:
+    invoker = Invoker(plain)
+    assert not invoker.needs_setup and invoker.ready
+    invoker.setup()  # a no-op
+    invoker.teardown()
+    assert describe(Counting()) == f"{__name__}:Counting"

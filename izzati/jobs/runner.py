@@ -80,7 +80,9 @@ class JobRunner:
         self.sweep_every = min(60.0, max(1.0, jobs.ttl / 10))
 
     def run(self) -> None:
-        """Run jobs until `stop()`; a broker outage is waited out."""
+        """Set the callback up (once in this process), then run jobs until `stop()`; a broker
+        outage is waited out."""
+        self.invoker.setup()
         try:
             while True:
                 self._maybe_sweep()

@@ -8,6 +8,7 @@ everything else (probes, jobs, the try-it page, the OpenAPI docs). User middlewa
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -39,6 +40,7 @@ class IzzatiApp(FastAPI):
         endpoint: the endpoint of `POST /` (it holds the callback and the limits).
         queue: the queue the readiness probe asks about.
         problems: names what else makes the service unready (e.g. a dead worker process).
+        setting_up: names the other local processes whose setup has not finished (job runner).
         jobs: serve the job routes for these jobs.
         api_key, cors_origins, access_log: see `Backend`.
         title, summary: shown in the OpenAPI docs and on the try-it page.
@@ -51,6 +53,7 @@ class IzzatiApp(FastAPI):
         *,
         queue: Queue | None = None,
         problems: Callable[[], list[str]] = list,
+        setting_up: Callable[[], list[str]] = list,
         jobs: JobService | None = None,
         api_key: str | None = None,
         cors_origins: Sequence[str] = (),
@@ -61,8 +64,10 @@ class IzzatiApp(FastAPI):
     ) -> None:
         @asynccontextmanager
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            endpoint.start_setup()  # in the background: the server answers probes meanwhile
             yield
             endpoint.shutdown()
+            await asyncio.to_thread(endpoint.invoker.teardown)
 
         super().__init__(title=title, summary=summary, lifespan=lifespan)
         self.endpoint = endpoint
@@ -71,7 +76,13 @@ class IzzatiApp(FastAPI):
             submit = Endpoint(endpoint.invoker, endpoint.limits, jobs=jobs, always_job=True)
             self.router.routes.append(Route("/jobs", submit, methods=["POST"], include_in_schema=False))
             add_job_routes(self, jobs)
-        add_probes(self, queue, problems, [jobs.queue] if jobs is not None else [])
+        add_probes(
+            self,
+            queue,
+            problems,
+            [jobs.queue] if jobs is not None else [],
+            setting_up=lambda: [*endpoint.setting_up(), *setting_up()],
+        )
         for caught in (StarletteHTTPException, RequestValidationError, Exception):
             self.add_exception_handler(caught, exception_handler)
         if try_page:

@@ -96,6 +96,7 @@ class Backend:
             self.endpoint,
             queue=self.q,
             problems=self.supervisor.problems,
+            setting_up=self.supervisor.setting_up,
             jobs=self.jobs,
             api_key=api_key,
             cors_origins=cors_origins,
@@ -154,7 +155,7 @@ class Backend:
         assert self.jobs is not None
         jobs = self.jobs
         jobs.requeue({JobStatus.QUEUED, JobStatus.RUNNING})
-        return self.start_child(jobs.runner(self.invoker).run, _JOB_RUNNER)
+        return self.supervisor.start(jobs.runner(self.invoker).run, _JOB_RUNNER, setup=self.invoker.setup)
 
     def start_child(self, target: Callable[..., Any], name: str, *args: Any, **kwargs: Any) -> BaseProcess:
         """Start `target(*args, **kwargs)` in a supervised child process: restarted when it dies,
@@ -166,4 +167,5 @@ class Backend:
     ) -> None:
         """Run uvicorn until SIGINT/SIGTERM, in-flight requests finishing; `workers` > 1 forks
         that many server processes sharing one listening port."""
+        self.endpoint.expect_processes(workers)
         serve(self.app, host, port, self.limits, workers=workers, **uvicorn_options)

@@ -14,6 +14,7 @@ from .. import defaults
 from ..exceptions import CallbackTimeout
 from ..invoker import Invoker, describe
 from ..jobs.service import JobService
+from ..supervisor import ReadyBoard
 from .errors import error_reply
 from .inputs import ClientDisconnected, Limits, read_request
 from .jobroutes import submit_job, wants_async
@@ -58,6 +59,39 @@ class Endpoint:
         self.always_job = always_job
         self._pool: CallbackPool | None = None
         self._pool_pid = 0
+        self._setup: asyncio.Task[None] | None = None
+        self._setup_pid = 0
+        self.board = ReadyBoard(1)
+
+    def expect_processes(self, count: int) -> None:
+        """Serve from `count` server processes: each reports its setup to the others."""
+        self.board = ReadyBoard(count)
+
+    def start_setup(self) -> asyncio.Task[None] | None:
+        """Start the callback's setup in this process, off the event loop (once); None when the
+        callback has none. The server answers meanwhile: probes say "setting up"."""
+        if not self.invoker.needs_setup:
+            return None
+        if self._setup is None or self._setup_pid != os.getpid():
+            self._setup = asyncio.get_running_loop().create_task(self._run_setup())
+            self._setup_pid = os.getpid()
+        return self._setup
+
+    async def _run_setup(self) -> None:
+        self.board.setting_up()
+        try:
+            await asyncio.to_thread(self.invoker.setup)
+        except Exception:
+            # a server without its model cannot serve: exit (code 1) rather than answer 500s
+            logger.critical(
+                "setup of %s raised: this server process exits", describe(self.invoker.callback), exc_info=True
+            )
+            os._exit(1)
+        self.board.ready()
+
+    def setting_up(self) -> list[str]:
+        """What is still setting up among the server processes (empty when all are ready)."""
+        return self.board.waiting() if self.invoker.needs_setup else []
 
     @property
     def pool(self) -> CallbackPool:
@@ -94,6 +128,11 @@ class Endpoint:
                 upload.close()
 
     async def _respond(self, text: dict[str, Any], files: list[Any]) -> ASGIApp:
+        if self.invoker.needs_setup and not self.invoker.ready:
+            # a request before setup finished (or an app whose lifespan never ran) waits for it
+            task = self.start_setup()
+            if task is not None:
+                await asyncio.shield(task)
         call = self.invoker.call(text, files, None if self.invoker.is_async else self.pool)
         try:
             if self.callback_timeout is None:

@@ -35,9 +35,15 @@ def readiness(queue: Queue | None, others: Sequence[Queue] = ()) -> dict[str, An
 
 
 def add_probes(
-    app: FastAPI, queue: Queue | None, problems: Callable[[], list[str]], others: Sequence[Queue] = ()
+    app: FastAPI,
+    queue: Queue | None,
+    problems: Callable[[], list[str]],
+    others: Sequence[Queue] = (),
+    *,
+    setting_up: Callable[[], list[str]] = list,
 ) -> None:
     """Register `/health` and `/ready`; `problems()` names what else makes the service unready,
+    `setting_up()` the local processes still running the callback's setup (503 "setting up"),
     `others` are further queues whose dead letters `/ready` counts."""
 
     @app.get("/health", summary="Liveness probe")
@@ -48,6 +54,9 @@ def add_probes(
     async def ready() -> Response:
         report = await asyncio.to_thread(readiness, queue, others)
         found = problems()
+        waiting = setting_up()
         if found:
             report = {**report, "status": "unavailable", "problems": found}
+        elif waiting:
+            report = {**report, "status": "setting up", "setting_up": waiting}
         return json_response(report, 200 if report["status"] == "ready" else 503)

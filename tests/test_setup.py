@@ -1,0 +1,113 @@
+"""Load once per process: a callback with setup() under `python -m app` (real processes)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from tests.support.http import wait_for_http
+from tests.support.net import free_tcp_port
+from tests.support.processes import PYTHON, Proc
+
+Spawn = Callable[..., Proc]
+
+
+def start(spawn: Spawn, tmp_path: Path, **env: str) -> tuple[Proc, str, Path]:
+    port = free_tcp_port()
+    log = tmp_path / "setups.log"
+    full = {
+        "IZZATI_HOST": "127.0.0.1",
+        "IZZATI_PORT": str(port),
+        "IZZATI_CALLBACK": "setupmodel:Model",
+        "SETUP_LOG": str(log),
+        "TEARDOWN_LOG": str(tmp_path / "teardowns.log"),
+        **env,
+    }
+    proc = spawn([PYTHON, "-m", "app"], env=full)
+    url = f"http://127.0.0.1:{port}/"
+    wait_for_http(url + "health", proc=proc.popen)
+    return proc, url, log
+
+
+def wait_ready(url: str, timeout: float = 30) -> list[httpx.Response]:
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = httpx.get(url + "ready")
+        seen.append(r)
+        if r.status_code == 200:
+            return seen
+        time.sleep(0.05)
+    raise AssertionError(f"not ready within {timeout} s: {seen[-1].text}")
+
+
+def test_setup_runs_once_per_process_before_work_and_ready_says_so(spawn: Spawn, tmp_path: Path) -> None:
+    proc, url, log = start(spawn, tmp_path, SETUP_SECONDS="2")
+    early = httpx.get(url + "ready")
+    assert early.status_code == 503 and early.json()["status"] == "setting up"
+    assert httpx.get(url + "health").status_code == 200  # alive meanwhile
+    seen = wait_ready(url)
+    assert any("setting up" in r.text for r in seen)
+    reply = httpx.post(url, data={"a": "1"}).json()
+    assert reply["sum"] == 6 and reply["loaded_by"] == reply["pid"]
+    lines = log.read_text().splitlines()
+    # the server process and the memory:// job runner each set up once
+    assert sorted(line.split()[1] for line in lines) == ["MainProcess", "izzati-jobs"]
+    job = httpx.post(url + "jobs", data={"a": "1"}).json()["id"]
+    deadline = time.monotonic() + 20
+    while (status := httpx.get(f"{url}jobs/{job}").json())["status"] != "done" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    result = httpx.get(f"{url}jobs/{job}/result").json()
+    assert result["sum"] == 6 and result["loaded_by"] == result["pid"] != reply["pid"], status
+    assert "setup of setupmodel:Model took" in proc.output()
+    proc.signal(signal.SIGTERM)
+    proc.popen.wait(20)
+    assert str(proc.popen.pid) in (tmp_path / "teardowns.log").read_text().split()  # teardown at shutdown
+    assert len(log.read_text().splitlines()) == 2
+
+
+def test_with_two_server_processes_setup_runs_exactly_twice(spawn: Spawn, tmp_path: Path) -> None:
+    proc, url, log = start(spawn, tmp_path, SETUP_SECONDS="1", IZZATI_WORKERS="2", IZZATI_JOBS="false")
+    wait_ready(url)
+    pids = {httpx.post(url).json()["loaded_by"] for _ in range(60)}  # new connections: both processes
+    lines = log.read_text().splitlines()
+    assert len(lines) == 2
+    assert {int(line.split()[0]) for line in lines} == pids
+    assert proc.popen.pid not in pids
+
+
+def test_a_setup_that_raises_ends_the_server_with_exit_code_1(spawn: Spawn, tmp_path: Path) -> None:
+    port = free_tcp_port()
+    env = {
+        "IZZATI_HOST": "127.0.0.1",
+        "IZZATI_PORT": str(port),
+        "IZZATI_CALLBACK": "setupmodel:Model",
+        "IZZATI_JOBS": "false",
+        "SETUP_FAIL_IN": "everywhere",
+    }
+    proc = spawn([PYTHON, "-m", "app"], env=env)
+    assert proc.popen.wait(30) == 1
+    output = proc.output()
+    assert "setup of setupmodel:Model raised" in output
+    assert "RuntimeError: no weights in MainProcess" in output  # the traceback is in the log
+
+
+def test_a_job_runner_whose_setup_raises_is_named_and_not_retried_in_a_tight_loop(spawn: Spawn, tmp_path: Path) -> None:
+    proc, url, log = start(spawn, tmp_path, SETUP_FAIL_IN="izzati-jobs")
+    time.sleep(4)
+    ready = httpx.get(url + "ready")
+    assert ready.status_code == 503
+    assert any(
+        "izzati-jobs" in problem for problem in ready.json().get("problems", []) + ready.json().get("setting_up", [])
+    )
+    runner_setups = [line for line in log.read_text().splitlines() if line.endswith("izzati-jobs")]
+    assert 2 <= len(runner_setups) <= 3  # 1 s, then 2 s apart: backoff, not a tight loop
+    assert "RuntimeError: no weights in izzati-jobs" in proc.output()
+    assert httpx.post(url, data={}).json()["sum"] == 6  # the server itself serves
+    assert proc.popen.poll() is None
+    os.kill(proc.popen.pid, signal.SIGTERM)
