@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any, Union
 from urllib.parse import urljoin
 
@@ -80,13 +82,60 @@ class Frontend:
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Like `send`, but return the whole `httpx.Response`."""
+        with self._post(js, f, files, timeout, url, headers, stream=False) as response:
+            return response
+
+    def stream(
+        self,
+        js: Mapping[str, Any] | None = None,
+        f: FileInput | None = None,
+        *,
+        files: Iterable[FileInput] = (),
+        timeout: float | None = None,
+    ) -> Iterator[Any]:
+        """POST like `send` and yield the reply's items as they arrive: each JSON item of a
+        streamed reply (NDJSON), each chunk of a bytes stream, or the one item of a plain reply
+        (an error reply too: `{"error": ..., "detail": ...}`)."""
+        with self._post(js, f, files, timeout, None, None, stream=True) as response:
+            media = response.headers.get("content-type", "")
+            if media == "application/x-ndjson":
+                for line in response.iter_lines():
+                    if line:
+                        yield json.loads(line)
+            elif media == "application/json":
+                yield json.loads(response.read())
+            else:
+                yield from response.iter_bytes()
+
+    @contextlib.contextmanager
+    def _post(
+        self,
+        js: Mapping[str, Any] | None,
+        f: FileInput | None,
+        files: Iterable[FileInput],
+        timeout: float | None,
+        url: str | None,
+        headers: Mapping[str, str] | None,
+        *,
+        stream: bool,
+    ) -> Iterator[httpx.Response]:
         opened: list[IO[bytes]] = []
         try:
             items = ([f] if f is not None else []) + list(files)
             parts = [("file", _file_part(item, opened)) for item in items]
             data = {key: value if isinstance(value, (str, list)) else str(value) for key, value in (js or {}).items()}
             with self._client(timeout) as client:
-                return client.post(url or self.url, data=data or None, files=parts or None, headers=headers)
+                if not stream:
+                    yield client.post(url or self.url, data=data or None, files=parts or None, headers=headers)
+                    return
+                request = client.build_request(
+                    "POST", url or self.url, data=data or None, files=parts or None, headers=headers
+                )
+                response = client.send(request, stream=True)
+                try:
+                    yield response
+                finally:
+                    response.close()
         finally:
             for handle in opened:
                 handle.close()

@@ -127,6 +127,9 @@ def parser() -> argparse.ArgumentParser:
     send.add_argument("-o", "--output", metavar="PATH", help="where to write a file reply ('-' for stdout)")
     send.add_argument("--timeout", type=float, default=60.0, metavar="S", help="seconds to wait (default 60)")
     send.add_argument(
+        "--stream", action="store_true", help="print a streamed reply's items as they arrive, one JSON line each"
+    )
+    send.add_argument(
         "-H",
         "--header",
         action="append",

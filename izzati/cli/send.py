@@ -33,7 +33,16 @@ def send(args: argparse.Namespace) -> int:
     if not args.url.startswith(("http://", "https://")):
         raise UsageError(f"{args.url!r}: the URL must start with http:// or https://")
     try:
-        response = Frontend(args.url, timeout=args.timeout, headers=headers).request(fields, files=args.files)
+        frontend = Frontend(args.url, timeout=args.timeout, headers=headers)
+        if args.stream:
+            for item in frontend.stream(fields, files=args.files):
+                if isinstance(item, bytes):
+                    sys.stdout.buffer.write(item)
+                    sys.stdout.buffer.flush()
+                else:
+                    print(json.dumps(item, ensure_ascii=False), flush=True)
+            return EXIT_OK
+        response = frontend.request(fields, files=args.files)
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
         raise UsageError(f"{args.url!r}: {exc}") from None
     except httpx.TimeoutException:

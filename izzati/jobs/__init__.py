@@ -8,6 +8,7 @@ job both do nothing. The parts: `model` (states and records), `store` (where job
 from __future__ import annotations
 
 import contextvars
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .store import JobStore
 
-__all__ = ["progress", "cancelled", "JobContext", "current_job"]
+__all__ = ["progress", "cancelled", "JobContext", "current_job", "current_request"]
 
 
 @dataclass
@@ -30,6 +31,9 @@ class JobContext:
 
 current_job: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar("izzati_job", default=None)
 """The job the current call runs in, set by the job runner around the callback."""
+
+current_request: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("izzati_request", default=None)
+"""Set when the client of the current request hung up (a streamed reply's reader went away)."""
 
 # a cancel flag is read from the store, so a callback polling cancelled() in a tight loop reads it
 # at most this often
@@ -46,10 +50,12 @@ def progress(fraction: float | None = None, message: str | None = None) -> None:
 
 
 def cancelled() -> bool:
-    """Whether the client cancelled the running job (checked at most 5 times a second)."""
+    """Whether the client cancelled the running job (checked at most 5 times a second), or hung up
+    on the request whose reply is being streamed; False elsewhere."""
     context = current_job.get()
     if context is None:
-        return False
+        gone = current_request.get()
+        return gone is not None and gone.is_set()
     now = time.monotonic()
     if not context.cancel_seen and now - context.checked_at > _CANCEL_POLL:
         context.checked_at = now

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import inspect
 import json
 import logging
 import queue as stdlib_queue
@@ -45,8 +47,17 @@ def _meta(media_type: str) -> ResultMeta:
     return {"status_code": 200, "media_type": media_type, "headers": []}
 
 
+async def _collect(items: Any) -> list[Any]:
+    return [item async for item in items]
+
+
 def stored_result(result: Any) -> StoredResult:
-    """What to keep of a callback's return value: the reply the synchronous call would send."""
+    """What to keep of a callback's return value: the reply the synchronous call would send; for
+    a generator, the list of what it yields."""
+    if inspect.isgenerator(result):
+        result = list(result)
+    elif inspect.isasyncgen(result):
+        result = asyncio.run(_collect(result))
     if isinstance(result, (bytes, bytearray, memoryview)):
         return StoredResult(_meta("application/octet-stream"), bytes(result))
     if "starlette.responses" in sys.modules:

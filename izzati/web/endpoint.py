@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -13,12 +14,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .. import defaults
 from ..exceptions import CallbackTimeout
 from ..invoker import Invoker, describe
+from ..jobs import current_request
 from ..jobs.service import JobService
 from ..supervisor import ReadyBoard
 from .errors import error_reply
 from .inputs import ClientDisconnected, Limits, read_request
 from .jobroutes import submit_job, wants_async
 from .responses import render
+from .streaming import ItemStream, is_stream, wants_events
 from .threadpool import CallbackPool
 
 __all__ = ["Endpoint"]
@@ -116,7 +119,7 @@ class Endpoint:
                 if self.jobs is not None and (self.always_job or wants_async(scope)):
                     response = await submit_job(self.jobs, scope, text, files)
                 else:
-                    response = await self._respond(text, files)
+                    response = await self._respond(scope, text, files)
             except ClientDisconnected:
                 return
             except Exception as exc:
@@ -127,7 +130,7 @@ class Endpoint:
             for upload in files:
                 upload.close()
 
-    async def _respond(self, text: dict[str, Any], files: list[Any]) -> ASGIApp:
+    async def _respond(self, scope: Scope, text: dict[str, Any], files: list[Any]) -> ASGIApp:
         if self.invoker.needs_setup and not self.invoker.ready:
             # a request before setup finished (or an app whose lifespan never ran) waits for it
             task = self.start_setup()
@@ -146,6 +149,17 @@ class Endpoint:
                     name = describe(self.invoker.callback)
                     logger.error("callback %s did not return within %g s", name, self.callback_timeout)
                     raise CallbackTimeout(f"the callback did not return within {self.callback_timeout:g} s") from None
+            if is_stream(result):
+                return self._stream(scope, result)
             return render(result)
         except Exception as exc:
-            return error_reply(exc, where="POST /", callback=self.invoker.callback, debug=self.debug)
+            return self._error(exc)
+
+    def _error(self, exc: Exception) -> ASGIApp:
+        return error_reply(exc, where="POST /", callback=self.invoker.callback, debug=self.debug)
+
+    def _stream(self, scope: Scope, items: Any) -> ASGIApp:
+        gone = threading.Event()
+        # the generator's body runs after this (lazily, in pool threads that copy this context)
+        current_request.set(gone)
+        return ItemStream(items, self.pool, gone, events=wants_events(scope), on_error=self._error)

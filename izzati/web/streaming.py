@@ -1,0 +1,137 @@
+"""Streamed replies: a callback that yields (a generator, sync or async) sends each item as it is
+made.
+
+- `Accept: text/event-stream` gets Server-Sent Events: one `data: <JSON>` event per item.
+- Otherwise JSON items go as NDJSON (`application/x-ndjson`, one JSON text per line) and `bytes`
+  items as raw chunks (`application/octet-stream`); the first item decides which.
+- Each item is sent before the next is asked for, and sending waits while the client reads slowly
+  (uvicorn's flow control): a slow reader holds the generator back instead of filling memory.
+- When the client hangs up, the generator is closed (`GeneratorExit` at its `yield`) and
+  `izzati.cancelled()` turns true for code that runs on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..invoker import ThreadRunner, encode_json
+
+__all__ = ["ItemStream", "is_stream", "wants_events"]
+
+logger = logging.getLogger("izzati")
+
+_END = object()
+
+
+def is_stream(result: Any) -> bool:
+    """Whether a callback's return value is a stream of items (a generator, sync or async)."""
+    return inspect.isgenerator(result) or inspect.isasyncgen(result)
+
+
+def wants_events(scope: Scope) -> bool:
+    """Whether the request asks for Server-Sent Events (`Accept: text/event-stream`)."""
+    return any(key == b"accept" and b"text/event-stream" in value for key, value in scope["headers"])
+
+
+class ItemStream:
+    """The ASGI reply that streams a generator's items.
+
+    Arguments:
+        items: the generator the callback returned.
+        pool: where a plain generator's steps run (never on the event loop).
+        gone: set when the client hangs up; `izzati.cancelled()` reads it.
+        events: send Server-Sent Events.
+        on_error: the reply when the generator raises before its first item (after it, the status
+            is sent: the connection is closed, so the client sees an unfinished stream).
+    """
+
+    def __init__(
+        self,
+        items: Any,
+        pool: ThreadRunner,
+        gone: threading.Event,
+        *,
+        events: bool,
+        on_error: Callable[[Exception], ASGIApp],
+    ) -> None:
+        self.items = items
+        self.pool = pool
+        self.gone = gone
+        self.events = events
+        self.on_error = on_error
+        self._step: Awaitable[Any] | None = None
+
+    async def _next(self) -> Any:
+        if inspect.isasyncgen(self.items):
+            return await anext(self.items, _END)
+        # shielded: a hang-up cancels the wait, not the step, which _close() lets finish
+        self._step = asyncio.ensure_future(self.pool.run(lambda: next(self.items, _END)))
+        return await asyncio.shield(self._step)
+
+    async def _close(self) -> None:
+        with contextlib.suppress(BaseException):
+            if inspect.isasyncgen(self.items):
+                await self.items.aclose()
+                return
+            if self._step is not None:
+                await self._step  # a plain generator cannot be closed while a thread runs it
+            await self.pool.run(self.items.close)
+
+    def _encode(self, item: Any, raw: bool) -> bytes:
+        if self.events:
+            return b"data: " + encode_json(item) + b"\n\n"
+        if raw:
+            if not isinstance(item, (bytes, bytearray, memoryview)):
+                raise TypeError(f"a stream that began with bytes yielded a {type(item).__name__}")
+            return bytes(item)
+        return encode_json(item) + b"\n"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        streaming = asyncio.current_task()
+        assert streaming is not None
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            self.gone.set()
+            streaming.cancel()
+
+        watcher = asyncio.create_task(watch())
+        try:
+            await self._stream(scope, receive, send)
+        except asyncio.CancelledError:
+            if not self.gone.is_set():
+                raise  # not a hang-up: the server is stopping
+        finally:
+            watcher.cancel()
+            await self._close()
+
+    async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            first = await self._next()
+        except Exception as exc:  # nothing is sent yet: the reply is the error
+            await self.on_error(exc)(scope, receive, send)
+            return
+        raw = not self.events and isinstance(first, (bytes, bytearray, memoryview))
+        media = b"text/event-stream" if self.events else b"application/octet-stream" if raw else b"application/x-ndjson"
+        headers = [(b"content-type", media), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+        start: Message = {"type": "http.response.start", "status": 200, "headers": headers}
+        await send(start)
+        item = first
+        while item is not _END:
+            try:
+                chunk = self._encode(item, raw)
+            except Exception as exc:  # the status is sent: end the stream, say why in the log
+                logger.error("a streamed item cannot be sent (%s): the stream ends here", exc)
+                break
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            item = await self._next()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})

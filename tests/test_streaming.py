@@ -1,0 +1,158 @@
+"""Streamed replies through a real uvicorn server: NDJSON, Server-Sent Events, raw bytes, hang-ups."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx
+
+from izzati import Backend, cancelled
+from izzati.jobs.service import JobService
+
+Client = Callable[..., httpx.Client]
+
+
+def test_items_arrive_as_they_are_made_as_ndjson(client_for: Client) -> None:
+    first_read = threading.Event()
+    finished = threading.Event()
+
+    def tokens(text: dict[str, Any], data: list[Any]) -> Iterator[dict[str, Any]]:
+        yield {"token": "Hello", "n": 0}
+        assert first_read.wait(10)  # the client has the first item while this generator still runs
+        for n, token in enumerate([",", " world"], 1):
+            yield {"token": token, "n": n}
+        finished.set()
+
+    client = client_for(Backend(tokens).app)
+    with client.stream("POST", "/", data={"prompt": "hi"}) as reply:
+        assert reply.status_code == 200
+        assert reply.headers["content-type"] == "application/x-ndjson"
+        lines = reply.iter_lines()
+        assert json.loads(next(lines)) == {"token": "Hello", "n": 0}
+        assert not finished.is_set()
+        first_read.set()
+        rest = [json.loads(line) for line in lines if line]
+    assert [item["token"] for item in rest] == [",", " world"]
+    assert finished.is_set()
+
+
+def test_server_sent_events_and_async_generators(client_for: Client) -> None:
+    async def tokens(text: dict[str, Any], data: list[Any]) -> AsyncIterator[Any]:
+        for token in ["a", "b", "c"]:
+            await asyncio.sleep(0.01)
+            yield {"token": token}
+        yield "done"
+
+    client = client_for(Backend(tokens).app)
+    reply = client.post("/", headers={"Accept": "text/event-stream"})
+    assert reply.headers["content-type"] == "text/event-stream"
+    assert reply.text == 'data: {"token":"a"}\n\ndata: {"token":"b"}\n\ndata: {"token":"c"}\n\ndata: "done"\n\n'
+    ndjson = client.post("/")
+    assert ndjson.text.splitlines() == ['{"token":"a"}', '{"token":"b"}', '{"token":"c"}', '"done"']
+
+
+def test_bytes_items_are_raw_chunks(client_for: Client) -> None:
+    def chunks(text: dict[str, Any], data: list[Any]) -> Iterator[bytes]:
+        for n in range(3):
+            yield f"part {n};".encode()
+
+    reply = client_for(Backend(chunks).app).post("/")
+    assert reply.headers["content-type"] == "application/octet-stream"
+    assert reply.content == b"part 0;part 1;part 2;"
+
+
+def test_a_client_that_hangs_up_stops_the_generator(client_for: Client) -> None:
+    produced: list[int] = []
+    saw_cancel = threading.Event()
+    closed = threading.Event()
+
+    def forever(text: dict[str, Any], data: list[Any]) -> Iterator[dict[str, int]]:
+        try:
+            n = 0
+            while True:
+                if cancelled():
+                    saw_cancel.set()
+                produced.append(n)
+                yield {"n": n}
+                n += 1
+                time.sleep(0.01)
+        finally:
+            closed.set()  # GeneratorExit at the yield: the generator was closed
+
+    client = client_for(Backend(forever).app)
+    with client.stream("POST", "/") as reply:
+        lines = reply.iter_lines()
+        assert json.loads(next(lines)) == {"n": 0}
+    # the connection is gone (the stream context closed it)
+    assert closed.wait(10), "the generator was closed"
+    count = len(produced)
+    time.sleep(0.3)
+    assert len(produced) == count  # and nothing more is made for nobody
+    assert count < 200
+
+
+def test_a_slow_reader_holds_the_generator_back(client_for: Client) -> None:
+    produced: list[int] = []
+    chunk = b"x" * (1024 * 1024)
+
+    def big(text: dict[str, Any], data: list[Any]) -> Iterator[bytes]:
+        for n in range(1024):  # 1 GiB if it ran ahead of its reader
+            produced.append(n)
+            yield chunk
+
+    client = client_for(Backend(big).app)
+    with client.stream("POST", "/") as reply:
+        stream = reply.iter_raw(65536)
+        next(stream)
+        time.sleep(1.0)  # the reader pauses: the server must not buffer the stream meanwhile
+        ahead = len(produced)
+    assert ahead <= 64, f"{ahead} MiB produced for a reader that took 64 KiB"
+
+
+def test_a_generator_that_raises_before_its_first_item_is_a_json_500(client_for: Client) -> None:
+    def broken(text: dict[str, Any], data: list[Any]) -> Iterator[int]:
+        raise ValueError("no model")
+        yield 1  # a generator all the same
+
+    reply = client_for(Backend(broken).app).post("/")
+    assert reply.status_code == 500
+    assert reply.json() == {"error": "callback_failed", "detail": "the callback raised ValueError"}
+
+
+def test_a_streamed_job_keeps_the_list_of_its_items(tmp_path: Any) -> None:
+    def tokens(text: dict[str, Any], data: list[Any]) -> Iterator[str]:
+        yield from ["to", "ken", "s"]
+
+    jobs = JobService.local(tmp_path / "jobs")
+    job_id = jobs.submit({}, [])["id"]
+    jobs.queue.get(timeout=5)
+    from izzati.invoker import Invoker
+
+    jobs.runner(Invoker(tokens)).run_one(job_id)
+    meta, path = jobs.result(job_id)
+    assert meta["media_type"] == "application/json" and json.loads(path.read_bytes()) == ["to", "ken", "s"]
+
+
+def test_frontend_stream_and_izzati_send_stream(serve: Callable[..., str]) -> None:
+    import subprocess
+    import sys
+
+    from izzati import Frontend
+
+    def tokens(text: dict[str, Any], data: list[Any]) -> Iterator[dict[str, Any]]:
+        for n in range(3):
+            yield {"n": n, "name": text.get("name")}
+
+    url = serve(Backend(tokens).app) + "/"
+    assert list(Frontend(url).stream({"name": "ada"})) == [{"n": n, "name": "ada"} for n in range(3)]
+    plain = serve(Backend(lambda text, data: {"one": 1}).app) + "/"
+    assert list(Frontend(plain).stream()) == [{"one": 1}]  # a plain reply is one item
+    command = [sys.executable, "-m", "izzati.cli", "send", url, "name=bob", "--stream"]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [json.dumps({"n": n, "name": "bob"}) for n in range(3)]
