@@ -38,13 +38,18 @@ def finish_fields(text: dict[str, Any]) -> dict[str, Any]:
     return text
 
 
+# charsets whose strict decoder never yields a lone surrogate: no second look needed (the hot path)
+_SURROGATE_FREE = frozenset({"utf-8", "utf8", "ascii", "us-ascii", "latin-1", "iso-8859-1"})
+
+
 def decode_text(raw: bytes, what: str, charset: str = "utf-8") -> str:
     """Decode `raw` strictly into valid Unicode, or answer 400 naming `what`."""
     try:
         text = raw.decode(charset)
-        # some decoders (utf-7, unicode_escape) yield lone surrogates: no text, and every encoder
-        # after this would fail on them
-        text.encode("utf-8")
+        if charset.lower() not in _SURROGATE_FREE:
+            # some decoders (utf-7, unicode_escape) yield lone surrogates: no text, and every
+            # encoder after this would fail on them
+            text.encode("utf-8")
     except Exception:  # the client chose the codec: whatever it raises (punycode: IndexError) is a bad body
         raise BadRequest(f"{what} is not valid {charset} text") from None
     return text
@@ -69,7 +74,8 @@ def parse_urlencoded(body: bytes, limits: Limits, charset: str) -> dict[str, Any
         pairs = parse_qsl(
             decode_text(body, "form body", charset), keep_blank_values=True, encoding=charset, errors="strict"
         )
-        check_text(pairs, "form body")  # %-escapes are decoded with the client's charset too
+        if charset.lower() not in _SURROGATE_FREE:
+            check_text(pairs, "form body")  # %-escapes are decoded with the client's charset too
     except BadRequest:
         raise
     except Exception as exc:  # UnicodeDecodeError, or whatever the client's codec raises
