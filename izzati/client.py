@@ -38,6 +38,13 @@ def _file_part(item: FileInput, opened: list[IO[bytes]]) -> tuple[str, Any] | tu
     return (filename, item)
 
 
+def _decoded(response: httpx.Response) -> Any:
+    """A reply as `send` returns it: decoded JSON, or the bytes of anything else."""
+    if response.headers.get("content-type") == "application/json":
+        return response.json()
+    return response.content
+
+
 class Frontend:
     """A client for an izzati backend: `Frontend(url).send(js={...}, f=open(path, "rb"))`.
 
@@ -59,17 +66,28 @@ class Frontend:
         *,
         files: Iterable[FileInput] = (),
         timeout: float | None = None,
+        wait: float | None = None,
     ) -> Any:
         """POST text fields and files; return the decoded JSON reply, or the bytes of a file reply.
 
         `js` values are sent as form fields (a list value sends the key once per item); `f` and
         `files` are sent as parts named `file`, in order. Error replies are returned like any
         JSON reply (`{"error": ..., "detail": ...}`), as the original client did.
+
+        With `wait=N` the request runs as a job (`Prefer: respond-async, wait=N`): the server
+        answers at once when it ends within N seconds, else with the job, which this follows to
+        its result. Either way the return value is the same as without `wait`.
         """
-        response = self.request(js, f, files=files, timeout=timeout)
-        if response.headers.get("content-type") == "application/json":
-            return response.json()
-        return response.content
+        if wait is None:
+            return _decoded(self.request(js, f, files=files, timeout=timeout))
+        prefer = {"Prefer": f"respond-async, wait={wait:g}"}
+        limit = max(timeout if timeout is not None else self.timeout or 0.0, wait + 10.0)
+        response = self.request(js, f, files=files, timeout=limit, headers=prefer)
+        if response.status_code != 202:
+            return _decoded(response)
+        job = Job(self, response.json())
+        job.wait(timeout)
+        return job.result()
 
     def request(
         self,
@@ -199,9 +217,7 @@ class Job:
             response = client.get(self.url + "/result")
         if response.status_code == 409:
             raise JobError(f"job {self.id} has no result: {response.json().get('detail')}")
-        if response.headers.get("content-type") == "application/json":
-            return response.json()
-        return response.content
+        return _decoded(response)
 
     def cancel(self) -> dict[str, Any]:
         """Cancel the job; return its status."""

@@ -401,3 +401,26 @@ def test_jobs_lost_with_redis_data_are_queued_again(redis_server: str, spawn: Sp
     service.start_worker()
     for job_id in ids:
         assert service.wait(job_id, ("done",), timeout=30)["status"] == "done"
+
+
+def test_prefer_wait_answers_fast_jobs_inline_and_slow_ones_with_202(service: Service) -> None:
+    service.start_web()
+    service.start_worker()
+    fast = httpx.post(service.url + "/", data={"name": "quick"}, headers={"Prefer": "respond-async, wait=10"})
+    sync = httpx.post(service.url + "/", data={"name": "quick"})
+    assert fast.status_code == 200 and fast.headers["preference-applied"] == "wait=10"
+    assert fast.json() == sync.json()
+    slow = httpx.post(
+        service.url + "/",
+        data={"mode": "hold", "seconds": "2", "saw_cancel": "/dev/null"},
+        headers={"Prefer": "respond-async, wait=0.3"},
+    )
+    assert slow.status_code == 202 and slow.headers["preference-applied"] == "respond-async"
+    assert slow.json()["status"] in ("queued", "running")
+    failed = httpx.post(service.url + "/", data={"mode": "fail"}, headers={"Prefer": "respond-async, wait=10"})
+    assert failed.status_code == 500 and failed.json()["error"] == "callback_failed"
+    # the Python client follows a 202 to the result; either way it returns what send() returns
+    frontend = Frontend(service.url + "/")
+    assert frontend.send({"name": "f"}, wait=10) == frontend.send({"name": "f"})
+    held = frontend.send({"mode": "hold", "seconds": "1", "saw_cancel": "/dev/null"}, wait=0.2)  # 202, followed
+    assert held == {"text": {"mode": "hold", "seconds": "1", "saw_cancel": "/dev/null"}, "files": []}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,12 +13,13 @@ from fastapi import FastAPI
 from starlette.responses import Response
 from starlette.types import Scope
 
+from .._process import backoff
 from ..exceptions import HTTPError
-from ..jobs.model import JobRecord, public_status
+from ..jobs.model import TERMINAL, JobRecord, JobStatus, public_status
 from ..jobs.service import JobService
 from .responses import FileReturn, error_response, json_response
 
-__all__ = ["add_job_routes", "submit_job", "wants_async"]
+__all__ = ["add_job_routes", "submit_job", "wants_async", "preferred_wait"]
 
 
 def wants_async(scope: Scope) -> bool:
@@ -27,8 +30,20 @@ def wants_async(scope: Scope) -> bool:
     return False
 
 
+_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)", re.IGNORECASE)
+_MAX_WAIT = 600.0  # seconds: longer than any proxy keeps a quiet request open anyway
+
+
+def preferred_wait(prefer: str) -> float | None:
+    """The `wait=N` of a `Prefer` header (RFC 7240), in seconds (at most 600), or None."""
+    match = _WAIT.search(prefer)
+    return None if match is None else min(float(match.group(1)), _MAX_WAIT)
+
+
 async def submit_job(jobs: JobService, scope: Scope, text: dict[str, Any], files: list[Any]) -> Response:
-    """Store and queue the request; answer 202 with the job's status and a Location."""
+    """Store and queue the request; answer 202 with the job's status and a Location. With
+    `Prefer: respond-async, wait=N` a job that ends within N seconds is answered as the
+    synchronous call would be (`Preference-Applied: wait=N`)."""
     headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
     record = await asyncio.to_thread(
         jobs.submit,
@@ -37,8 +52,27 @@ async def submit_job(jobs: JobService, scope: Scope, text: dict[str, Any], files
         idempotency_key=headers.get("idempotency-key") or None,
         callback_url=headers.get("callback-url") or text.pop("callback_url", None),
     )
+    wait = preferred_wait(headers.get("prefer", ""))
+    if wait is not None:
+        ended = await _wait_for_end(jobs, record["id"], wait)
+        if ended is not None and ended["status"] in (JobStatus.DONE, JobStatus.FAILED):
+            reply = await _answer(lambda: _result_file(jobs, record["id"]))
+            reply.headers["Preference-Applied"] = f"wait={wait:g}"
+            return reply
+        record = ended or record
     status = public_status(record)
     return json_response(status, 202, {"Location": status["url"], "Preference-Applied": "respond-async"})
+
+
+async def _wait_for_end(jobs: JobService, job_id: str, seconds: float) -> JobRecord | None:
+    """The job's record once it has ended, or its latest record after `seconds`."""
+    deadline = time.monotonic() + seconds
+    delays = backoff(0.005, 0.25)
+    while True:
+        record = await asyncio.to_thread(jobs.store.get, job_id)
+        if record is None or record["status"] in TERMINAL or time.monotonic() >= deadline:
+            return record
+        await asyncio.sleep(min(next(delays), max(0.0, deadline - time.monotonic())))
 
 
 def _result_file(jobs: JobService, job_id: str) -> Response:
