@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -156,3 +157,47 @@ def test_frontend_stream_and_izzati_send_stream(serve: Callable[..., str]) -> No
     out = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [json.dumps({"n": n, "name": "bob"}) for n in range(3)]
+
+
+def _hang_up_after(url: str, seconds: float) -> None:
+    with contextlib.suppress(httpx.ReadTimeout):
+        httpx.post(url, data={"a": "1"}, timeout=seconds)  # the client gives up and closes
+
+
+def test_a_plain_callback_sees_cancelled_when_its_client_hangs_up(serve: Callable[..., str]) -> None:
+    saw: list[str] = []
+    done = threading.Event()
+
+    def patient(text: dict[str, Any], data: list[Any]) -> dict[str, str]:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if cancelled():
+                saw.append("cancelled")
+                break
+            time.sleep(0.01)
+        done.set()
+        return {"late": "nobody reads this"}
+
+    url = serve(Backend(patient).app) + "/"
+    _hang_up_after(url, 0.3)
+    assert done.wait(10) and saw == ["cancelled"]
+
+
+def test_an_async_callback_is_cancelled_when_its_client_hangs_up(serve: Callable[..., str]) -> None:
+    outcome: list[str] = []
+
+    async def slow(text: dict[str, Any], data: list[Any]) -> dict[str, str]:
+        try:
+            await asyncio.sleep(20)
+        except asyncio.CancelledError:
+            outcome.append("cancelled")
+            raise
+        outcome.append("finished")
+        return {}
+
+    url = serve(Backend(slow).app) + "/"
+    _hang_up_after(url, 0.3)
+    deadline = time.monotonic() + 10
+    while not outcome and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert outcome == ["cancelled"]

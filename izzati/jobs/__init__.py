@@ -8,7 +8,6 @@ job both do nothing. The parts: `model` (states and records), `store` (where job
 from __future__ import annotations
 
 import contextvars
-import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .store import JobStore
 
-__all__ = ["progress", "cancelled", "JobContext", "current_job", "current_request"]
+__all__ = ["progress", "cancelled", "JobContext", "Hangup", "current_job", "current_request"]
 
 
 @dataclass
@@ -32,8 +31,26 @@ class JobContext:
 current_job: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar("izzati_job", default=None)
 """The job the current call runs in, set by the job runner around the callback."""
 
-current_request: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("izzati_request", default=None)
-"""Set when the client of the current request hung up (a streamed reply's reader went away)."""
+
+class Hangup:
+    """Whether the client of a request went away (cheap to make: one for every request)."""
+
+    __slots__ = ("gone",)
+
+    def __init__(self) -> None:
+        self.gone = False
+
+    def set(self) -> None:
+        """The client went away."""
+        self.gone = True
+
+    def is_set(self) -> bool:
+        """Whether the client went away."""
+        return self.gone
+
+
+current_request: contextvars.ContextVar[Hangup | None] = contextvars.ContextVar("izzati_request", default=None)
+"""The request the current call serves; its `Hangup` is set when the client goes away."""
 
 # a cancel flag is read from the store, so a callback polling cancelled() in a tight loop reads it
 # at most this often
@@ -51,7 +68,7 @@ def progress(fraction: float | None = None, message: str | None = None) -> None:
 
 def cancelled() -> bool:
     """Whether the client cancelled the running job (checked at most 5 times a second), or hung up
-    on the request whose reply is being streamed; False elsewhere."""
+    on the request being served; False elsewhere."""
     context = current_job.get()
     if context is None:
         gone = current_request.get()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import threading
+from collections.abc import Awaitable
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -14,10 +14,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .. import defaults
 from ..exceptions import CallbackTimeout
 from ..invoker import Invoker, describe
-from ..jobs import current_request
+from ..jobs import Hangup, current_request
 from ..jobs.service import JobService
 from ..supervisor import ReadyBoard
 from .errors import error_reply
+from .hangup import HangupWatch
 from .inputs import ClientDisconnected, Limits, read_request
 from .jobroutes import submit_job, wants_async
 from .responses import render
@@ -62,6 +63,8 @@ class Endpoint:
         self.always_job = always_job
         self._pool: CallbackPool | None = None
         self._pool_pid = 0
+        self._watch: HangupWatch | None = None
+        self._watch_pid = 0
         self._setup: asyncio.Task[None] | None = None
         self._setup_pid = 0
         self.board = ReadyBoard(1)
@@ -104,6 +107,13 @@ class Endpoint:
             self._pool_pid = os.getpid()
         return self._pool
 
+    @property
+    def watch(self) -> HangupWatch:
+        """The calls waiting for a callback in this process, watched for hang-ups."""
+        if self._watch is None or self._watch_pid != os.getpid():
+            self._watch, self._watch_pid = HangupWatch(), os.getpid()
+        return self._watch
+
     def shutdown(self) -> None:
         """Let the thread pool go once running callbacks end."""
         if self._pool is not None and self._pool_pid == os.getpid():
@@ -119,7 +129,7 @@ class Endpoint:
                 if self.jobs is not None and (self.always_job or wants_async(scope)):
                     response = await submit_job(self.jobs, scope, text, files)
                 else:
-                    response = await self._respond(scope, text, files)
+                    response = await self._respond(scope, receive, text, files)
             except ClientDisconnected:
                 return
             except Exception as exc:
@@ -130,36 +140,48 @@ class Endpoint:
             for upload in files:
                 upload.close()
 
-    async def _respond(self, scope: Scope, text: dict[str, Any], files: list[Any]) -> ASGIApp:
+    async def _respond(self, scope: Scope, receive: Receive, text: dict[str, Any], files: list[Any]) -> ASGIApp:
         if self.invoker.needs_setup and not self.invoker.ready:
             # a request before setup finished (or an app whose lifespan never ran) waits for it
             task = self.start_setup()
             if task is not None:
                 await asyncio.shield(task)
+        hangup = Hangup()
+        current_request.set(hangup)  # before the call: a plain callback's thread copies this context
         call = self.invoker.call(text, files, None if self.invoker.is_async else self.pool)
+        watch = self.watch
+        watch.begin(receive, hangup)
         try:
-            if self.callback_timeout is None:
-                result = await call
-            else:
-                try:
-                    async with asyncio.timeout(self.callback_timeout):
-                        result = await call
-                except TimeoutError:
-                    # a thread cannot be stopped: a plain callback runs on, but its result is dropped
-                    name = describe(self.invoker.callback)
-                    logger.error("callback %s did not return within %g s", name, self.callback_timeout)
-                    raise CallbackTimeout(f"the callback did not return within {self.callback_timeout:g} s") from None
+            try:
+                result = await self._await(call)
+            finally:
+                watch.end(hangup)
             if is_stream(result):
-                return self._stream(scope, result)
+                return self._stream(scope, result, hangup)
             return render(result)
+        except asyncio.CancelledError:
+            if hangup.is_set():
+                raise ClientDisconnected from None
+            raise
         except Exception as exc:
             return self._error(exc)
+
+    async def _await(self, call: Awaitable[Any]) -> Any:
+        if self.callback_timeout is None:
+            return await call
+        try:
+            async with asyncio.timeout(self.callback_timeout):
+                return await call
+        except TimeoutError:
+            # a thread cannot be stopped: a plain callback runs on, but its result is dropped
+            name = describe(self.invoker.callback)
+            logger.error("callback %s did not return within %g s", name, self.callback_timeout)
+            raise CallbackTimeout(f"the callback did not return within {self.callback_timeout:g} s") from None
 
     def _error(self, exc: Exception) -> ASGIApp:
         return error_reply(exc, where="POST /", callback=self.invoker.callback, debug=self.debug)
 
-    def _stream(self, scope: Scope, items: Any) -> ASGIApp:
-        gone = threading.Event()
-        # the generator's body runs after this (lazily, in pool threads that copy this context)
-        current_request.set(gone)
-        return ItemStream(items, self.pool, gone, events=wants_events(scope), on_error=self._error)
+    def _stream(self, scope: Scope, items: Any, hangup: Hangup) -> ASGIApp:
+        # the generator's body runs from here on, lazily, in this task or in pool threads that
+        # copy its context: `current_request` is the request's, and so cancelled() is
+        return ItemStream(items, self.pool, hangup, events=wants_events(scope), on_error=self._error)

@@ -16,13 +16,13 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..invoker import ThreadRunner, encode_json
+from ..jobs import Hangup
 
 __all__ = ["ItemStream", "is_stream", "wants_events"]
 
@@ -57,7 +57,7 @@ class ItemStream:
         self,
         items: Any,
         pool: ThreadRunner,
-        gone: threading.Event,
+        gone: Hangup,
         *,
         events: bool,
         on_error: Callable[[Exception], ASGIApp],
