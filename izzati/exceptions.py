@@ -11,6 +11,7 @@ __all__ = [
     "RequestTimeout",
     "CallbackTimeout",
     "ServiceUnavailable",
+    "Overloaded",
     "IdempotencyConflict",
     "Unauthorized",
     "HeadersTooLarge",
@@ -76,6 +77,13 @@ class ServiceUnavailable(HTTPError):
 
     status_code = 503
     code = "service_unavailable"
+
+
+class Overloaded(HTTPError):
+    """More work is waiting than the service accepts (`IZZATI_MAX_INFLIGHT`): try again later."""
+
+    status_code = 503
+    code = "overloaded"
 
 
 class CallbackTimeout(HTTPError):

@@ -187,6 +187,7 @@ def build_backend(settings: Settings, queue: Queue | None, jobs: JobService | No
             debug=settings.debug,
             try_page=settings.try_page,
             callback_timeout=settings.callback_timeout,
+            max_inflight=settings.max_inflight,
             api_key=settings.api_key or None,
             cors_origins=[origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()],
             access_log=settings.access_log,

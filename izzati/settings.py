@@ -130,6 +130,12 @@ class Settings(BaseSettings):
         gt=0,
         description="seconds a callback may take before the client gets 504 (empty: no bound)",
     )
+    max_inflight: int | None = Field(
+        None,
+        gt=0,
+        description="most synchronous calls running or waiting for a thread per server process; beyond it "
+        "503 'overloaded' with Retry-After from the measured service time (empty: no bound)",
+    )
     graceful_timeout: float = Field(
         defaults.GRACEFUL_TIMEOUT,
         ge=0,
@@ -182,7 +188,7 @@ class Settings(BaseSettings):
         description="critical, error, warning, info or debug",
     )
 
-    @field_validator("callback_timeout", "api_key", mode="before")
+    @field_validator("callback_timeout", "api_key", "max_inflight", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

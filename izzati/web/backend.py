@@ -42,6 +42,8 @@ class Backend:
         debug: put the callback's traceback in 500 responses.
         threads: how many plain callbacks may run at once.
         callback_timeout: seconds a callback may take before the client gets 504 (None: no bound).
+        max_inflight: most calls running or waiting for a thread per server process; beyond it
+            503 `overloaded` with a `Retry-After` from the measured service time (None: no bound).
         api_key: when set, every route but `/health`, `/ready`, `/izzati.js` and the try-it page
             needs `Authorization: Bearer <key>`.
         jobs: accept jobs (`Prefer: respond-async` or `POST /jobs`) in a local job folder, run by
@@ -67,6 +69,7 @@ class Backend:
         debug: bool = False,
         threads: int = defaults.THREADS,
         callback_timeout: float | None = None,
+        max_inflight: int | None = None,
         api_key: str | None = None,
         cors_origins: Sequence[str] = (),
         access_log: bool = True,
@@ -90,7 +93,13 @@ class Backend:
         self.supervisor = Supervisor(on_restart=self._restarting)
         """The children this service starts (memory:// worker, job runner): restarted when they die."""
         self.endpoint = Endpoint(
-            self.invoker, limits, debug=debug, threads=threads, callback_timeout=callback_timeout, jobs=self.jobs
+            self.invoker,
+            limits,
+            debug=debug,
+            threads=threads,
+            callback_timeout=callback_timeout,
+            jobs=self.jobs,
+            max_inflight=max_inflight,
         )
         self.app = IzzatiApp(
             self.endpoint,

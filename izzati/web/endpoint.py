@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
+import time
 from collections.abc import Awaitable
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import defaults
-from ..exceptions import CallbackTimeout
+from ..exceptions import CallbackTimeout, Overloaded
 from ..invoker import Invoker, describe
 from ..jobs import Hangup, current_request
 from ..jobs.service import JobService
@@ -21,7 +23,7 @@ from .errors import error_reply
 from .hangup import HangupWatch
 from .inputs import ClientDisconnected, Limits, read_request
 from .jobroutes import submit_job, wants_async
-from .responses import render
+from .responses import error_response, render
 from .streaming import ItemStream, is_stream, wants_events
 from .threadpool import CallbackPool
 
@@ -41,6 +43,8 @@ class Endpoint:
         callback_timeout: seconds before the client gets 504 (None: no bound).
         jobs: where jobs go, when the service takes them (`Prefer: respond-async`).
         always_job: every request is a job (`POST /jobs`).
+        max_inflight: most calls running or waiting for a thread in this process; beyond it a
+            request gets 503 `overloaded` at once, its body unread (None: no bound).
     """
 
     def __init__(
@@ -53,6 +57,7 @@ class Endpoint:
         callback_timeout: float | None = None,
         jobs: JobService | None = None,
         always_job: bool = False,
+        max_inflight: int | None = None,
     ) -> None:
         self.invoker = invoker
         self.limits = limits
@@ -61,6 +66,9 @@ class Endpoint:
         self.callback_timeout = callback_timeout
         self.jobs = jobs
         self.always_job = always_job
+        self.max_inflight = max_inflight
+        self.inflight = 0
+        self.mean_seconds = 0.0  # measured service time of a call (moving average)
         self._pool: CallbackPool | None = None
         self._pool_pid = 0
         self._watch: HangupWatch | None = None
@@ -125,11 +133,18 @@ class Endpoint:
         response: ASGIApp
         try:
             try:
-                text, files = await read_request(scope, receive, self.limits)
-                if self.jobs is not None and (self.always_job or wants_async(scope)):
-                    response = await submit_job(self.jobs, scope, text, files)
+                as_job = self.jobs is not None and (self.always_job or wants_async(scope))
+                if not as_job and self.max_inflight is not None and self.inflight >= self.max_inflight:
+                    response = self._overloaded()
                 else:
-                    response = await self._respond(scope, receive, text, files)
+                    text, files = await read_request(scope, receive, self.limits)
+                    if as_job:
+                        assert self.jobs is not None
+                        response = await submit_job(self.jobs, scope, text, files)
+                    elif self.max_inflight is None:
+                        response = await self._respond(scope, receive, text, files)
+                    else:
+                        response = await self._counted(scope, receive, text, files)
             except ClientDisconnected:
                 return
             except Exception as exc:
@@ -177,6 +192,34 @@ class Endpoint:
             name = describe(self.invoker.callback)
             logger.error("callback %s did not return within %g s", name, self.callback_timeout)
             raise CallbackTimeout(f"the callback did not return within {self.callback_timeout:g} s") from None
+
+    async def _counted(self, scope: Scope, receive: Receive, text: dict[str, Any], files: list[Any]) -> ASGIApp:
+        self.inflight += 1
+        started = time.perf_counter()
+        try:
+            return await self._respond(scope, receive, text, files)
+        finally:
+            self.inflight -= 1
+            # a moving average over about the last 20 calls: follows a model that speeds up or slows down
+            took = time.perf_counter() - started
+            self.mean_seconds = (
+                took if self.mean_seconds == 0.0 else self.mean_seconds + (took - self.mean_seconds) / 20
+            )
+
+    def _overloaded(self) -> ASGIApp:
+        # until a slot is free: the calls over the limit must end first, and calls end at about
+        # `concurrency` per measured mean service time (a plain callback runs on `threads`
+        # threads, an async one on the event loop)
+        limit = self.max_inflight or 1
+        concurrency = limit if self.invoker.is_async else min(self.threads, limit)
+        wait = self.mean_seconds * (self.inflight - limit + 1) / max(concurrency, 1)
+        retry_after = max(1, math.ceil(wait))
+        error = Overloaded(
+            f"{self.inflight} calls are running or waiting (IZZATI_MAX_INFLIGHT={self.max_inflight}): "
+            f"try again in {retry_after} s"
+        )
+        # the body was not read: close, or it would be read as the next request
+        return error_response(error, headers={"Retry-After": str(retry_after), "Connection": "close"})
 
     def _error(self, exc: Exception) -> ASGIApp:
         return error_reply(exc, where="POST /", callback=self.invoker.callback, debug=self.debug)
