@@ -1,0 +1,132 @@
+"""`python -m bench stream`: streamed replies, izzati beside a hand-written FastAPI
+`StreamingResponse` of the same generator, interleaved in one run.
+
+- time to first item: a generator whose first item is ready at once; the time from sending the
+  request to the first body bytes, median of `--requests` requests (goal: izzati at most 2 ms
+  over the generator's own first-item time, which is ~0 here);
+- items/s: one request streaming `--items` small JSON items read to the end (goal: >= 1.5x
+  FastAPI), median of `--runs`.
+
+Both servers run one process each, pinned to CPU 0 (the client on CPU 1) when `taskset` exists;
+neither writes an access log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+from bench.runner import free_port
+
+TARGETS = ("izzati", "fastapi")
+
+
+def _start(kind: str, use_async: bool) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    argv = [sys.executable, "-m", "bench.targets.stream_target", "--kind", kind, "--port", str(port)]
+    if use_async:
+        argv.append("--async")
+    if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
+        argv = ["taskset", "-c", "0", *argv]
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit(f"{kind} target did not start")
+
+
+def _request(port: int, n: int) -> bytes:
+    body = f"n={n}".encode()
+    return (
+        f"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
+
+
+def first_item_ms(port: int) -> float:
+    """Milliseconds from sending a request to the first bytes of its streamed body."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        started = time.perf_counter()
+        sock.sendall(_request(port, 1))
+        seen = b""
+        while b'{"n":0}' not in seen:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise RuntimeError(f"no item in the reply: {seen[:200]!r}")
+            seen += chunk
+        return (time.perf_counter() - started) * 1000
+
+
+def items_per_second(port: int, n: int) -> float:
+    """Items per second of one stream of `n` items, read to the end (and checked)."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        started = time.perf_counter()
+        sock.sendall(_request(port, n))
+        received = bytearray()
+        while chunk := sock.recv(1 << 20):
+            received += chunk
+        took = time.perf_counter() - started
+    last = f'{{"n":{n - 1}}}'.encode()
+    if received.count(b'{"n":') != n or last not in received:
+        raise RuntimeError("the stream is not the generator's items")
+    return n / took
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench stream", description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200, help="requests for time to first item (default 200)")
+    parser.add_argument("--items", type=int, default=100_000, help="items in the throughput stream (default 100000)")
+    parser.add_argument("--runs", type=int, default=3, help="throughput runs per target (default 3)")
+    opts = parser.parse_args(argv)
+    if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
+        os.sched_setaffinity(0, {1})
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"# streamed replies (load average {load})\n")
+    print("| generator | target | first item p50 ms | p99 ms | items/s (median) | runs |")
+    print("|---|---|---|---|---|---|")
+    ratios = []
+    for use_async in (False, True):
+        servers = {kind: _start(kind, use_async) for kind in TARGETS}
+        try:
+            first: dict[str, list[float]] = {kind: [] for kind in TARGETS}
+            for _ in range(opts.requests):  # interleaved: both see the same machine
+                for kind in TARGETS:
+                    first[kind].append(first_item_ms(servers[kind][1]))
+            rates: dict[str, list[float]] = {kind: [] for kind in TARGETS}
+            for _ in range(opts.runs):
+                for kind in TARGETS:
+                    rates[kind].append(items_per_second(servers[kind][1], opts.items))
+        finally:
+            for proc, _ in servers.values():
+                proc.terminate()
+                proc.wait(10)
+        label = "async def" if use_async else "def"
+        for kind in TARGETS:
+            times = sorted(first[kind])
+            p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
+            runs = ", ".join(f"{r:,.0f}" for r in rates[kind])
+            rate = statistics.median(rates[kind])
+            print(f"| {label} | {kind} | {statistics.median(times):.2f} | {p99:.2f} | {rate:,.0f} | {runs} |")
+        ratio = statistics.median(rates["izzati"]) / statistics.median(rates["fastapi"])
+        izzati_first, fastapi_first = statistics.median(first["izzati"]), statistics.median(first["fastapi"])
+        ratios.append(
+            f"{label}: izzati/fastapi items/s = {ratio:.2f}x (goal >= 1.5x), "
+            f"first item izzati {izzati_first:.2f} ms vs fastapi {fastapi_first:.2f} ms"
+        )
+    print()
+    for line in ratios:
+        print(line)
+    return 0
