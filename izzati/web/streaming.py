@@ -13,9 +13,11 @@ made.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import inspect
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -68,22 +70,28 @@ class ItemStream:
         self.events = events
         self.on_error = on_error
         self._step: Awaitable[Any] | None = None
+        self._producer: _Producer | None = None
 
-    async def _next(self) -> Any:
+    async def _next(self) -> list[Any]:
+        """The items made since the last call (at least one; `_END` last when the stream ended)."""
         if inspect.isasyncgen(self.items):
-            return await anext(self.items, _END)
-        # shielded: a hang-up cancels the wait, not the step, which _close() lets finish
-        self._step = asyncio.ensure_future(self.pool.run(lambda: next(self.items, _END)))
-        return await asyncio.shield(self._step)
+            return [await anext(self.items, _END)]
+        if self._producer is None:
+            self._producer = _Producer(self.items)
+            self._step = asyncio.ensure_future(self.pool.run(self._producer.run))
+        return await self._producer.take()
 
     async def _close(self) -> None:
         with contextlib.suppress(BaseException):
             if inspect.isasyncgen(self.items):
                 await self.items.aclose()
                 return
-            if self._step is not None:
-                await self._step  # a plain generator cannot be closed while a thread runs it
-            await self.pool.run(self.items.close)
+            if self._producer is not None:
+                self._producer.stop()
+                assert self._step is not None
+                await self._step  # the producer closes the generator in its own thread
+            else:
+                await self.pool.run(self.items.close)
 
     def _encode(self, item: Any, raw: bool) -> bytes:
         if self.events:
@@ -116,22 +124,98 @@ class ItemStream:
 
     async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            first = await self._next()
+            batch = await self._next()
         except Exception as exc:  # nothing is sent yet: the reply is the error
             await self.on_error(exc)(scope, receive, send)
             return
+        first = batch[0]
         raw = not self.events and isinstance(first, (bytes, bytearray, memoryview))
         media = b"text/event-stream" if self.events else b"application/octet-stream" if raw else b"application/x-ndjson"
         headers = [(b"content-type", media), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
         start: Message = {"type": "http.response.start", "status": 200, "headers": headers}
         await send(start)
-        item = first
-        while item is not _END:
+        while True:
+            # what the generator made meanwhile goes in one message: no item waits for another
+            ended = batch[-1] is _END
             try:
-                chunk = self._encode(item, raw)
+                chunk = b"".join(self._encode(item, raw) for item in (batch[:-1] if ended else batch))
             except Exception as exc:  # the status is sent: end the stream, say why in the log
                 logger.error("a streamed item cannot be sent (%s): the stream ends here", exc)
                 break
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            item = await self._next()
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if self._producer is not None:
+                self._producer.sent(len(batch))
+            if ended:
+                break
+            batch = await self._next()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+class _Producer:
+    """Runs a plain generator in one pool thread, ahead of the event loop by at most `ahead`
+    items, so the loop takes whatever is ready at once instead of one thread hop per item."""
+
+    def __init__(self, items: Any, ahead: int = 32) -> None:
+        self.items = items
+        self.ready: collections.deque[Any] = collections.deque()
+        self.room = threading.Semaphore(ahead)
+        self.loop = asyncio.get_running_loop()
+        self.waiter: asyncio.Future[None] | None = None
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        """The thread's side: make items until the end, an error, or `stop()`."""
+        try:
+            while not self.stopping:
+                self.room.acquire()  # backpressure: a slow reader holds the generator back
+                if self.stopping:
+                    break
+                item = next(self.items, _END)
+                self._push(item)
+                if item is _END:
+                    return
+        except BaseException as exc:  # handed to the loop, which raises it
+            self.error = exc
+            self._push(_END)
+        finally:
+            self.items.close()  # in this thread: a generator is closed where it runs
+
+    def _push(self, item: Any) -> None:
+        with self.lock:
+            self.ready.append(item)
+            waiter, self.waiter = self.waiter, None
+        if waiter is not None:  # the loop waits for an item: wake it (once, not per item)
+            self.loop.call_soon_threadsafe(_wake, waiter)
+
+    async def take(self) -> list[Any]:
+        """Every item ready now, waiting for one when there is none."""
+        with self.lock:
+            if not self.ready:
+                self.waiter = self.loop.create_future()
+        if self.waiter is not None:
+            await self.waiter
+        with self.lock:
+            batch = list(self.ready)
+            self.ready.clear()
+        if self.error is not None and batch and batch[-1] is _END:
+            raise self.error
+        return batch
+
+    def sent(self, count: int) -> None:
+        """`count` items were sent: the generator may make as many more (it is never more than
+        `ahead` items ahead of what reached the connection)."""
+        for _ in range(count):
+            self.room.release()
+
+    def stop(self) -> None:
+        """Stop making items (the client went away)."""
+        self.stopping = True
+        self.room.release()
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
