@@ -71,11 +71,14 @@ class ItemStream:
         self.on_error = on_error
         self._step: Awaitable[Any] | None = None
         self._producer: _Producer | None = None
+        self._async: _AsyncProducer | None = None
 
     async def _next(self) -> list[Any]:
         """The items made since the last call (at least one; `_END` last when the stream ended)."""
         if inspect.isasyncgen(self.items):
-            return [await anext(self.items, _END)]
+            if self._async is None:
+                self._async = _AsyncProducer(self.items)
+            return await self._async.take()
         if self._producer is None:
             self._producer = _Producer(self.items)
             self._step = asyncio.ensure_future(self.pool.run(self._producer.run))
@@ -84,6 +87,8 @@ class ItemStream:
     async def _close(self) -> None:
         with contextlib.suppress(BaseException):
             if inspect.isasyncgen(self.items):
+                if self._async is not None:
+                    await self._async.stop()
                 await self.items.aclose()
                 return
             if self._producer is not None:
@@ -146,6 +151,8 @@ class ItemStream:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             if self._producer is not None:
                 self._producer.sent(len(batch))
+            if self._async is not None:
+                self._async.sent()
             if ended:
                 break
             batch = await self._next()
@@ -219,3 +226,55 @@ class _Producer:
 def _wake(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
+
+
+class _AsyncProducer:
+    """Runs an async generator as its own task, ahead of the sender by at most `ahead` items, so
+    the sender takes whatever is ready at once (items made between two of its sends go together)."""
+
+    def __init__(self, items: Any, ahead: int = 32) -> None:
+        self.items = items
+        self.ahead = ahead
+        self.ready: collections.deque[Any] = collections.deque()
+        self.waiter: asyncio.Future[None] | None = None
+        self.room: asyncio.Future[None] | None = None
+        self.error: BaseException | None = None
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            async for item in self.items:
+                self._push(item)
+                while len(self.ready) >= self.ahead:  # backpressure: wait for the sender
+                    self.room = asyncio.get_running_loop().create_future()
+                    await self.room
+        except Exception as exc:  # handed to the sender, which raises it
+            self.error = exc
+        self._push(_END)
+
+    def _push(self, item: Any) -> None:
+        self.ready.append(item)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def take(self) -> list[Any]:
+        """Every item ready now, waiting for one when there is none."""
+        if not self.ready:
+            self.waiter = asyncio.get_running_loop().create_future()
+            await self.waiter
+        batch = list(self.ready)
+        self.ready.clear()
+        if self.error is not None and batch[-1] is _END:
+            raise self.error
+        return batch
+
+    def sent(self) -> None:
+        """The last batch was sent: the generator may go on."""
+        if self.room is not None and not self.room.done():
+            self.room.set_result(None)
+
+    async def stop(self) -> None:
+        """Stop the generator's task (the client went away, or the stream ended)."""
+        self.task.cancel()
+        with contextlib.suppress(BaseException):
+            await self.task
