@@ -80,10 +80,15 @@ class ServiceUnavailable(HTTPError):
 
 
 class Overloaded(HTTPError):
-    """More work is waiting than the service accepts (`IZZATI_MAX_INFLIGHT`): try again later."""
+    """More work is waiting than the service accepts (`IZZATI_MAX_INFLIGHT`,
+    `IZZATI_MAX_QUEUED_JOBS`): try again in `retry_after` seconds (the `Retry-After` header)."""
 
     status_code = 503
     code = "overloaded"
+
+    def __init__(self, detail: str, *, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class CallbackTimeout(HTTPError):

@@ -149,6 +149,7 @@ def build_jobs(settings: Settings) -> JobService | None:
         "max_attempts": settings.job_max_attempts,
         "ttl": settings.job_ttl,
         "retries": settings.job_retries,
+        "max_queued": settings.max_queued_jobs,
     }
     if _memory(settings) and not settings.job_dir:
         # a memory queue lives and dies with this process tree, and so do its jobs

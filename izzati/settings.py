@@ -183,12 +183,18 @@ class Settings(BaseSettings):
         ge=0,
         description="times a job whose callback raised is run again, after 1 s, 2 s, 4 s, ... (0: it fails at once)",
     )
+    max_queued_jobs: int | None = Field(
+        None,
+        gt=0,
+        description="most jobs waiting in the jobs queue; beyond it a submit gets 503 'overloaded' with "
+        "Retry-After from the measured job time (empty: no bound)",
+    )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
         "info",
         description="critical, error, warning, info or debug",
     )
 
-    @field_validator("callback_timeout", "api_key", "max_inflight", mode="before")
+    @field_validator("callback_timeout", "api_key", "max_inflight", "max_queued_jobs", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

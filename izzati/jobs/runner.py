@@ -181,6 +181,9 @@ class JobRunner:
         final = self.store.transition(job_id, lambda current: self._finish(job_id, current, error, retry))
         if final is None:
             return
+        if final["status"] in (JobStatus.DONE, JobStatus.FAILED) and final["started"] and final["finished"]:
+            with contextlib.suppress(OSError):
+                self.store.add_duration(final["finished"] - final["started"])
         if final["status"] == JobStatus.QUEUED and final["retry_at"] is not None:
             delay = max(0.0, final["retry_at"] - time.time())
             logger.warning(

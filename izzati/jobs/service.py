@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -15,8 +16,8 @@ from urllib.parse import urlsplit
 
 from .._process import backoff
 from ..defaults import JOB_MAX_ATTEMPTS, JOB_RETRIES, JOB_TTL
-from ..exceptions import BadRequest, HTTPError, IdempotencyConflict
-from ..queues import MemoryQueue, Queue
+from ..exceptions import BadRequest, HTTPError, IdempotencyConflict, Overloaded
+from ..queues import Listing, MemoryQueue, Monitored, Queue
 from .model import TERMINAL, JobChanges, JobRecord, JobStatus, ResultMeta, new_job_id, new_record
 from .store import DirectoryJobStore, FileDescription, JobStore
 from .webhook import notify
@@ -87,6 +88,8 @@ class JobService:
         max_attempts: how many times a job whose worker died is started before it fails.
         ttl: seconds a job is kept after its last change.
         retries: how many times a job whose callback raised is queued again.
+        max_queued: most jobs waiting in the queue; beyond it a submit gets 503 `overloaded`
+            with a `Retry-After` from the measured job time (None: no bound).
     """
 
     def __init__(
@@ -97,12 +100,14 @@ class JobService:
         max_attempts: int = JOB_MAX_ATTEMPTS,
         ttl: float = JOB_TTL,
         retries: int = JOB_RETRIES,
+        max_queued: int | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
         self.max_attempts = max_attempts
         self.ttl = ttl
         self.retries = retries
+        self.max_queued = max_queued
 
     @classmethod
     def local(
@@ -112,6 +117,7 @@ class JobService:
         max_attempts: int = JOB_MAX_ATTEMPTS,
         ttl: float = JOB_TTL,
         retries: int = JOB_RETRIES,
+        max_queued: int | None = None,
     ) -> JobService:
         """Jobs on this machine: a folder (a fresh temporary one by default) and a memory queue."""
         if directory:
@@ -122,7 +128,8 @@ class JobService:
             # only this process tree can reach a memory queue, so its jobs end with it; forked
             # children leave through os._exit and never run this
             atexit.register(shutil.rmtree, root, ignore_errors=True)
-        return cls(DirectoryJobStore(root), MemoryQueue(), max_attempts=max_attempts, ttl=ttl, retries=retries)
+        store = DirectoryJobStore(root)
+        return cls(store, MemoryQueue(), max_attempts=max_attempts, ttl=ttl, retries=retries, max_queued=max_queued)
 
     def runner(self, invoker: Invoker) -> JobRunner:
         """A runner of these jobs, calling the callback as `invoker` does."""
@@ -141,6 +148,15 @@ class JobService:
         """Store the request as a job and queue it; with a known idempotency key, return that job."""
         if callback_url is not None:
             check_callback_url(callback_url)
+        if self.max_queued is not None:
+            waiting = self.queue.qsize()
+            if waiting >= self.max_queued:
+                retry_after = max(1, math.ceil(self._eta(waiting - self.max_queued) or 1))
+                raise Overloaded(
+                    f"{waiting} jobs are waiting (IZZATI_MAX_QUEUED_JOBS={self.max_queued}): "
+                    f"try again in {retry_after} s",
+                    retry_after=retry_after,
+                )
         store = self.store
         job_id = new_job_id()
         store.reserve(job_id)
@@ -182,6 +198,28 @@ class JobService:
         if record is None:
             raise _not_found(job_id)
         return record
+
+    def _runners(self) -> int:
+        if isinstance(self.queue, Monitored):
+            return max(1, self.queue.workers_alive())
+        return 1  # memory://: the web process's one job runner
+
+    def _eta(self, ahead: int) -> float | None:
+        """Seconds until a job with `ahead` jobs before it starts: they run `runners` at a time,
+        each taking the measured mean (None before a job was measured)."""
+        mean = self.store.mean_duration()
+        return None if mean is None else mean * (ahead + 1) / self._runners()
+
+    def position(self, job_id: str) -> tuple[int | None, float | None]:
+        """A queued job's place in its queue (0: next) and the seconds until it is expected to
+        start; (None, None) where the queue cannot be listed (memory://)."""
+        if not isinstance(self.queue, Listing):
+            return None, None
+        ids = [item.get("id") for item in self.queue.items() if isinstance(item, dict)]
+        if job_id not in ids:
+            return None, None
+        place = ids.index(job_id)
+        return place, self._eta(place)
 
     def cancel(self, job_id: str) -> JobRecord:
         """Cancel the job: a queued one never runs, a running one's result is dropped."""

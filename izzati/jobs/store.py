@@ -79,6 +79,12 @@ class JobStore(Protocol):
     def ids(self) -> list[str]:
         """The ids of every stored job."""
 
+    def add_duration(self, seconds: float) -> None:
+        """Count how long a finished job ran (for the moving average `mean_duration`)."""
+
+    def mean_duration(self) -> float | None:
+        """About how long a job runs, over the last jobs (None before the first)."""
+
 
 class DirectoryJobStore:
     """Jobs as directories under `root`: `job.json`, `input.json`, inputs, result, cancel marker."""
@@ -242,6 +248,22 @@ class DirectoryJobStore:
     def ids(self) -> list[str]:
         """The ids of every stored job."""
         return [entry.name for entry in self.root.iterdir() if valid_job_id(entry.name)]
+
+    def add_duration(self, seconds: float) -> None:
+        """Fold a job's run time into `stats.json` (a moving average over about 20 jobs)."""
+        path = self.root / "stats.json"
+        with open(self.root / "stats.lock", "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            mean = self.mean_duration()
+            mean = seconds if mean is None else mean + (seconds - mean) / 20
+            self._write_json(path, {"mean_duration": mean})
+
+    def mean_duration(self) -> float | None:
+        """About how long a job runs, over the last jobs (None before the first)."""
+        try:
+            return float(json.loads((self.root / "stats.json").read_text())["mean_duration"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def sweep(self, ttl: float) -> int:
         """Delete jobs (with their files), finished or not, whose last change is more than `ttl`

@@ -216,7 +216,8 @@ class Endpoint:
         retry_after = max(1, math.ceil(wait))
         error = Overloaded(
             f"{self.inflight} calls are running or waiting (IZZATI_MAX_INFLIGHT={self.max_inflight}): "
-            f"try again in {retry_after} s"
+            f"try again in {retry_after} s",
+            retry_after=retry_after,
         )
         # the body was not read: close, or it would be read as the next request
         return error_response(error, headers={"Retry-After": str(retry_after), "Connection": "close"})

@@ -15,7 +15,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..exceptions import CallbackError, HTTPError, PayloadTooLarge, QueueUnavailable, RequestTimeout, ServiceUnavailable
+from ..exceptions import (
+    CallbackError,
+    HTTPError,
+    Overloaded,
+    PayloadTooLarge,
+    QueueUnavailable,
+    RequestTimeout,
+    ServiceUnavailable,
+)
 from ..invoker import describe
 from .responses import error_code, error_response, format_traceback, json_response
 
@@ -34,8 +42,10 @@ def error_reply(
         if isinstance(exc, CallbackError):  # e.g. a return value that is not JSON
             logger.error("%s: %s", source, exc.detail)
         # the rest of the body may still be on its way: close, or it would be read as a request
-        close = isinstance(exc, (RequestTimeout, PayloadTooLarge))
-        return error_response(exc, headers={"Connection": "close"} if close else None)
+        headers = {"Connection": "close"} if isinstance(exc, (RequestTimeout, PayloadTooLarge)) else {}
+        if isinstance(exc, Overloaded):
+            headers["Retry-After"] = str(exc.retry_after)
+        return error_response(exc, headers=headers or None)
     if isinstance(exc, QueueUnavailable):
         logger.error("%s: the queue is unavailable: %s", source, exc)
         return error_response(ServiceUnavailable(f"the queue is unavailable: {exc}"))

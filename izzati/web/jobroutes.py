@@ -7,6 +7,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI
@@ -89,6 +90,17 @@ def _result_file(jobs: JobService, job_id: str) -> Response:
     return response
 
 
+def _status_with_place(jobs: JobService, job_id: str) -> Response:
+    """A job's public status; a queued one's also says its `position` and `eta` (ISO 8601)."""
+    record = jobs.status(job_id)
+    status = public_status(record)
+    if record["status"] == JobStatus.QUEUED:
+        position, seconds = jobs.position(job_id)
+        eta = None if seconds is None else datetime.fromtimestamp(time.time() + seconds, UTC).isoformat()
+        status.update(position=position, eta=eta)
+    return json_response(status)
+
+
 async def _answer(call: Callable[[], JobRecord | Response], status_code: int = 200) -> Response:
     """Run a store call off the event loop; a record becomes its public status, an error its reply."""
     try:
@@ -105,7 +117,7 @@ def add_job_routes(app: FastAPI, jobs: JobService) -> None:
 
     @app.get("/jobs/{job_id}", summary="A job's status", tags=["jobs"])
     async def job_status(job_id: str) -> Response:
-        return await _answer(lambda: jobs.status(job_id))
+        return await _answer(lambda: _status_with_place(jobs, job_id))
 
     @app.get("/jobs/{job_id}/result", summary="A job's result: what the synchronous call would answer", tags=["jobs"])
     async def job_result(job_id: str) -> Response:

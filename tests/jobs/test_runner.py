@@ -196,3 +196,15 @@ def test_an_error_answered_on_purpose_is_not_retried(jobs: JobService) -> None:
     jobs.retries = 3
     record = jobs.status(_run(jobs, refuses))
     assert record["status"] is JobStatus.FAILED and record["retries"] == 0
+
+
+def test_finished_jobs_feed_the_measured_job_time(jobs: JobService) -> None:
+    assert jobs.store.mean_duration() is None
+
+    def quick(text: dict[str, Any], data: list[Any]) -> str:
+        time.sleep(0.05)
+        return "ok"
+
+    _run(jobs, quick)
+    mean = jobs.store.mean_duration()
+    assert mean is not None and 0.04 < mean < 5
