@@ -201,3 +201,60 @@ def test_an_async_callback_is_cancelled_when_its_client_hangs_up(serve: Callable
     while not outcome and time.monotonic() < deadline:
         time.sleep(0.02)
     assert outcome == ["cancelled"]
+
+
+def _sse(text: str) -> list[tuple[str, str, Any]]:
+    events = []
+    for block in text.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if not line.startswith(":"))
+        events.append((fields["id"], fields["event"], json.loads(fields["data"])))
+    return events
+
+
+def test_job_events_stream_status_progress_items_and_result_and_resume(client_for: Client, tmp_path: Any) -> None:
+    from izzati import progress
+    from izzati.invoker import Invoker
+
+    release = threading.Event()
+
+    def tokens(text: dict[str, Any], data: list[Any]) -> Iterator[str]:
+        progress(0.5, "halfway")
+        assert release.wait(10)
+        yield from ["to", "ken", "s"]
+
+    jobs = JobService.local(tmp_path / "jobs")
+    runner = jobs.runner(Invoker(tokens))
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    try:
+        client = client_for(Backend(tokens, job_service=jobs).app)
+        job = client.post("/jobs", data={"prompt": "hi"}).json()["id"]
+        with client.stream("GET", f"/jobs/{job}/events") as reply:
+            assert reply.headers["content-type"].startswith("text/event-stream")
+            seen = ""
+            lines = reply.iter_text()
+            while "event: progress" not in seen:
+                seen += next(lines)  # the events arrive while the job runs
+            release.set()
+            seen += "".join(lines)
+        events = _sse(seen)
+        assert [kind for _, kind, _ in events] == [
+            "queued",
+            "running",
+            "progress",
+            "item",
+            "item",
+            "item",
+            "result",
+            "done",
+        ]
+        assert [data for _, kind, data in events if kind == "item"] == ["to", "ken", "s"]
+        assert events[6][2] == {"json": ["to", "ken", "s"]}  # the result of a streamed job: its items
+        assert events[-1][2]["status"] == "done"
+        # resumable: after the running event, the rest and nothing twice
+        again = client.get(f"/jobs/{job}/events", headers={"Last-Event-ID": events[1][0]})
+        assert _sse(again.text) == events[2:]
+        assert client.get(f"/jobs/{'0' * 32}/events").status_code == 404
+    finally:
+        runner.stop()
+        thread.join(10)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .model import JobProgress
     from .store import JobStore
 
 __all__ = ["progress", "cancelled", "JobContext", "Hangup", "current_job", "current_request"]
@@ -63,7 +64,9 @@ def progress(fraction: float | None = None, message: str | None = None) -> None:
     if context is None:
         return
     value = None if fraction is None else min(1.0, max(0.0, float(fraction)))
-    context.store.update(context.job_id, {"progress": {"fraction": value, "message": message}})
+    reported: JobProgress = {"fraction": value, "message": message}
+    context.store.update(context.job_id, {"progress": reported})
+    context.store.add_event(context.job_id, "progress", reported)
 
 
 def cancelled() -> bool:

@@ -11,13 +11,13 @@ import queue as stdlib_queue
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..defaults import JOB_RETRY_DELAY
 from ..exceptions import HTTPError, QueueUnavailable, WorkerStopped
 from ..files import UploadedFile
 from ..invoker import Invoker, encode_json
-from ..queues import Listing, Queue
 from ..worker import StoppableQueue
 from . import JobContext, current_job
 from .model import (
@@ -29,14 +29,16 @@ from .model import (
     ResultMeta,
     StoredResult,
     failure,
+    public_status,
     valid_job_id,
 )
+from .reconcile import reconcile
 from .service import JobService
-from .store import JobStore
 from .webhook import notify
 
-__all__ = ["JobRunner", "stored_result", "reconcile"]
+__all__ = ["JobRunner", "stored_result"]
 
+_INLINE_RESULT = 64 * 1024  # a JSON result up to this size rides in the `result` event itself
 _HEARTBEAT = 10.0  # seconds between renewals of a running job's record
 _MAX_RETRY_DELAY = 300.0
 
@@ -47,17 +49,23 @@ def _meta(media_type: str) -> ResultMeta:
     return {"status_code": 200, "media_type": media_type, "headers": []}
 
 
-async def _collect(items: Any) -> list[Any]:
-    return [item async for item in items]
+def _seen(item: Any, on_item: Callable[[Any], None] | None) -> Any:
+    if on_item is not None:
+        on_item(item)
+    return item
 
 
-def stored_result(result: Any) -> StoredResult:
+async def _collect(items: Any, on_item: Callable[[Any], None] | None) -> list[Any]:
+    return [_seen(item, on_item) async for item in items]
+
+
+def stored_result(result: Any, on_item: Callable[[Any], None] | None = None) -> StoredResult:
     """What to keep of a callback's return value: the reply the synchronous call would send; for
-    a generator, the list of what it yields."""
+    a generator, the list of what it yields (each item also to `on_item`, as it comes)."""
     if inspect.isgenerator(result):
-        result = list(result)
+        result = [_seen(item, on_item) for item in result]
     elif inspect.isasyncgen(result):
-        result = asyncio.run(_collect(result))
+        result = asyncio.run(_collect(result, on_item))
     if isinstance(result, (bytes, bytearray, memoryview)):
         return StoredResult(_meta("application/octet-stream"), bytes(result))
     if "starlette.responses" in sys.modules:
@@ -161,8 +169,9 @@ class JobRunner:
             return
         if decided.get("status") != JobStatus.RUNNING:
             if record["status"] in TERMINAL and decided:
-                notify(record)
+                self._ended(record)
             return
+        self.store.add_event(job_id, "running", public_status(record))
         text, described = self.store.load_input(job_id)
         uploads = [
             UploadedFile(open(path, "rb"), d["filename"], name=d["name"], content_type=d["content_type"])
@@ -172,7 +181,7 @@ class JobRunner:
         alive = threading.Event()
         threading.Thread(target=self._heartbeat, args=(job_id, alive), name="izzati-job-heartbeat", daemon=True).start()
         try:
-            error, retry = self._call(job_id, text, uploads)
+            error, retry, result = self._call(job_id, text, uploads)
         finally:
             alive.set()
             current_job.reset(token)
@@ -192,8 +201,16 @@ class JobRunner:
             timer = threading.Timer(delay, self._queue_again, args=(job_id,))
             timer.daemon = True
             timer.start()
-        else:
-            notify(final)
+            self.store.add_event(job_id, "queued", public_status(final))
+            return
+        if final["status"] == JobStatus.DONE and result is not None:
+            self.store.add_event(job_id, "result", result)
+        self._ended(final)
+
+    def _ended(self, record: JobRecord) -> None:
+        """The job ended: its last event, and its callback_url."""
+        self.store.add_event(record["id"], str(record["status"]), public_status(record))
+        notify(record)
 
     def _heartbeat(self, job_id: str, done: threading.Event) -> None:
         # a running job's record changes at least this often, so a job whose runner is gone can be
@@ -208,23 +225,33 @@ class JobRunner:
         except Exception as exc:  # the job stays queued without an entry: `reconcile` finds it
             logger.warning("job %s: could not queue it again: %s", job_id, exc)
 
-    def _call(self, job_id: str, text: dict[str, Any], uploads: list[UploadedFile]) -> tuple[JobFailure | None, bool]:
-        """Run the callback and keep its result; the failure, if it failed, and whether running
-        it again may help (it raised, rather than answering an error on purpose)."""
+    def _call(
+        self, job_id: str, text: dict[str, Any], uploads: list[UploadedFile]
+    ) -> tuple[JobFailure | None, bool, Any]:
+        """Run the callback and keep its result: the failure, if it failed, whether running it
+        again may help (it raised, rather than answering an error on purpose), and the result for
+        the events (the JSON itself when small, else where to fetch it)."""
+
+        def item(value: Any) -> None:
+            self.store.add_event(job_id, "item", value)
+
         try:
-            stored = stored_result(self.invoker.call_sync(text, uploads))
+            stored = stored_result(self.invoker.call_sync(text, uploads), item)
         except HTTPError as exc:
-            return failure(exc.code, exc.detail, exc.status_code), False
+            return failure(exc.code, exc.detail, exc.status_code), False, None
         except Exception as exc:
             logger.exception("job %s: the callback raised %s", job_id, type(exc).__name__)
-            return failure("callback_failed", f"the callback raised {type(exc).__name__}"), True
+            return failure("callback_failed", f"the callback raised {type(exc).__name__}"), True, None
         try:
             if not self.store.cancel_requested(job_id):
                 self.store.save_result(job_id, stored.meta, stored.body, stored.path)
         finally:
             if stored.after is not None:
                 stored.after()  # e.g. file_return(..., delete_after=True)
-        return None, False
+        small_json = stored.meta["media_type"] == "application/json" and stored.body is not None
+        if small_json and len(stored.body or b"") <= _INLINE_RESULT:
+            return None, False, {"json": json.loads(stored.body or b"null")}
+        return None, False, {"url": f"/jobs/{job_id}/result", "media_type": stored.meta["media_type"]}
 
     def _finish(self, job_id: str, current: JobRecord, error: JobFailure | None, retry: bool) -> JobChanges:
         now = time.time()
@@ -237,43 +264,3 @@ class JobRunner:
         if error is not None:
             return {"status": JobStatus.FAILED, "error": error, "finished": now}
         return {"status": JobStatus.DONE, "finished": now, "progress": current.get("progress")}
-
-
-def reconcile(store: JobStore, queue: Queue, *, queued_after: float, running_after: float) -> list[str]:
-    """Queue again the unfinished jobs whose queue entry is gone (Redis restarted without
-    persistence, a retry whose timer died with its runner); their ids.
-
-    A queued job counts when it has no entry and no change for `queued_after` seconds (a submit
-    stores the job before its entry); a running one when its runner has not renewed it for
-    `running_after` seconds (a live runner does every 10 s). Its next start
-    counts an attempt, so one that keeps getting lost fails with `worker_lost`. Only queues that
-    can list their entries (redis://) are checked: with memory:// the web process does this when
-    it restarts a dead job runner.
-    """
-    if not isinstance(queue, Listing):
-        return []
-    present = {item.get("id") for item in queue.items() if isinstance(item, dict)}
-    requeued = []
-    for job_id in store.ids():
-        if job_id in present:
-            continue
-        seen = store.get(job_id)
-        if seen is None or seen["status"] in TERMINAL:
-            continue
-        stale = running_after if seen["status"] == JobStatus.RUNNING else queued_after
-        if time.time() - float(seen.get("updated") or 0) < stale:
-            continue
-        if seen["status"] == JobStatus.QUEUED and (seen.get("retry_at") or 0) > time.time():
-            continue  # its retry is still to come
-
-        def claim(record: JobRecord, seen: JobRecord = seen) -> JobChanges | None:
-            # unchanged since it was read: no other runner has queued it again meanwhile
-            return {} if record.get("updated") == seen.get("updated") else None
-
-        claimed = store.transition(job_id, claim)
-        if claimed is not None and claimed.get("updated") != seen.get("updated"):
-            queue.put({"id": job_id})
-            requeued.append(job_id)
-    if requeued:
-        logger.warning("queued %d jobs again whose queue entry was gone: %s", len(requeued), ", ".join(requeued))
-    return requeued

@@ -18,7 +18,7 @@ from .._process import backoff
 from ..defaults import JOB_MAX_ATTEMPTS, JOB_RETRIES, JOB_TTL
 from ..exceptions import BadRequest, HTTPError, IdempotencyConflict, Overloaded
 from ..queues import Listing, MemoryQueue, Monitored, Queue
-from .model import TERMINAL, JobChanges, JobRecord, JobStatus, ResultMeta, new_job_id, new_record
+from .model import TERMINAL, JobChanges, JobRecord, JobStatus, ResultMeta, new_job_id, new_record, public_status
 from .store import DirectoryJobStore, FileDescription, JobStore
 from .webhook import notify
 
@@ -171,6 +171,7 @@ class JobService:
                 ({"filename": f.filename, "name": f.name, "content_type": f.content_type}, f.stream) for f in files
             ]
             store.create(record, text, described)
+            store.add_event(job_id, "queued", public_status(record))
             self.queue.put({"id": job_id})
         except BaseException:
             # nothing half-made stays behind: no inputs on disk, no key pointing at a missing job
@@ -235,8 +236,9 @@ class JobService:
         record = self.store.transition(job_id, decide)
         if record is None:
             raise _not_found(job_id)
-        if ended_here:
-            notify(record)  # a queued job ends here, not in a worker: its final status is sent from here
+        if ended_here:  # a queued job ends here, not in a worker: its last event and status go from here
+            self.store.add_event(job_id, "cancelled", public_status(record))
+            notify(record)
         return record
 
     def requeue(self, states: Collection[JobStatus], *, retrying: bool = False) -> list[str]:

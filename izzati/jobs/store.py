@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from .events import Event, EventLog
 from .model import JobChanges, JobRecord, JobStatus, ResultMeta, valid_job_id
 
 __all__ = ["JobStore", "DirectoryJobStore", "FileDescription", "Decide"]
@@ -82,6 +83,12 @@ class JobStore(Protocol):
     def add_duration(self, seconds: float) -> None:
         """Count how long a finished job ran (for the moving average `mean_duration`)."""
 
+    def add_event(self, job_id: str, kind: str, data: Any) -> None:
+        """Record an event of the job (see `izzati.jobs.events`)."""
+
+    def events(self, job_id: str, after: int = 0) -> list[Event]:
+        """The job's events after the cursor `after`."""
+
     def mean_duration(self) -> float | None:
         """About how long a job runs, over the last jobs (None before the first)."""
 
@@ -94,6 +101,8 @@ class DirectoryJobStore:
         # inputs are users' uploads: only this user may read them
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         (self.root / "keys").mkdir(mode=0o700, exist_ok=True)
+        self._events = EventLog(lambda job_id: self._dir(job_id) / "events.jsonl")
+        self.add_event, self.events = self._events.append, self._events.read
 
     def _dir(self, job_id: str) -> Path:
         if not valid_job_id(job_id):

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.responses import Response
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
 from starlette.types import Scope
 
 from .._process import backoff
 from ..exceptions import HTTPError
+from ..jobs.events import FINAL
 from ..jobs.model import TERMINAL, JobRecord, JobStatus, public_status
 from ..jobs.service import JobService
 from .responses import FileReturn, error_response, json_response
@@ -90,6 +93,27 @@ def _result_file(jobs: JobService, job_id: str) -> Response:
     return response
 
 
+async def _events(jobs: JobService, job_id: str, after: int, request: Request) -> AsyncIterator[bytes]:
+    """The job's events from the cursor `after` on, as they are written, until its final one."""
+    delays = backoff(0.02, 0.5)
+    quiet_since = time.monotonic()
+    while True:
+        found = await asyncio.to_thread(jobs.store.events, job_id, after)
+        for cursor, kind, data in found:
+            after = cursor
+            yield f"id: {cursor}\nevent: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+            if kind in FINAL:
+                return
+        if found:
+            delays, quiet_since = backoff(0.02, 0.5), time.monotonic()
+        elif await request.is_disconnected() or not await asyncio.to_thread(jobs.store.exists, job_id):
+            return  # the client left, or the job expired
+        elif time.monotonic() - quiet_since > 15:
+            quiet_since = time.monotonic()
+            yield b": still running\n\n"  # keeps proxies from closing a quiet stream
+        await asyncio.sleep(next(delays))
+
+
 def _status_with_place(jobs: JobService, job_id: str) -> Response:
     """A job's public status; a queued one's also says its `position` and `eta` (ISO 8601)."""
     record = jobs.status(job_id)
@@ -118,6 +142,20 @@ def add_job_routes(app: FastAPI, jobs: JobService) -> None:
     @app.get("/jobs/{job_id}", summary="A job's status", tags=["jobs"])
     async def job_status(job_id: str) -> Response:
         return await _answer(lambda: _status_with_place(jobs, job_id))
+
+    @app.get("/jobs/{job_id}/events", summary="A job's events as Server-Sent Events, until it ends", tags=["jobs"])
+    async def job_events(job_id: str, request: Request) -> Response:
+        try:
+            await asyncio.to_thread(jobs.status, job_id)
+        except HTTPError as exc:
+            return error_response(exc)
+        try:
+            after = int(request.headers.get("last-event-id", "0") or 0)
+        except ValueError:
+            after = 0
+        stream = _events(jobs, job_id, after, request)
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
 
     @app.get("/jobs/{job_id}/result", summary="A job's result: what the synchronous call would answer", tags=["jobs"])
     async def job_result(job_id: str) -> Response:

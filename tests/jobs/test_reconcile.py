@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from izzati.jobs.model import JobStatus
-from izzati.jobs.runner import reconcile
+from izzati.jobs.reconcile import reconcile
 from izzati.jobs.service import JobService
 from izzati.jobs.store import DirectoryJobStore
 from izzati.queues import RedisQueue
