@@ -353,3 +353,39 @@ def test_izzati_js_from_another_origin_without_cors_is_refused(
         backend["url"] + "/",
     )
     assert outcome == "TypeError"  # fetch's network error: the browser's CORS check refused the reply
+
+
+def test_a_streamed_reply_shows_items_as_they_arrive_and_izzati_js_iterates_them(
+    serve: Serve, open_page: Callable[[str], Watched]
+) -> None:
+    import threading
+    from collections.abc import Iterator as Items
+
+    release = threading.Event()
+
+    def tokens(text: dict[str, Any], data: list[Any]) -> Items[dict[str, str]]:
+        yield {"token": "Once"}
+        release.wait(15)  # the page shows the first item while the generator still runs
+        for token in [" upon", " a", " time"]:
+            yield {"token": token}
+
+    url = serve(Backend(tokens).app)
+    watched = open_page(url + "/")
+    watched.page.click("#send")
+    watched.page.wait_for_function("document.querySelector('#json').dataset.items === '1'")
+    assert watched.page.locator("#json").inner_text() == '{"token":"Once"}'
+    watched.shot("streaming-first-item")
+    release.set()
+    watched.page.wait_for_function("document.querySelector('#json').dataset.items === '4'")
+    assert watched.page.locator("#status").inner_text().startswith("HTTP 200 · 4 items")
+    watched.shot("streaming-done")
+    items = watched.page.evaluate(
+        """async (url) => {
+            const got = [];
+            for await (const item of new Izzati(url).stream({text: {prompt: "hi"}})) got.push(item);
+            return got;
+        }""",
+        url + "/",
+    )
+    assert items == [{"token": t} for t in ["Once", " upon", " a", " time"]]
+    assert watched.errors == []

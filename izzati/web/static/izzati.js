@@ -5,6 +5,7 @@
  *   const reply = await izzati.send({text: {name: "alice"}, files: [input.files[0]]});
  *   if ("text" in reply) console.log(reply.text);          // a JSON reply, parsed
  *   else saveAs(reply.blob, reply.filename);               // a file reply
+ *   for await (const item of izzati.stream({text: {prompt: "hi"}})) console.log(item); // a streamed reply
  *
  * Same wire protocol as the original clients: POST multipart/form-data, text fields as form
  * fields (an array value sends the key once per item), files as parts named `file`, in order.
@@ -44,6 +45,10 @@
     if (quoted) return quoted[1].replace(/\\(.)/g, "$1");
     const plain = /filename\s*=\s*([^;\s]+)/i.exec(header);
     return plain ? plain[1] : null;
+  }
+
+  function mediaType(response) {
+    return (response.headers.get("content-type") || "").split(";")[0].trim().toLowerCase();
   }
 
   class Izzati {
@@ -117,9 +122,53 @@
      * and `response`.
      */
     async send(message, options) {
+      return this.read(await this.request(message, options));
+    }
+
+    /**
+     * POST `{text, files}` and iterate the reply's items as they arrive: each JSON item of a
+     * streamed reply (NDJSON), each chunk (Uint8Array) of a bytes stream, or the one item of a
+     * plain reply (an error reply too: `{error, detail}`). Leaving the loop early hangs up, and
+     * the server stops the callback.
+     */
+    async *stream(message, options) {
       const response = await this.request(message, options);
+      const type = mediaType(response);
+      if (type !== "application/x-ndjson" || !response.body) {
+        const reply = await this.read(response);
+        yield "text" in reply ? reply.text : reply.blob;
+        return;
+      }
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let pending = "";
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          pending += decoder.decode(value, { stream: true });
+          let newline;
+          while ((newline = pending.indexOf("\n")) >= 0) {
+            const line = pending.slice(0, newline);
+            pending = pending.slice(newline + 1);
+            if (line.trim()) yield JSON.parse(line);
+          }
+        }
+        if (pending.trim()) yield JSON.parse(pending);
+      } finally {
+        reader.cancel().catch(() => {});
+      }
+    }
+
+    /** A fetch `Response` as `send` resolves it; a streamed JSON reply's items are `text`. */
+    async read(response) {
       const reply = { ok: response.ok, status: response.status, statusText: response.statusText, response: response };
-      const type = (response.headers.get("content-type") || "").split(";")[0].trim().toLowerCase();
+      const type = mediaType(response);
+      if (type === "application/x-ndjson") {
+        const raw = await response.text();
+        reply.text = raw.split("\n").filter((line) => line.trim()).map((line) => JSON.parse(line));
+        return reply;
+      }
       if (type === "application/json" || type.endsWith("+json")) {
         const raw = await response.text();
         try {

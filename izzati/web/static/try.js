@@ -114,6 +114,31 @@
     $("download-box").hidden = false;
   }
 
+  async function showStream(response, started) {
+    // a callback that yields: each item is shown as it arrives
+    const items = [];
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let pending = "";
+    showStatus(true, "HTTP " + response.status + " · streaming…");
+    $("json").hidden = false;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      pending += decoder.decode(value, { stream: true });
+      let newline;
+      while ((newline = pending.indexOf("\n")) >= 0) {
+        const line = pending.slice(0, newline);
+        pending = pending.slice(newline + 1);
+        if (line.trim()) items.push(JSON.parse(line));
+      }
+      $("json").textContent = items.map((item) => JSON.stringify(item)).join("\n");
+      $("json").dataset.items = String(items.length);
+    }
+    const elapsed = Math.round(performance.now() - started);
+    showStatus(true, "HTTP " + response.status + " · " + items.length + " items · " + elapsed + " ms");
+  }
+
   async function submit(event) {
     event.preventDefault();
     resetResult();
@@ -126,8 +151,13 @@
     const started = performance.now();
     try {
       const client = new Izzati(endpoint, { apiKey: apiKey || null });
-      const reply = await client.send({ text: text, files: files });
-      showReply(reply, Math.round(performance.now() - started), Boolean(apiKey));
+      const response = await client.request({ text: text, files: files });
+      if ((response.headers.get("content-type") || "").startsWith("application/x-ndjson") && response.body) {
+        await showStream(response, started);
+      } else {
+        const reply = await client.read(response);
+        showReply(reply, Math.round(performance.now() - started), Boolean(apiKey));
+      }
     } catch (err) {
       showStatus(false, "Could not reach the service: " + (err && err.message ? err.message : String(err)));
     } finally {
