@@ -5,6 +5,7 @@
     python -m bench queues [-n 20000] [--runs 3]   queue put -> get throughput (bench/queue_throughput.py)
     python -m bench profile [--workload W1] ...    py-spy profile under wrk load (bench/profile.py)
     python -m bench stream [--items N]             streamed replies vs FastAPI (bench/stream.py)
+    python -m bench overload [--seconds S]         load shedding, IZZATI_MAX_INFLIGHT (bench/overload.py)
 
 `python -m bench COMMAND --help` lists a command's options. See docs/performance.md.
 """
@@ -21,6 +22,7 @@ COMMANDS = {
     "queues": ("bench.queue_throughput", "queue put -> get items/s across two processes, izzati vs raw tools"),
     "profile": ("bench.profile", "py-spy profile of the izzati target under wrk load (needs py-spy)"),
     "stream": ("bench.stream", "streamed replies: time to first item and items/s, izzati vs FastAPI"),
+    "overload": ("bench.overload", "load shedding at 4x the sustainable load of a 50 ms callback"),
 }
 
 
