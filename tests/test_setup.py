@@ -111,3 +111,29 @@ def test_a_job_runner_whose_setup_raises_is_named_and_not_retried_in_a_tight_loo
     assert httpx.post(url, data={}).json()["sum"] == 6  # the server itself serves
     assert proc.popen.poll() is None
     os.kill(proc.popen.pid, signal.SIGTERM)
+
+
+def test_a_redis_worker_sets_up_before_its_first_job(redis_server: str, spawn: Spawn, tmp_path: Path) -> None:
+    log = tmp_path / "setups.log"
+    env = {
+        "IZZATI_QUEUE_URL": redis_server,
+        "IZZATI_CALLBACK": "setupmodel:Model",
+        "IZZATI_JOB_DIR": str(tmp_path / "jobs"),
+        "IZZATI_HOST": "127.0.0.1",
+        "SETUP_LOG": str(log),
+        "SETUP_SECONDS": "1",
+    }
+    port = free_tcp_port()
+    web = spawn([PYTHON, "-m", "app"], env={**env, "IZZATI_PORT": str(port)})
+    url = f"http://127.0.0.1:{port}/"
+    wait_for_http(url + "health", proc=web.popen)
+    worker = spawn([PYTHON, "-m", "app", "worker"], env=env)
+    job = httpx.post(url + "jobs", data={"a": "1"}).json()["id"]
+    deadline = time.monotonic() + 30
+    while (status := httpx.get(f"{url}jobs/{job}").json())["status"] != "done" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    result = httpx.get(f"{url}jobs/{job}/result").json()
+    assert result["sum"] == 6 and result["loaded_by"] == result["pid"] == worker.popen.pid, status
+    pids = [int(line.split()[0]) for line in log.read_text().splitlines()]
+    assert sorted(pids) == sorted([web.popen.pid, worker.popen.pid])  # once in each process
+    assert "setup of setupmodel:Model took" in worker.output()
