@@ -27,9 +27,9 @@ from bench.runner import free_port
 TARGETS = ("izzati", "fastapi")
 
 
-def _start(kind: str, use_async: bool) -> tuple[subprocess.Popen[bytes], int]:
+def _start(kind: str, use_async: bool, *extra: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    argv = [sys.executable, "-m", "bench.targets.stream_target", "--kind", kind, "--port", str(port)]
+    argv = [sys.executable, "-m", "bench.targets.stream_target", "--kind", kind, "--port", str(port), *extra]
     if use_async:
         argv.append("--async")
     if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
@@ -85,12 +85,56 @@ def items_per_second(port: int, n: int) -> float:
     return n / took
 
 
+def _rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def slow_reader(mib: int, rate_mib: float) -> None:
+    """Stream `mib` 1 MiB chunks to a reader that takes `rate_mib` MiB/s; print the server's RSS."""
+    proc, port = _start("izzati", False, "--chunks")
+    try:
+        time.sleep(0.5)
+        before = peak = _rss_mib(proc.pid)
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 * 1024)
+            sock.sendall(_request(port, mib))
+            received, started = 0, time.perf_counter()
+            while chunk := sock.recv(64 * 1024):
+                received += len(chunk)
+                ahead = received / (rate_mib * 1024 * 1024) - (time.perf_counter() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
+                peak = max(peak, _rss_mib(proc.pid))
+        took = time.perf_counter() - started
+        print(
+            f"slow reader: {received / 1024 / 1024:.0f} MiB at {rate_mib:g} MiB/s in {took:.0f} s; server RSS "
+            f"{before:.0f} MiB before, peak {peak:.0f} MiB: growth {peak - before:.0f} MiB (goal <= 64 MiB)"
+        )
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench stream", description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200, help="requests for time to first item (default 200)")
     parser.add_argument("--items", type=int, default=100_000, help="items in the throughput stream (default 100000)")
     parser.add_argument("--runs", type=int, default=3, help="throughput runs per target (default 3)")
+    parser.add_argument(
+        "--slow-reader",
+        type=int,
+        metavar="MIB",
+        help="instead: stream MIB chunks of 1 MiB to a reader at --rate MiB/s and report the server's memory",
+    )
+    parser.add_argument("--rate", type=float, default=1.0, help="the slow reader's MiB/s (default 1)")
     opts = parser.parse_args(argv)
+    if opts.slow_reader:
+        slow_reader(opts.slow_reader, opts.rate)
+        return 0
     if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
         os.sched_setaffinity(0, {1})
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -29,8 +29,17 @@ async def async_items(n: int) -> AsyncIterator[dict[str, int]]:
             await asyncio.sleep(0)
 
 
-def izzati_app(use_async: bool) -> Any:
+def izzati_app(use_async: bool | None) -> Any:
     from izzati import Backend
+
+    if use_async is None:  # the slow-reader run: `n` chunks of 1 MiB
+
+        def chunks(text: dict[str, Any], data: list[Any]) -> Iterator[bytes]:
+            block = b"x" * (1024 * 1024)
+            for _ in range(int(text["n"])):
+                yield block
+
+        return Backend(chunks, access_log=False)
 
     if use_async:
 
@@ -75,9 +84,10 @@ def main() -> None:
     parser.add_argument("--kind", choices=["izzati", "fastapi"], required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--async", dest="use_async", action="store_true")
+    parser.add_argument("--chunks", action="store_true", help="izzati only: a stream of 1 MiB bytes chunks")
     opts = parser.parse_args()
     if opts.kind == "izzati":
-        izzati_app(opts.use_async).run("127.0.0.1", opts.port, log_level="warning")
+        izzati_app(None if opts.chunks else opts.use_async).run("127.0.0.1", opts.port, log_level="warning")
     else:
         uvicorn.run(
             fastapi_app(opts.use_async), host="127.0.0.1", port=opts.port, log_level="warning", access_log=False

@@ -31,6 +31,14 @@ __all__ = ["ItemStream", "is_stream", "wants_events"]
 logger = logging.getLogger("izzati")
 
 _END = object()
+_LARGE = 64 * 1024  # an encoded item this big goes in a message of its own
+_AHEAD = 32  # how far a generator may run ahead of what was sent, in `_weight` units
+
+
+def _weight(item: Any) -> int:
+    """What an item counts against `_AHEAD`: 1, plus 1 for every 64 KiB of a bytes item (so 32
+    small items, or 2 MiB of bytes, are ever waiting to be sent)."""
+    return 1 + len(item) // _LARGE if isinstance(item, (bytes, bytearray, memoryview)) else 1
 
 
 def is_stream(result: Any) -> bool:
@@ -127,6 +135,20 @@ class ItemStream:
             watcher.cancel()
             await self._close()
 
+    async def _send_batch(self, send: Send, items: list[Any], raw: bool) -> None:
+        small: list[bytes] = []
+        for item in items:
+            chunk = self._encode(item, raw)
+            if len(chunk) < _LARGE:
+                small.append(chunk)
+                continue
+            if small:
+                await send({"type": "http.response.body", "body": b"".join(small), "more_body": True})
+                small = []
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if small:
+            await send({"type": "http.response.body", "body": b"".join(small), "more_body": True})
+
     async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             batch = await self._next()
@@ -140,19 +162,17 @@ class ItemStream:
         start: Message = {"type": "http.response.start", "status": 200, "headers": headers}
         await send(start)
         while True:
-            # what the generator made meanwhile goes in one message: no item waits for another
+            # what the generator made meanwhile goes in one message (small items) or one message
+            # each (large ones, not copied again): no item waits for another
             ended = batch[-1] is _END
             try:
-                chunk = b"".join(self._encode(item, raw) for item in (batch[:-1] if ended else batch))
-            except Exception as exc:  # the status is sent: end the stream, say why in the log
+                await self._send_batch(send, batch[:-1] if ended else batch, raw)
+            except (TypeError, ValueError) as exc:  # the status is sent: end the stream, say why in the log
                 logger.error("a streamed item cannot be sent (%s): the stream ends here", exc)
                 break
-            if chunk:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            if self._producer is not None:
-                self._producer.sent(len(batch))
-            if self._async is not None:
-                self._async.sent()
+            producer = self._producer or self._async
+            if producer is not None:
+                producer.sent(sum(_weight(item) for item in batch))
             if ended:
                 break
             batch = await self._next()
@@ -161,12 +181,15 @@ class ItemStream:
 
 class _Producer:
     """Runs a plain generator in one pool thread, ahead of the event loop by at most `ahead`
-    items, so the loop takes whatever is ready at once instead of one thread hop per item."""
+    weight (see `_weight`), so the loop takes whatever is ready at once instead of one thread hop
+    per item."""
 
-    def __init__(self, items: Any, ahead: int = 32) -> None:
+    def __init__(self, items: Any, ahead: int = _AHEAD) -> None:
         self.items = items
         self.ready: collections.deque[Any] = collections.deque()
-        self.room = threading.Semaphore(ahead)
+        self.ahead = ahead
+        self.used = 0
+        self.room = threading.Condition()
         self.loop = asyncio.get_running_loop()
         self.waiter: asyncio.Future[None] | None = None
         self.lock = threading.Lock()
@@ -177,10 +200,13 @@ class _Producer:
         """The thread's side: make items until the end, an error, or `stop()`."""
         try:
             while not self.stopping:
-                self.room.acquire()  # backpressure: a slow reader holds the generator back
+                with self.room:  # backpressure: a slow reader holds the generator back
+                    self.room.wait_for(lambda: self.used < self.ahead or self.stopping)
                 if self.stopping:
                     break
                 item = next(self.items, _END)
+                with self.room:
+                    self.used += _weight(item)
                 self._push(item)
                 if item is _END:
                     return
@@ -211,16 +237,17 @@ class _Producer:
             raise self.error
         return batch
 
-    def sent(self, count: int) -> None:
-        """`count` items were sent: the generator may make as many more (it is never more than
-        `ahead` items ahead of what reached the connection)."""
-        for _ in range(count):
-            self.room.release()
+    def sent(self, weight: int) -> None:
+        """Items of this `weight` were sent: the generator may go on."""
+        with self.room:
+            self.used -= weight
+            self.room.notify()
 
     def stop(self) -> None:
         """Stop making items (the client went away)."""
-        self.stopping = True
-        self.room.release()
+        with self.room:
+            self.stopping = True
+            self.room.notify()
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
@@ -232,9 +259,10 @@ class _AsyncProducer:
     """Runs an async generator as its own task, ahead of the sender by at most `ahead` items, so
     the sender takes whatever is ready at once (items made between two of its sends go together)."""
 
-    def __init__(self, items: Any, ahead: int = 32) -> None:
+    def __init__(self, items: Any, ahead: int = _AHEAD) -> None:
         self.items = items
         self.ahead = ahead
+        self.used = 0
         self.ready: collections.deque[Any] = collections.deque()
         self.waiter: asyncio.Future[None] | None = None
         self.room: asyncio.Future[None] | None = None
@@ -244,8 +272,9 @@ class _AsyncProducer:
     async def _run(self) -> None:
         try:
             async for item in self.items:
+                self.used += _weight(item)
                 self._push(item)
-                while len(self.ready) >= self.ahead:  # backpressure: wait for the sender
+                while self.used >= self.ahead:  # backpressure: wait for the sender
                     self.room = asyncio.get_running_loop().create_future()
                     await self.room
         except Exception as exc:  # handed to the sender, which raises it
@@ -268,8 +297,9 @@ class _AsyncProducer:
             raise self.error
         return batch
 
-    def sent(self) -> None:
-        """The last batch was sent: the generator may go on."""
+    def sent(self, weight: int) -> None:
+        """Items of this `weight` were sent: the generator may go on."""
+        self.used -= weight
         if self.room is not None and not self.room.done():
             self.room.set_result(None)
 
