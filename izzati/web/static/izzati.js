@@ -47,6 +47,29 @@
     return plain ? plain[1] : null;
   }
 
+  /** The JSON items of a streamed (NDJSON) fetch `Response`, as they arrive. */
+  async function* ndjsonItems(response) {
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let pending = "";
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        pending += decoder.decode(value, { stream: true });
+        let newline;
+        while ((newline = pending.indexOf("\n")) >= 0) {
+          const line = pending.slice(0, newline);
+          pending = pending.slice(newline + 1);
+          if (line.trim()) yield JSON.parse(line);
+        }
+      }
+      if (pending.trim()) yield JSON.parse(pending);
+    } finally {
+      reader.cancel().catch(() => {});
+    }
+  }
+
   function mediaType(response) {
     return (response.headers.get("content-type") || "").split(";")[0].trim().toLowerCase();
   }
@@ -139,25 +162,7 @@
         yield "text" in reply ? reply.text : reply.blob;
         return;
       }
-      const reader = response.body.getReader();
-      const decoder = new TextDecoder();
-      let pending = "";
-      try {
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          pending += decoder.decode(value, { stream: true });
-          let newline;
-          while ((newline = pending.indexOf("\n")) >= 0) {
-            const line = pending.slice(0, newline);
-            pending = pending.slice(newline + 1);
-            if (line.trim()) yield JSON.parse(line);
-          }
-        }
-        if (pending.trim()) yield JSON.parse(pending);
-      } finally {
-        reader.cancel().catch(() => {});
-      }
+      yield* ndjsonItems(response);
     }
 
     /** A fetch `Response` as `send` resolves it; a streamed JSON reply's items are `text`. */
@@ -185,6 +190,7 @@
   }
 
   Izzati.dispositionFilename = dispositionFilename;
+  Izzati.items = ndjsonItems;
 
   if (typeof module === "object" && module && module.exports) module.exports = Izzati;
   root.Izzati = Izzati;

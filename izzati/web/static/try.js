@@ -117,22 +117,11 @@
   async function showStream(response, started) {
     // a callback that yields: each item is shown as it arrives
     const items = [];
-    const reader = response.body.getReader();
-    const decoder = new TextDecoder();
-    let pending = "";
     showStatus(true, "HTTP " + response.status + " · streaming…");
     $("json").hidden = false;
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      pending += decoder.decode(value, { stream: true });
-      let newline;
-      while ((newline = pending.indexOf("\n")) >= 0) {
-        const line = pending.slice(0, newline);
-        pending = pending.slice(newline + 1);
-        if (line.trim()) items.push(JSON.parse(line));
-      }
-      $("json").textContent = items.map((item) => JSON.stringify(item)).join("\n");
+    for await (const item of Izzati.items(response)) {
+      items.push(item);
+      $("json").textContent = items.map((each) => JSON.stringify(each)).join("\n");
       $("json").dataset.items = String(items.length);
     }
     const elapsed = Math.round(performance.now() - started);
