@@ -372,11 +372,13 @@ def test_a_streamed_reply_shows_items_as_they_arrive_and_izzati_js_iterates_them
     url = serve(Backend(tokens).app)
     watched = open_page(url + "/")
     watched.page.click("#send")
-    watched.page.wait_for_function("document.querySelector('#json').dataset.items === '1'")
+    # a locator waits without evaluating strings (the page's CSP allows no eval)
+    watched.page.locator("#json[data-items='1']").wait_for()
     assert watched.page.locator("#json").inner_text() == '{"token":"Once"}'
     watched.shot("streaming-first-item")
     release.set()
-    watched.page.wait_for_function("document.querySelector('#json').dataset.items === '4'")
+    watched.page.locator("#json[data-items='4']").wait_for()
+    watched.page.locator("#status", has_text="4 items").wait_for()
     assert watched.page.locator("#status").inner_text().startswith("HTTP 200 · 4 items")
     watched.shot("streaming-done")
     items = watched.page.evaluate(
