@@ -32,7 +32,12 @@ __all__ = ["Supervisor", "ReadyBoard", "die_with_parent"]
 logger = logging.getLogger("izzati")
 
 _PR_SET_PDEATHSIG = 1
-_QUICK_DEATH = 60.0  # a child that lived longer than this starts again after the shortest pause
+_QUICK_DEATH = 60.0
+
+
+def _restart_delays() -> Any:
+    """The pauses before a dead child starts again: 1 s, doubling with each quick death, up to 30 s."""
+    return backoff(1.0, 30.0)  # a child that lived longer than this starts again after the shortest pause
 
 
 def die_with_parent(parent: int) -> None:
@@ -90,7 +95,7 @@ class _Child:
     state: Synchronized[int]
     process: BaseProcess | None = None
     started: float = 0.0
-    delays: Any = field(default_factory=lambda: backoff(1.0, 30.0))
+    delays: Any = field(default_factory=lambda: _restart_delays())
     restart_at: float = 0.0
 
 
@@ -183,7 +188,7 @@ class Supervisor:
         now = time.monotonic()
         if child.restart_at == 0.0:
             if now - child.started > _QUICK_DEATH:
-                child.delays = backoff(1.0, 30.0)
+                child.delays = _restart_delays()
             delay = next(child.delays)
             child.restart_at = now + delay
             logger.error(

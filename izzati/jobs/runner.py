@@ -29,12 +29,10 @@ from .model import (
     ResultMeta,
     StoredResult,
     failure,
-    public_status,
     valid_job_id,
 )
 from .reconcile import reconcile
 from .service import JobService
-from .webhook import notify
 
 __all__ = ["JobRunner", "stored_result"]
 
@@ -169,9 +167,9 @@ class JobRunner:
             return
         if decided.get("status") != JobStatus.RUNNING:
             if record["status"] in TERMINAL and decided:
-                self._ended(record)
+                self.jobs.ended(record)
             return
-        self.store.add_event(job_id, "running", public_status(record))
+        self.jobs.announce(record)
         text, described = self.store.load_input(job_id)
         uploads = [
             UploadedFile(open(path, "rb"), d["filename"], name=d["name"], content_type=d["content_type"])
@@ -201,16 +199,11 @@ class JobRunner:
             timer = threading.Timer(delay, self._queue_again, args=(job_id,))
             timer.daemon = True
             timer.start()
-            self.store.add_event(job_id, "queued", public_status(final))
+            self.jobs.announce(final)
             return
         if final["status"] == JobStatus.DONE and result is not None:
             self.store.add_event(job_id, "result", result)
-        self._ended(final)
-
-    def _ended(self, record: JobRecord) -> None:
-        """The job ended: its last event, and its callback_url."""
-        self.store.add_event(record["id"], str(record["status"]), public_status(record))
-        notify(record)
+        self.jobs.ended(final)
 
     def _heartbeat(self, job_id: str, done: threading.Event) -> None:
         # a running job's record changes at least this often, so a job whose runner is gone can be

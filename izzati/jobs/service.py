@@ -171,7 +171,7 @@ class JobService:
                 ({"filename": f.filename, "name": f.name, "content_type": f.content_type}, f.stream) for f in files
             ]
             store.create(record, text, described)
-            store.add_event(job_id, "queued", public_status(record))
+            self.announce(record)
             self.queue.put({"id": job_id})
         except BaseException:
             # nothing half-made stays behind: no inputs on disk, no key pointing at a missing job
@@ -199,6 +199,15 @@ class JobService:
         if record is None:
             raise _not_found(job_id)
         return record
+
+    def announce(self, record: JobRecord) -> None:
+        """Record the job's new state as an event (named after the state, with its public status)."""
+        self.store.add_event(record["id"], str(record["status"]), public_status(record))
+
+    def ended(self, record: JobRecord) -> None:
+        """The job ended: its last event, and the POST to its callback_url."""
+        self.announce(record)
+        notify(record)
 
     def _runners(self) -> int:
         if isinstance(self.queue, Monitored):
@@ -237,8 +246,7 @@ class JobService:
         if record is None:
             raise _not_found(job_id)
         if ended_here:  # a queued job ends here, not in a worker: its last event and status go from here
-            self.store.add_event(job_id, "cancelled", public_status(record))
-            notify(record)
+            self.ended(record)
         return record
 
     def requeue(self, states: Collection[JobStatus], *, retrying: bool = False) -> list[str]:
