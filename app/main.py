@@ -5,8 +5,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from izzati.assembly import configure_logging, load_settings
 from izzati.exceptions import IzzatiError
-from izzati.launch import configure_logging, load_settings, run_web, run_worker
+from izzati.launch import run_web, run_worker
 from izzati.settings import settings_help
 
 __all__ = ["main", "usage"]

@@ -24,11 +24,13 @@ _EXPORTS = {
     "Job": "client",
     "progress": "jobs",
     "cancelled": "jobs",
+    "batched": "batching",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
 
 if TYPE_CHECKING:
+    from .batching import batched as batched
     from .client import Frontend as Frontend
     from .client import Job as Job
     from .exceptions import IzzatiError as IzzatiError

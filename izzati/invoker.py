@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, cast
 
+from .batching import BatchPolicy, resolve_policy
 from .exceptions import CallbackError
 
 __all__ = ["Invoker", "ThreadRunner", "describe", "signature_problem", "encode_json"]
@@ -91,6 +92,10 @@ class Invoker:
         queue_first: pass the queue as the first positional argument (`Backend(background=True)`).
             Otherwise a queue goes by name: first when the first parameter is named `q`, as `q=`
             when a later parameter is named `q` and nothing else fills it.
+        batch_size, batch_wait_ms: call the callback with batches of up to `batch_size` requests,
+            the first held at most `batch_wait_ms`: `callback([q,] [(text, data), ...], *args,
+            **kwargs)`. Either one overrides what `@izzati.batched` put on the callback; with neither
+            and no decorator, one call per request.
     """
 
     def __init__(
@@ -101,12 +106,15 @@ class Invoker:
         *,
         queue: Any = None,
         queue_first: bool = False,
+        batch_size: int | None = None,
+        batch_wait_ms: float | None = None,
     ) -> None:
         if not callable(callback):
             raise TypeError(f"the callback must be callable, not {type(callback).__name__}: {callback!r}")
         if inspect.isclass(callback) and callable(getattr(callback, "setup", None)):
             callback = cast("Callable[..., Any]", callback())  # a class with setup(): one instance
         self.callback = callback
+        self.batch: BatchPolicy | None = resolve_policy(callback, batch_size, batch_wait_ms)
         self.needs_setup = callable(getattr(callback, "setup", None))
         self._setup_pid = 0
         self._lock_pid = 0
@@ -129,13 +137,14 @@ class Invoker:
                     self.kwargs["q"] = queue
         if queue_first:
             self.lead = (queue,)
+        inputs = ["batch"] if self.batch else ["text", "data"]
         shape = ", ".join(
-            (["q"] if self.lead else [])
-            + ["text", "data"]
-            + ["<arg>"] * len(self.args)
-            + [f"{key}=..." for key in self.kwargs]
+            (["q"] if self.lead else []) + inputs + ["<arg>"] * len(self.args) + [f"{key}=..." for key in self.kwargs]
         )
-        problem = signature_problem(callback, (*self.lead, None, None, *self.args), self.kwargs, f"callback({shape})")
+        placeholders = (None,) * len(inputs)
+        problem = signature_problem(
+            callback, (*self.lead, *placeholders, *self.args), self.kwargs, f"callback({shape})"
+        )
         if problem is not None:
             raise TypeError(f"callback {describe(callback)}{problem}")
 
@@ -182,6 +191,23 @@ class Invoker:
             result = self.callback(*self.lead, text, data, *self.args, **self.kwargs)
         else:
             result = await pool.run(functools.partial(self.callback, *self.lead, text, data, *self.args, **self.kwargs))
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    def call_batch_sync(self, items: list[tuple[dict[str, Any], list[Any]]]) -> Any:
+        """Call a batch callback with `items` in this thread (a coroutine function is run to completion)."""
+        result = self.callback(*self.lead, items, *self.args, **self.kwargs)
+        if inspect.isawaitable(result):
+            return asyncio.run(_await(result))
+        return result
+
+    async def call_batch(self, items: list[tuple[dict[str, Any], list[Any]]], pool: ThreadRunner | None) -> Any:
+        """Call a batch callback with `items`: awaited when async, else in a thread of `pool`."""
+        if self.is_async or pool is None:
+            result = self.callback(*self.lead, items, *self.args, **self.kwargs)
+        else:
+            result = await pool.run(functools.partial(self.callback, *self.lead, items, *self.args, **self.kwargs))
         if inspect.isawaitable(result):
             result = await result
         return result

@@ -13,203 +13,43 @@ the setting (`ConfigError`), and stop gracefully on SIGTERM.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
-import re
 import signal
-import stat
-import tempfile
 import threading
 import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
-
-from ._process import bound_socket, critical_thread
-from .exceptions import ConfigError, QueueUnavailable
+from ._process import critical_thread
+from .exceptions import ConfigError
 from .invoker import Invoker
 from .jobs.runner import JobRunner
-from .jobs.service import JobService
-from .jobs.store import DirectoryJobStore
-from .loader import check_signature, extend_path, import_callable
-from .queues import MemoryQueue, Queue, mask_url, open_queue
+from .queues import mask_url
 from .settings import Settings
 from .worker import run_worker as run_worker_target
 
 if TYPE_CHECKING:
-    from .web.backend import Backend
-    from .web.inputs import Limits
+    pass
+from .assembly import (
+    batch_options,
+    build_backend,
+    build_jobs,
+    check_port,
+    is_memory,
+    load_callback,
+    load_worker,
+    open_settings_queue,
+)
 
-__all__ = [
-    "load_settings",
-    "configure_logging",
-    "load_callback",
-    "load_worker",
-    "open_settings_queue",
-    "build_jobs",
-    "build_backend",
-    "run_web",
-    "run_worker",
-]
+__all__ = ["run_web", "run_worker"]
 
 logger = logging.getLogger("izzati.service")
-
-
-def load_settings(**overrides: Any) -> Settings:
-    """Read the settings (environment, `.env`, then `overrides`), errors as one ConfigError line."""
-    try:
-        return Settings(**{key: value for key, value in overrides.items() if value is not None})
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"IZZATI_{'_'.join(str(p) for p in error['loc']).upper()}: {error['msg']}" for error in exc.errors()
-        )
-        raise ConfigError(problems) from None
-    except SettingsError as exc:
-        match = re.search(r'field "(\w+)"', str(exc))
-        name = f"IZZATI_{match.group(1).upper()}" if match else "a setting"
-        raise ConfigError(
-            f"{name}: not valid JSON ({exc.__cause__}); list and object settings take JSON, "
-            "e.g. '[1, 2]' or '{\"k\": 1}'"
-        ) from None
-
-
-def configure_logging(settings: Settings) -> None:
-    """Log izzati's messages at the configured level."""
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
-
-
-def _memory(settings: Settings) -> bool:
-    return settings.queue_url.startswith("memory:")
-
-
-def load_callback(settings: Settings) -> Callable[..., Any]:
-    """Import the web callback named by IZZATI_CALLBACK."""
-    extend_path(settings.callback_path)
-    return import_callable(settings.callback, "IZZATI_CALLBACK")
-
-
-def load_worker(settings: Settings) -> Callable[..., Any]:
-    """Import the worker target and check it can be called as `target(q, *args, **kwargs)`."""
-    extend_path(settings.callback_path)
-    target = import_callable(settings.worker, "IZZATI_WORKER")
-    check_signature(
-        target,
-        (None, *settings.worker_args),
-        settings.worker_kwargs,
-        shape="target(q, *IZZATI_WORKER_ARGS, **IZZATI_WORKER_KWARGS)",
-        setting="IZZATI_WORKER",
-        spec=settings.worker,
-    )
-    return target
-
-
-def _open_named_queue(settings: Settings, name: str) -> Queue:
-    if _memory(settings):
-        return MemoryQueue()
-    try:
-        return open_queue(
-            settings.queue_url,
-            name=name,
-            connect_timeout=settings.queue_connect_timeout,
-            redelivery_timeout=settings.redelivery_timeout,
-            max_deliveries=settings.max_deliveries,
-        )
-    except (ConfigError, QueueUnavailable) as exc:
-        raise ConfigError(f"IZZATI_QUEUE_URL={mask_url(settings.queue_url)!r}: {exc}") from None
-
-
-def open_settings_queue(settings: Settings) -> Queue:
-    """Open the queue the settings name, waiting a bounded time for a broker to come up."""
-    return _open_named_queue(settings, settings.queue_name)
-
-
-def default_job_dir() -> Path:
-    """This user's private job folder under the system temp folder (made with mode 0700)."""
-    path = Path(tempfile.gettempdir()) / f"izzati-jobs-{os.getuid()}"
-    path.mkdir(mode=0o700, exist_ok=True)
-    info = path.lstat()
-    # a shared /tmp: refuse a folder someone else made (or a link) to read or plant job files
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
-        raise ConfigError(
-            f"IZZATI_JOB_DIR: the default job folder {str(path)!r} is not a private folder of this user; "
-            "set IZZATI_JOB_DIR to a folder of your own"
-        )
-    return path
-
-
-def build_jobs(settings: Settings) -> JobService | None:
-    """The job store and jobs queue the settings name (None when jobs are off)."""
-    if not settings.jobs:
-        return None
-    options: dict[str, Any] = {
-        "max_attempts": settings.job_max_attempts,
-        "ttl": settings.job_ttl,
-        "retries": settings.job_retries,
-        "max_queued": settings.max_queued_jobs,
-    }
-    if _memory(settings) and not settings.job_dir:
-        # a memory queue lives and dies with this process tree, and so do its jobs
-        return JobService.local(**options)
-    try:
-        root = Path(settings.job_dir) if settings.job_dir else default_job_dir()
-        store = DirectoryJobStore(root)
-        if not os.access(root, os.W_OK | os.X_OK):
-            raise PermissionError(f"no write permission for {str(root)!r}")
-    except OSError as exc:
-        raise ConfigError(f"IZZATI_JOB_DIR={settings.job_dir!r}: cannot use the job folder: {exc}") from None
-    queue = _open_named_queue(settings, f"{settings.queue_name}:jobs")
-    return JobService(store, queue, **options)
-
-
-def limits_of(settings: Settings) -> Limits:
-    """The request limits the settings give (every `Limits` field that is also a setting)."""
-    from .web.inputs import Limits
-
-    names = [field.name for field in dataclasses.fields(Limits) if field.name in Settings.model_fields]
-    return Limits(**{name: getattr(settings, name) for name in names})
-
-
-def build_backend(settings: Settings, queue: Queue | None, jobs: JobService | None = None) -> Backend:
-    """Import the callback and make its `Backend`; a wrong signature is a ConfigError."""
-    from .web.backend import Backend
-
-    callback = load_callback(settings)
-    try:
-        return Backend(
-            callback,
-            settings.callback_args,
-            settings.callback_kwargs,
-            queue=queue,
-            limits=limits_of(settings),
-            debug=settings.debug,
-            try_page=settings.try_page,
-            callback_timeout=settings.callback_timeout,
-            max_inflight=settings.max_inflight,
-            api_key=settings.api_key or None,
-            cors_origins=[origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()],
-            access_log=settings.access_log,
-            job_service=jobs,
-        )
-    except TypeError as exc:
-        raise ConfigError(f"IZZATI_CALLBACK={settings.callback!r}: wrong signature: {exc}") from None
-
-
-def check_port(host: str, port: int) -> None:
-    """Fail with one line, before anything starts, when the address cannot be listened on."""
-    try:
-        bound_socket(host, port).close()
-    except OSError as exc:
-        raise ConfigError(f"IZZATI_HOST={host!r} IZZATI_PORT={port}: cannot listen there: {exc.strerror}") from None
 
 
 def run_web(settings: Settings) -> None:
     """Serve the callback; with memory:// also start the worker and the job runner next to it."""
     check_port(settings.host, settings.port)
-    target = load_worker(settings) if _memory(settings) else None
+    target = load_worker(settings) if is_memory(settings) else None
     queue = open_settings_queue(settings)
     jobs = build_jobs(settings)
     backend = build_backend(settings, queue, jobs)
@@ -241,7 +81,7 @@ def run_web(settings: Settings) -> None:
 def run_worker(settings: Settings) -> None:
     """Run the worker target in this process until it returns or the process is stopped; with
     jobs on, a thread of the same process runs jobs with the web callback."""
-    if _memory(settings):
+    if is_memory(settings):
         raise ConfigError(
             f"IZZATI_QUEUE_URL={settings.queue_url!r}: a separate worker needs a networked queue; "
             "set IZZATI_QUEUE_URL=redis://host:6379/0 (memory:// runs the worker inside the web process)"
@@ -262,7 +102,8 @@ def run_worker(settings: Settings) -> None:
     if jobs is not None:
         # the worker runs jobs with the very same callback the web side serves
         try:
-            invoker = Invoker(load_callback(settings), settings.callback_args, settings.callback_kwargs, queue=queue)
+            callback, batching = load_callback(settings), batch_options(settings)
+            invoker = Invoker(callback, settings.callback_args, settings.callback_kwargs, queue=queue, **batching)
         except TypeError as exc:
             raise ConfigError(f"IZZATI_CALLBACK={settings.callback!r}: wrong signature: {exc}") from None
         runner = jobs.runner(invoker)

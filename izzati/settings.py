@@ -136,6 +136,18 @@ class Settings(BaseSettings):
         description="most synchronous calls running or waiting for a thread per server process; beyond it "
         "503 'overloaded' with Retry-After from the measured service time (empty: no bound)",
     )
+    batch_size: int | None = Field(
+        None,
+        ge=1,
+        description="the callback takes batches of up to this many requests (a list of (text, data) pairs; "
+        "empty: as @izzati.batched says, else one request per call)",
+    )
+    batch_wait_ms: float | None = Field(
+        None,
+        ge=0,
+        description="milliseconds the first request of a batch may wait for more (empty: as @izzati.batched says, "
+        f"else {defaults.BATCH_WAIT_MS:g})",
+    )
     graceful_timeout: float = Field(
         defaults.GRACEFUL_TIMEOUT,
         ge=0,
@@ -194,7 +206,9 @@ class Settings(BaseSettings):
         description="critical, error, warning, info or debug",
     )
 
-    @field_validator("callback_timeout", "api_key", "max_inflight", "max_queued_jobs", mode="before")
+    @field_validator(
+        "callback_timeout", "api_key", "max_inflight", "max_queued_jobs", "batch_size", "batch_wait_ms", mode="before"
+    )
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

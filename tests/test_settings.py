@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from izzati.assembly import default_job_dir
 from izzati.exceptions import ConfigError
-from izzati.launch import default_job_dir
 from izzati.settings import Settings, env_example
 
 ROOT = Path(__file__).resolve().parent.parent

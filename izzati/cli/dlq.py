@@ -15,7 +15,7 @@ __all__ = ["dlq"]
 
 def dlq(args: argparse.Namespace) -> int:
     """List, retry or purge the parked entries; return the exit code."""
-    from ..launch import load_settings
+    from ..assembly import load_settings
     from ..queues import RedisQueue, mask_url, open_queue
 
     settings = load_settings(queue_url=args.queue)

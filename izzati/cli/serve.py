@@ -16,7 +16,8 @@ __all__ = ["run", "worker"]
 
 def run(args: argparse.Namespace) -> int:
     """Serve the callback the arguments and settings name."""
-    from ..launch import configure_logging, load_settings, run_web
+    from ..assembly import configure_logging, load_settings
+    from ..launch import run_web
 
     settings = load_settings(callback=args.callback, **{name: getattr(args, name) for name in RUN_OPTIONS.values()})
     if args.reload:
@@ -30,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
 
 def worker(args: argparse.Namespace) -> int:
     """Run the worker the arguments and settings name."""
-    from ..launch import configure_logging, load_settings, run_worker
+    from ..assembly import configure_logging, load_settings
+    from ..launch import run_worker
 
     overrides = {name: getattr(args, name) for name in WORKER_OPTIONS.values()}
     settings = load_settings(worker=args.worker_target, **overrides)

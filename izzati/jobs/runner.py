@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import inspect
+import functools
 import json
 import logging
 import queue as stdlib_queue
-import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from ..batching import split_results
 from ..defaults import JOB_RETRY_DELAY
 from ..exceptions import HTTPError, QueueUnavailable, WorkerStopped
 from ..files import UploadedFile
-from ..invoker import Invoker, encode_json
+from ..invoker import Invoker, describe
 from ..worker import StoppableQueue
 from . import JobContext, current_job
 from .model import (
@@ -26,15 +25,17 @@ from .model import (
     JobFailure,
     JobRecord,
     JobStatus,
-    ResultMeta,
-    StoredResult,
     failure,
     valid_job_id,
 )
 from .reconcile import reconcile
+from .results import stored_result
 from .service import JobService
 
-__all__ = ["JobRunner", "stored_result"]
+__all__ = ["JobRunner"]
+
+_Started = tuple[str, dict[str, Any], list[UploadedFile]]
+"""A job marked running: its id, text and files."""
 
 _INLINE_RESULT = 64 * 1024  # a JSON result up to this size rides in the `result` event itself
 _HEARTBEAT = 10.0  # seconds between renewals of a running job's record
@@ -43,38 +44,11 @@ _MAX_RETRY_DELAY = 300.0
 logger = logging.getLogger("izzati.jobs")
 
 
-def _meta(media_type: str) -> ResultMeta:
-    return {"status_code": 200, "media_type": media_type, "headers": []}
-
-
-def _seen(item: Any, on_item: Callable[[Any], None] | None) -> Any:
-    if on_item is not None:
-        on_item(item)
-    return item
-
-
-async def _collect(items: Any, on_item: Callable[[Any], None] | None) -> list[Any]:
-    return [_seen(item, on_item) async for item in items]
-
-
-def stored_result(result: Any, on_item: Callable[[Any], None] | None = None) -> StoredResult:
-    """What to keep of a callback's return value: the reply the synchronous call would send; for
-    a generator, the list of what it yields (each item also to `on_item`, as it comes)."""
-    if inspect.isgenerator(result):
-        result = [_seen(item, on_item) for item in result]
-    elif inspect.isasyncgen(result):
-        result = asyncio.run(_collect(result, on_item))
-    if isinstance(result, (bytes, bytearray, memoryview)):
-        return StoredResult(_meta("application/octet-stream"), bytes(result))
-    if "starlette.responses" in sys.modules:
-        # a callback that returns a Response (file_return included) has loaded Starlette already,
-        # so this import costs a worker whose callbacks return JSON nothing
-        from ..web.responses import stored_response
-
-        stored = stored_response(result)
-        if stored is not None:
-            return stored
-    return StoredResult(_meta("application/json"), encode_json(result))
+def _unwrap(result: Any) -> Any:
+    """A batch item's result; its exception raised."""
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 class JobRunner:
@@ -98,29 +72,52 @@ class JobRunner:
 
     def run(self) -> None:
         """Set the callback up (once in this process), then run jobs until `stop()`; a broker
-        outage is waited out."""
+        outage is waited out. A batch callback gets up to its `max_size` queued jobs at once."""
         self.invoker.setup()
         try:
             while True:
                 self._maybe_sweep()
-                try:
-                    item = self.queue.get(True, 0.5)
-                except (stdlib_queue.Empty, QueueUnavailable):
-                    continue  # StoppableQueue logs an outage once and waits for the broker
-                job_id = item.get("id") if isinstance(item, dict) else None
-                if not isinstance(job_id, str) or not valid_job_id(job_id):
-                    self.queue.reject(f"not a job: {json.dumps(item)[:200]}")  # parked, where the queue can
+                job_ids = self._take()
+                if not job_ids:
                     continue
                 try:
-                    self.run_one(job_id)
+                    self.run_many(job_ids)
                 except Exception:  # a broken store or disk must not end the runner
-                    logger.exception("job %s could not be run", job_id)
+                    logger.exception("job %s could not be run", ", ".join(job_ids))
                 try:
                     self.queue.task_done()
                 except QueueUnavailable:
                     pass  # not acknowledged: the job comes back, and its record says it is settled
         except WorkerStopped:
             return
+
+    def _take(self) -> list[str]:
+        """The next job ids: the first waited for up to 0.5 s; for a batch callback, more until
+        the batch is full or its first job has waited the batch's `max_wait_ms`."""
+        batch = self.invoker.batch
+        wanted = 1 if batch is None else batch.max_size
+        job_ids: list[str] = []
+        deadline = 0.0
+        while len(job_ids) < wanted:
+            timeout = 0.5 if not job_ids else deadline - time.monotonic()
+            if job_ids and timeout <= 0:
+                break
+            try:
+                item = self.queue.get(True, timeout)
+            except (stdlib_queue.Empty, QueueUnavailable):
+                break  # StoppableQueue logs an outage once and waits for the broker
+            except WorkerStopped:
+                if not job_ids:
+                    raise
+                break  # run what was taken; the next get() stops
+            job_id = item.get("id") if isinstance(item, dict) else None
+            if not isinstance(job_id, str) or not valid_job_id(job_id):
+                self.queue.reject(f"not a job: {json.dumps(item)[:200]}")  # parked, where the queue can
+                continue
+            if not job_ids and batch is not None:
+                deadline = time.monotonic() + batch.max_wait
+            job_ids.append(job_id)
+        return job_ids
 
     def stop(self) -> None:
         """Stop after the current job."""
@@ -156,6 +153,29 @@ class JobRunner:
 
     def run_one(self, job_id: str) -> None:
         """Run one job (or settle it, if it was cancelled or tried too often)."""
+        self.run_many([job_id])
+
+    def run_many(self, job_ids: list[str]) -> None:
+        """Run these jobs, as one batch for a batch callback (settling those cancelled or tried
+        too often instead)."""
+        started = [job for job in map(self._begin, job_ids) if job is not None]
+        if not started:
+            return
+        alive = threading.Event()
+        ids = [job_id for job_id, _, _ in started]
+        threading.Thread(target=self._heartbeat, args=(ids, alive), name="izzati-job-heartbeat", daemon=True).start()
+        try:
+            outcomes = self._call(started)
+        finally:
+            alive.set()
+            for _, _, uploads in started:
+                for upload in uploads:
+                    upload.close()
+        for job_id, (error, retry, result) in zip(ids, outcomes, strict=True):
+            self._complete(job_id, error, retry, result)
+
+    def _begin(self, job_id: str) -> _Started | None:
+        """Mark the job running and load its input; None when it is not to run (settled instead)."""
         decided: JobChanges = {}
 
         def start(record: JobRecord) -> JobChanges | None:
@@ -164,27 +184,43 @@ class JobRunner:
 
         record = self.store.transition(job_id, start)
         if record is None:
-            return
+            return None
         if decided.get("status") != JobStatus.RUNNING:
             if record["status"] in TERMINAL and decided:
                 self.jobs.ended(record)
-            return
+            return None
         self.jobs.announce(record)
         text, described = self.store.load_input(job_id)
         uploads = [
             UploadedFile(open(path, "rb"), d["filename"], name=d["name"], content_type=d["content_type"])
             for d, path in described
         ]
-        token = current_job.set(JobContext(self.store, job_id))
-        alive = threading.Event()
-        threading.Thread(target=self._heartbeat, args=(job_id, alive), name="izzati-job-heartbeat", daemon=True).start()
+        return job_id, text, uploads
+
+    def _call(self, started: list[_Started]) -> list[tuple[JobFailure | None, bool, Any]]:
+        """Each started job's outcome: one call per job, or one call of a batch callback for all."""
+        if self.invoker.batch is None:
+            outcomes = []
+            for job_id, text, uploads in started:
+                token = current_job.set(JobContext(self.store, job_id))  # progress() and cancelled() know the job
+                try:
+                    outcomes.append(self._outcome(job_id, functools.partial(self.invoker.call_sync, text, uploads)))
+                finally:
+                    current_job.reset(token)
+            return outcomes
+        name = describe(self.invoker.callback)
         try:
-            error, retry, result = self._call(job_id, text, uploads)
-        finally:
-            alive.set()
-            current_job.reset(token)
-            for upload in uploads:
-                upload.close()
+            items = [(text, uploads) for _, text, uploads in started]
+            results = split_results(self.invoker.call_batch_sync(items), len(started), name)
+        except Exception as exc:  # the whole batch fails: every job gets this error
+            results = [exc] * len(started)
+        return [
+            self._outcome(job_id, functools.partial(_unwrap, result))
+            for (job_id, _, _), result in zip(started, results, strict=True)
+        ]
+
+    def _complete(self, job_id: str, error: JobFailure | None, retry: bool, result: Any) -> None:
+        """Settle a job that ran: done, failed, or queued again to retry."""
         final = self.store.transition(job_id, lambda current: self._finish(job_id, current, error, retry))
         if final is None:
             return
@@ -205,12 +241,13 @@ class JobRunner:
             self.store.add_event(job_id, "result", result)
         self.jobs.ended(final)
 
-    def _heartbeat(self, job_id: str, done: threading.Event) -> None:
+    def _heartbeat(self, job_ids: list[str], done: threading.Event) -> None:
         # a running job's record changes at least this often, so a job whose runner is gone can be
         # told from a slow one (see `reconcile`)
         while not done.wait(_HEARTBEAT):
-            with contextlib.suppress(Exception):
-                self.store.update(job_id, {})
+            for job_id in job_ids:
+                with contextlib.suppress(Exception):
+                    self.store.update(job_id, {})
 
     def _queue_again(self, job_id: str) -> None:
         try:
@@ -218,10 +255,8 @@ class JobRunner:
         except Exception as exc:  # the job stays queued without an entry: `reconcile` finds it
             logger.warning("job %s: could not queue it again: %s", job_id, exc)
 
-    def _call(
-        self, job_id: str, text: dict[str, Any], uploads: list[UploadedFile]
-    ) -> tuple[JobFailure | None, bool, Any]:
-        """Run the callback and keep its result: the failure, if it failed, whether running it
+    def _outcome(self, job_id: str, call: Callable[[], Any]) -> tuple[JobFailure | None, bool, Any]:
+        """Run the callback for one job and keep its result: the failure, if it failed, whether running it
         again may help (it raised, rather than answering an error on purpose), and the result for
         the events (the JSON itself when small, else where to fetch it)."""
 
@@ -229,7 +264,7 @@ class JobRunner:
             self.store.add_event(job_id, "item", value)
 
         try:
-            stored = stored_result(self.invoker.call_sync(text, uploads), item)
+            stored = stored_result(call(), item)
         except HTTPError as exc:
             return failure(exc.code, exc.detail, exc.status_code), False, None
         except Exception as exc:

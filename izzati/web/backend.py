@@ -44,6 +44,9 @@ class Backend:
         callback_timeout: seconds a callback may take before the client gets 504 (None: no bound).
         max_inflight: most calls running or waiting for a thread per server process; beyond it
             503 `overloaded` with a `Retry-After` from the measured service time (None: no bound).
+        batch_size: the callback takes batches of up to this many concurrent requests, a list of
+            `(text, data)`, and returns one result per item (see `izzati.batched`).
+        batch_wait_ms: how long the first request of a batch may wait for more (default 5 ms).
         api_key: when set, every route but `/health`, `/ready`, `/izzati.js` and the try-it page
             needs `Authorization: Bearer <key>`.
         jobs: accept jobs (`Prefer: respond-async` or `POST /jobs`) in a local job folder, run by
@@ -70,6 +73,8 @@ class Backend:
         threads: int = defaults.THREADS,
         callback_timeout: float | None = None,
         max_inflight: int | None = None,
+        batch_size: int | None = None,
+        batch_wait_ms: float | None = None,
         api_key: str | None = None,
         cors_origins: Sequence[str] = (),
         access_log: bool = True,
@@ -83,7 +88,15 @@ class Backend:
         self.callback = callback
         self.background = background
         self.q: Queue | None = resolve_queue(queue) if background or queue is not None else None
-        self.invoker = Invoker(callback, args, kwargs, queue=self.q, queue_first=background)
+        self.invoker = Invoker(
+            callback,
+            args,
+            kwargs,
+            queue=self.q,
+            queue_first=background,
+            batch_size=batch_size,
+            batch_wait_ms=batch_wait_ms,
+        )
         limits = limits or Limits()
         if max_body_bytes is not None:
             limits = dataclasses.replace(limits, max_body_bytes=max_body_bytes)

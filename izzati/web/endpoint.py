@@ -4,6 +4,7 @@ respond, clean up."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import os
@@ -14,6 +15,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import defaults
+from ..batching import Batcher
 from ..exceptions import CallbackTimeout, Overloaded
 from ..invoker import Invoker, describe
 from ..jobs import Hangup, current_request
@@ -71,6 +73,8 @@ class Endpoint:
         self.mean_seconds = 0.0  # measured service time of a call (moving average)
         self._pool: CallbackPool | None = None
         self._pool_pid = 0
+        self._batcher: Batcher | None = None
+        self._batcher_pid = 0
         self._watch: HangupWatch | None = None
         self._watch_pid = 0
         self._setup: asyncio.Task[None] | None = None
@@ -114,6 +118,16 @@ class Endpoint:
             self._pool = CallbackPool(self.threads)
             self._pool_pid = os.getpid()
         return self._pool
+
+    @property
+    def batcher(self) -> Batcher:
+        """Groups this process's calls into batches (for a batch callback), made anew per process."""
+        if self._batcher is None or self._batcher_pid != os.getpid():
+            assert self.invoker.batch is not None
+            run_batch = functools.partial(self.invoker.call_batch, pool=None if self.invoker.is_async else self.pool)
+            self._batcher = Batcher(self.invoker.batch, run_batch, describe(self.invoker.callback))
+            self._batcher_pid = os.getpid()
+        return self._batcher
 
     @property
     def watch(self) -> HangupWatch:
@@ -163,7 +177,10 @@ class Endpoint:
                 await asyncio.shield(task)
         hangup = Hangup()
         current_request.set(hangup)  # before the call: a plain callback's thread copies this context
-        call = self.invoker.call(text, files, None if self.invoker.is_async else self.pool)
+        if self.invoker.batch is not None:
+            call = self.batcher.submit(text, files)
+        else:
+            call = self.invoker.call(text, files, None if self.invoker.is_async else self.pool)
         watch = self.watch
         watch.begin(receive, hangup)
         try:

@@ -12,7 +12,8 @@ import pytest
 from izzati import cancelled, progress
 from izzati.invoker import Invoker
 from izzati.jobs.model import JobStatus
-from izzati.jobs.runner import JobRunner, stored_result
+from izzati.jobs.results import stored_result
+from izzati.jobs.runner import JobRunner
 from izzati.jobs.service import JobService
 
 
