@@ -42,6 +42,7 @@ __all__ = [
     "batch_options",
     "build_backend",
     "check_port",
+    "serve_worker_metrics",
 ]
 
 logger = logging.getLogger("izzati.service")
@@ -186,10 +187,34 @@ def build_backend(settings: Settings, queue: Queue | None, jobs: JobService | No
             api_key=settings.api_key or None,
             cors_origins=[origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()],
             access_log=settings.access_log,
+            metrics=settings.metrics,
             job_service=jobs,
         )
     except TypeError as exc:
         raise ConfigError(f"IZZATI_CALLBACK={settings.callback!r}: wrong signature: {exc}") from None
+
+
+def serve_worker_metrics(settings: Settings, queue: Queue, jobs: JobService | None) -> None:
+    """Serve this worker's metrics on IZZATI_METRICS_PORT from a thread (prometheus-client's
+    server): its items taken, job durations and batches, and its queues now."""
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from .metrics.collect import Scrape
+
+    queues: list[tuple[str, Any, Callable[[], int] | None]] = [(settings.queue_name, queue, None)]
+    if jobs is not None:
+        queues.append((f"{settings.queue_name}:jobs", jobs.queue, None))
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Scrape(queues))
+    assert settings.metrics_port is not None
+    try:
+        start_http_server(settings.metrics_port, addr=settings.host, registry=registry)
+    except OSError as exc:
+        raise ConfigError(
+            f"IZZATI_HOST={settings.host!r} IZZATI_METRICS_PORT={settings.metrics_port}: cannot listen there: "
+            f"{exc.strerror}"
+        ) from None
+    logger.info("worker metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
 
 
 def check_port(host: str, port: int) -> None:

@@ -11,6 +11,7 @@ import asyncio
 import contextvars
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -108,7 +109,7 @@ class Batcher:
         policy: when a batch goes.
         run_batch: calls the batch callback with a list of `(text, data)`; awaited.
         name: the callback's name, for errors.
-        on_batch: told each batch's size before it runs (metrics).
+        on_batch: told each batch's size and how long its call took (metrics).
     """
 
     def __init__(
@@ -116,7 +117,7 @@ class Batcher:
         policy: BatchPolicy,
         run_batch: Callable[[list[tuple[Any, Any]]], Awaitable[Any]],
         name: str,
-        on_batch: Callable[[int], None] | None = None,
+        on_batch: Callable[[int, float], None] | None = None,
     ) -> None:
         self.policy = policy
         self.run_batch = run_batch
@@ -151,12 +152,14 @@ class Batcher:
         task.add_done_callback(self._running.discard)
 
     async def _run(self, batch: Sequence[Pending]) -> None:
-        if self.on_batch is not None:
-            self.on_batch(len(batch))
+        started = time.perf_counter()
         try:
-            results = split_results(
-                await self.run_batch([(text, data) for text, data, _ in batch]), len(batch), self.name
-            )
+            try:
+                returned = await self.run_batch([(text, data) for text, data, _ in batch])
+            finally:
+                if self.on_batch is not None:
+                    self.on_batch(len(batch), time.perf_counter() - started)
+            results = split_results(returned, len(batch), self.name)
         except asyncio.CancelledError:
             for _, _, future in batch:
                 future.cancel()

@@ -39,6 +39,7 @@ from .assembly import (
     load_callback,
     load_worker,
     open_settings_queue,
+    serve_worker_metrics,
 )
 
 __all__ = ["run_web", "run_worker"]
@@ -108,6 +109,8 @@ def run_worker(settings: Settings) -> None:
             raise ConfigError(f"IZZATI_CALLBACK={settings.callback!r}: wrong signature: {exc}") from None
         runner = jobs.runner(invoker)
         thread = critical_thread(runner.run, "izzati-jobs", stop_for_restart)
+    if settings.metrics_port is not None:
+        serve_worker_metrics(settings, queue, jobs)
     logger.info("worker %s started on %s", settings.worker, mask_url(settings.queue_url))
     stopped_at = 0.0
 

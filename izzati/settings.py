@@ -148,6 +148,17 @@ class Settings(BaseSettings):
         description="milliseconds the first request of a batch may wait for more (empty: as @izzati.batched says, "
         f"else {defaults.BATCH_WAIT_MS:g})",
     )
+    metrics: bool = Field(
+        True,
+        description="serve GET /metrics in the Prometheus text format (needs the API key when one is set)",
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="a worker (python -m app worker) serves its metrics on this port at IZZATI_HOST, without "
+        "the API key (empty: none)",
+    )
     graceful_timeout: float = Field(
         defaults.GRACEFUL_TIMEOUT,
         ge=0,
@@ -207,7 +218,14 @@ class Settings(BaseSettings):
     )
 
     @field_validator(
-        "callback_timeout", "api_key", "max_inflight", "max_queued_jobs", "batch_size", "batch_wait_ms", mode="before"
+        "callback_timeout",
+        "api_key",
+        "max_inflight",
+        "max_queued_jobs",
+        "batch_size",
+        "batch_wait_ms",
+        "metrics_port",
+        mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:

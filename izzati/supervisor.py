@@ -155,6 +155,10 @@ class Supervisor:
             if child.state.value == SETTING_UP and process_problem(child.pid.value, child.name) is None
         ]
 
+    def alive(self, name: str) -> int:
+        """How many children named `name` run now (usable from any process: by pid)."""
+        return sum(1 for c in self._children if c.name == name and process_problem(c.pid.value, c.name) is None)
+
     def stop(self) -> None:
         """Restart nothing from now on (the service is stopping)."""
         self._stopping = True

@@ -16,6 +16,7 @@ from typing import Any
 from . import defaults
 from ._process import STOP_SIGNALS, mp_context, run_quietly, signals_handled
 from .exceptions import QueueUnavailable, WorkerStopped
+from .metrics import RECORDER
 from .queues import Queue, resolve_queue
 
 __all__ = ["background", "run_worker", "StoppableQueue"]
@@ -59,6 +60,7 @@ class StoppableQueue:
         self.poll = poll
         self.stopping = threading.Event()
         self.outage = False
+        self.name = str(getattr(queue, "name", "memory"))
 
     def stop(self) -> None:
         """Ask the worker to stop at its next `get()`."""
@@ -92,6 +94,7 @@ class StoppableQueue:
             if self.outage:
                 logger.info("queue available again")
                 self.outage = False
+            RECORDER.took(self.name)
             return item
 
     def get_nowait(self) -> Any:

@@ -17,6 +17,7 @@ from ..defaults import JOB_RETRY_DELAY
 from ..exceptions import HTTPError, QueueUnavailable, WorkerStopped
 from ..files import UploadedFile
 from ..invoker import Invoker, describe
+from ..metrics import RECORDER
 from ..worker import StoppableQueue
 from . import JobContext, current_job
 from .model import (
@@ -203,15 +204,20 @@ class JobRunner:
             outcomes = []
             for job_id, text, uploads in started:
                 token = current_job.set(JobContext(self.store, job_id))  # progress() and cancelled() know the job
+                began = time.perf_counter()
                 try:
                     outcomes.append(self._outcome(job_id, functools.partial(self.invoker.call_sync, text, uploads)))
                 finally:
                     current_job.reset(token)
+                    RECORDER.callback("job", time.perf_counter() - began)
             return outcomes
         name = describe(self.invoker.callback)
+        began = time.perf_counter()
         try:
             items = [(text, uploads) for _, text, uploads in started]
-            results = split_results(self.invoker.call_batch_sync(items), len(started), name)
+            returned = self.invoker.call_batch_sync(items)
+            RECORDER.batch(len(started), time.perf_counter() - began)
+            results = split_results(returned, len(started), name)
         except Exception as exc:  # the whole batch fails: every job gets this error
             results = [exc] * len(started)
         return [

@@ -34,6 +34,7 @@ from .._process import backoff
 from ..exceptions import ConfigError, QueueClosed, QueueError
 from ._stream import MAX_BACKOFF, Consumer, Entry, connect, mask_url, retry, unavailable, url_of
 from .deadletters import DeadLetters, decode
+from .stats import QueueStats, stream_stats
 
 if TYPE_CHECKING:  # redis-py is imported where it is used: `import izzati.queues` stays light
     import redis
@@ -104,8 +105,6 @@ class RedisQueue:
         self._client = client if client is not None else connect(self.url, socket_timeout)
         self._closed = False
         self._reset_identity()
-
-    # -- identity, fork safety, heartbeat ------------------------------------------------------
 
     def _reset_identity(self) -> None:
         self._pid = os.getpid()
@@ -251,13 +250,15 @@ class RedisQueue:
         limit = self._prefetch - len(self._buffer)
         self._buffer.extend(self._member.claim_from_dead(self._max_deliveries, self.dead_letters, limit))
 
-    # -- inspection and lifetime -------------------------------------------------------------------
-
     def qsize(self) -> int:
         """Return how many items wait to be taken (not counting items taken but unacknowledged)."""
         self._check()
         waiting: int = retry(self.url, self._member.waiting, True, time.monotonic() + self._connect_timeout)
         return waiting + len(self._buffer)
+
+    def stats(self) -> QueueStats:
+        """Length, lag, pending count and the oldest waiting item's age, now."""
+        return stream_stats(self._client, self._member.key)
 
     def items(self) -> list[Any]:
         """Every item in the queue now: waiting, or taken and not yet acknowledged."""

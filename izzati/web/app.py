@@ -21,13 +21,14 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..jobs.service import JobService
+from ..metrics.collect import Scrape
 from ..queues import Queue
 from .endpoint import Endpoint
 from .errors import exception_handler
 from .jobroutes import add_job_routes
 from .middleware import Gate
 from .openapi import service_schema
-from .probes import add_probes
+from .probes import add_metrics_route, add_probes
 from .trypage import add_try_page
 
 __all__ = ["IzzatiApp"]
@@ -45,6 +46,7 @@ class IzzatiApp(FastAPI):
         api_key, cors_origins, access_log: see `Backend`.
         title, summary: shown in the OpenAPI docs and on the try-it page.
         try_page: serve the try-it page to browsers at `GET /`.
+        metrics: serve `GET /metrics` from this scrape (None: no metrics).
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class IzzatiApp(FastAPI):
         title: str = "izzati",
         summary: str | None = None,
         try_page: bool = True,
+        metrics: Scrape | None = None,
     ) -> None:
         @asynccontextmanager
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -87,8 +90,14 @@ class IzzatiApp(FastAPI):
             self.add_exception_handler(caught, exception_handler)
         if try_page:
             add_try_page(self)
+        if metrics is not None:
+            add_metrics_route(self, metrics)
         entry: ASGIApp = Gate(
-            self._dispatch, api_key=api_key, max_header_bytes=endpoint.limits.max_header_bytes, access_log=access_log
+            self._dispatch,
+            api_key=api_key,
+            max_header_bytes=endpoint.limits.max_header_bytes,
+            access_log=access_log,
+            metrics=metrics is not None,
         )
         if cors_origins:
             entry = CORSMiddleware(

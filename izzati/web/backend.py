@@ -13,6 +13,8 @@ from ..examples import echo
 from ..invoker import Invoker, describe
 from ..jobs.model import JobStatus
 from ..jobs.service import JobService
+from ..metrics import prepare_multiprocess
+from ..metrics.collect import Scrape
 from ..queues import Queue, resolve_queue
 from ..supervisor import Supervisor
 from .app import IzzatiApp
@@ -57,6 +59,8 @@ class Backend:
         access_log: log one line per request (method, path, status, duration, request id).
         title: the service name shown in the OpenAPI docs.
         try_page: serve the try-it page to browsers at `GET /` (and `/izzati.js`).
+        metrics: serve `GET /metrics` (Prometheus text format; needs the API key when one is set)
+            and count requests, durations and batches for it.
     """
 
     def __init__(
@@ -82,6 +86,7 @@ class Backend:
         job_service: JobService | None = None,
         title: str = "izzati",
         try_page: bool = True,
+        metrics: bool = True,
     ) -> None:
         if isinstance(jobs, JobService):  # the 2.0 spelling, Backend(jobs=JobService(...)), still works
             jobs, job_service = False, jobs
@@ -113,7 +118,20 @@ class Backend:
             callback_timeout=callback_timeout,
             jobs=self.jobs,
             max_inflight=max_inflight,
+            metrics=metrics,
         )
+        self.metrics = metrics
+        scrape = None
+        if metrics:
+            alive = self.supervisor.alive
+            queues: list[tuple[str, Any, Callable[[], int] | None]] = []
+            if self.q is not None:
+                queues.append((getattr(self.q, "name", "memory"), self.q, lambda: alive("izzati-worker")))
+            if self.jobs is not None:
+                queues.append(
+                    (getattr(self.jobs.queue, "name", "memory:jobs"), self.jobs.queue, lambda: alive(_JOB_RUNNER))
+                )
+            scrape = Scrape(queues, self.jobs.store if self.jobs is not None else None)
         self.app = IzzatiApp(
             self.endpoint,
             queue=self.q,
@@ -126,12 +144,17 @@ class Backend:
             title=title,
             summary=f"izzati backend for {describe(callback)}",
             try_page=try_page,
+            metrics=scrape,
         )
 
     def _restarting(self, name: str) -> None:
         if name == _JOB_RUNNER and self.jobs is not None:
             # the job the dead runner ran has no queue entry any more: its next start counts an attempt
             self.jobs.requeue({JobStatus.RUNNING}, retrying=True)
+
+    def _prepare_metrics(self) -> None:
+        if self.metrics:
+            prepare_multiprocess()  # before any child starts: the processes' figures are summed
 
     def run(
         self,
@@ -152,6 +175,7 @@ class Backend:
         script twice. Other keyword arguments go to `uvicorn.Config`.
         """
         del use_reloader
+        self._prepare_metrics()
         if self.local_jobs:
             self.start_job_runner()
         if self.background:
@@ -175,6 +199,7 @@ class Backend:
         with an earlier run (a job folder kept in IZZATI_JOB_DIR), so it is queued again first.
         """
         assert self.jobs is not None
+        self._prepare_metrics()
         jobs = self.jobs
         jobs.requeue({JobStatus.QUEUED, JobStatus.RUNNING})
         return self.supervisor.start(jobs.runner(self.invoker).run, _JOB_RUNNER, setup=self.invoker.setup)
@@ -182,6 +207,7 @@ class Backend:
     def start_child(self, target: Callable[..., Any], name: str, *args: Any, **kwargs: Any) -> BaseProcess:
         """Start `target(*args, **kwargs)` in a supervised child process: restarted when it dies,
         stopped when this process dies, and watched by the readiness probe."""
+        self._prepare_metrics()
         return self.supervisor.start(target, name, *args, **kwargs)
 
     def serve(

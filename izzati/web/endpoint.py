@@ -20,6 +20,7 @@ from ..exceptions import CallbackTimeout, Overloaded
 from ..invoker import Invoker, describe
 from ..jobs import Hangup, current_request
 from ..jobs.service import JobService
+from ..metrics import RECORDER
 from ..supervisor import ReadyBoard
 from .errors import error_reply
 from .hangup import HangupWatch
@@ -47,6 +48,7 @@ class Endpoint:
         always_job: every request is a job (`POST /jobs`).
         max_inflight: most calls running or waiting for a thread in this process; beyond it a
             request gets 503 `overloaded` at once, its body unread (None: no bound).
+        metrics: time the calls and count the batches (`izzati.metrics`).
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class Endpoint:
         jobs: JobService | None = None,
         always_job: bool = False,
         max_inflight: int | None = None,
+        metrics: bool = True,
     ) -> None:
         self.invoker = invoker
         self.limits = limits
@@ -69,6 +72,7 @@ class Endpoint:
         self.jobs = jobs
         self.always_job = always_job
         self.max_inflight = max_inflight
+        self.recorder = RECORDER if metrics else None
         self.inflight = 0
         self.mean_seconds = 0.0  # measured service time of a call (moving average)
         self._pool: CallbackPool | None = None
@@ -125,7 +129,8 @@ class Endpoint:
         if self._batcher is None or self._batcher_pid != os.getpid():
             assert self.invoker.batch is not None
             run_batch = functools.partial(self.invoker.call_batch, pool=None if self.invoker.is_async else self.pool)
-            self._batcher = Batcher(self.invoker.batch, run_batch, describe(self.invoker.callback))
+            on_batch = self.recorder.batch if self.recorder is not None else None
+            self._batcher = Batcher(self.invoker.batch, run_batch, describe(self.invoker.callback), on_batch)
             self._batcher_pid = os.getpid()
         return self._batcher
 
@@ -183,11 +188,14 @@ class Endpoint:
             call = self.invoker.call(text, files, None if self.invoker.is_async else self.pool)
         watch = self.watch
         watch.begin(receive, hangup)
+        started = time.perf_counter()
         try:
             try:
                 result = await self._await(call)
             finally:
                 watch.end(hangup)
+                if self.recorder is not None:
+                    self.recorder.callback("web", time.perf_counter() - started)
             if is_stream(result):
                 return self._stream(scope, result, hangup)
             return render(result)

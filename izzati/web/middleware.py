@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..defaults import MAX_HEADER_BYTES
 from ..exceptions import HeadersTooLarge, HTTPError, Unauthorized
+from ..metrics import RECORDER, route_of
 from .responses import error_response
 
 __all__ = ["Gate", "PUBLIC_PATHS", "wants_html"]
@@ -59,6 +60,7 @@ class Gate:
         max_header_bytes: the largest total size of the request headers (431 beyond).
         public_paths: paths served without the key.
         access_log: write the access-log line.
+        metrics: count the request, its status and duration (`izzati.metrics`).
     """
 
     def __init__(
@@ -69,12 +71,14 @@ class Gate:
         max_header_bytes: int = MAX_HEADER_BYTES,
         public_paths: Collection[str] = PUBLIC_PATHS,
         access_log: bool = True,
+        metrics: bool = True,
     ) -> None:
         self.app = app
         self.expected = api_key.encode() if api_key else None
         self.max_header_bytes = max_header_bytes
         self.public_paths = frozenset(public_paths)
         self.log = access_log
+        self.recorder = RECORDER if metrics else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -101,6 +105,9 @@ class Gate:
             request_id = f"{random.getrandbits(128):032x}"
         id_header = (b"x-request-id", request_id.encode())
         status = 0
+        recorder = self.recorder
+        if recorder is not None:
+            recorder.begin()
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -128,13 +135,16 @@ class Gate:
                     await error_response(HTTPError(_unfinished(exc)))(scope, receive, send_with_id)
             raise
         finally:
+            seconds = time.perf_counter() - started
+            if recorder is not None:
+                recorder.request(route_of(scope["path"]), scope["method"], status or 499, seconds)
             if self.log:
                 access_log.info(
                     "method=%s path=%s status=%d duration_ms=%.1f request_id=%s client=%s",
                     scope["method"],
                     scope["path"],
                     status or 499,  # no response: the client went away first (nginx's 499)
-                    (time.perf_counter() - started) * 1000,
+                    seconds * 1000,
                     request_id,
                     (scope.get("client") or ("-",))[0],
                 )

@@ -1,4 +1,5 @@
-"""The probes: `GET /health` (the process answers) and `GET /ready` (it can do its work)."""
+"""The probes: `GET /health` (the process answers), `GET /ready` (it can do its work), and
+`GET /metrics` (what it does, for Prometheus)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.responses import Response
 
+from ..metrics import FLUSH_SECONDS, is_multiprocess
+from ..metrics.collect import CONTENT_TYPE, Scrape, exposition
 from ..queues import Monitored, Queue
 from .responses import json_response
 
-__all__ = ["add_probes", "readiness"]
+__all__ = ["add_probes", "add_metrics_route", "readiness"]
 
 
 def readiness(queue: Queue | None, others: Sequence[Queue] = ()) -> dict[str, Any]:
@@ -60,3 +63,16 @@ def add_probes(
         elif waiting:
             report = {**report, "status": "setting up", "setting_up": waiting}
         return json_response(report, 200 if report["status"] == "ready" else 503)
+
+
+def add_metrics_route(app: FastAPI, scrape: Scrape) -> None:
+    """Register `GET /metrics`: the Prometheus text format of `scrape`."""
+
+    @app.get("/metrics", summary="Metrics in the Prometheus text format (every server process, summed)")
+    async def metrics() -> Response:
+        if is_multiprocess():
+            # the other processes write what they gathered within FLUSH_SECONDS: wait for it, so
+            # a scrape counts every request answered before it
+            await asyncio.sleep(2 * FLUSH_SECONDS)
+        body = await asyncio.to_thread(exposition, scrape)  # the broker and the store block
+        return Response(body, media_type=CONTENT_TYPE)
