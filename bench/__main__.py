@@ -6,6 +6,7 @@
     python -m bench profile [--workload W1] ...    py-spy profile under wrk load (bench/profile.py)
     python -m bench stream [--items N]             streamed replies vs FastAPI (bench/stream.py)
     python -m bench overload [--seconds S]         load shedding, IZZATI_MAX_INFLIGHT (bench/overload.py)
+    python -m bench metrics [--runs 5]             W1 with metrics on vs off (bench/metrics_overhead.py)
 
 `python -m bench COMMAND --help` lists a command's options. See docs/performance.md.
 """
@@ -23,6 +24,7 @@ COMMANDS = {
     "profile": ("bench.profile", "py-spy profile of the izzati target under wrk load (needs py-spy)"),
     "stream": ("bench.stream", "streamed replies: time to first item and items/s, izzati vs FastAPI"),
     "overload": ("bench.overload", "load shedding at 4x the sustainable load of a 50 ms callback"),
+    "metrics": ("bench.metrics_overhead", "W1 with metrics on vs off, interleaved (the cost of /metrics)"),
 }
 
 

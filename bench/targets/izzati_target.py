@@ -1,7 +1,7 @@
 """The izzati target: `Backend(cb).run(host="127.0.0.1", port=P)` with the workload's plain callback.
 
 PYTHONPATH=<repo> python bench/targets/izzati_target.py --port P --workload echo|size|file
-    [--file PATH] [--workers N] [--max-body-bytes N] [--async]
+    [--file PATH] [--workers N] [--max-body-bytes N] [--async] [--no-metrics]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ def main() -> None:
     parser.add_argument("--max-body-bytes", type=int)
     parser.add_argument("--threads", type=int, help="Backend(threads=N), for experiments (default: izzati's)")
     parser.add_argument("--async", dest="use_async", action="store_true", help="an async def callback")
+    parser.add_argument("--no-metrics", dest="metrics", action="store_false", help="Backend(metrics=False)")
     opts = parser.parse_args()
     path = opts.file
 
@@ -47,7 +48,7 @@ def main() -> None:
         options["max_body_bytes"] = opts.max_body_bytes
     if opts.threads is not None:
         options["threads"] = opts.threads
-    backend = Backend(callback, **options)
+    backend = Backend(callback, metrics=opts.metrics, **options)
     backend.run(host="127.0.0.1", port=opts.port, workers=opts.workers)
 
 
