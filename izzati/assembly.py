@@ -188,6 +188,7 @@ def build_backend(settings: Settings, queue: Queue | None, jobs: JobService | No
             cors_origins=[origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()],
             access_log=settings.access_log,
             metrics=settings.metrics,
+            traces=settings.traces,
             job_service=jobs,
         )
     except TypeError as exc:

@@ -20,6 +20,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from . import tracing
 from ._process import critical_thread
 from .exceptions import ConfigError
 from .invoker import Invoker
@@ -88,6 +89,7 @@ def run_worker(settings: Settings) -> None:
             "set IZZATI_QUEUE_URL=redis://host:6379/0 (memory:// runs the worker inside the web process)"
         )
     target = load_worker(settings)
+    tracing.configure(settings.traces)  # after the worker's module set up its own, if it does
     queue = open_settings_queue(settings)
     jobs = build_jobs(settings)
     runner: JobRunner | None = None

@@ -159,6 +159,11 @@ class Settings(BaseSettings):
         description="a worker (python -m app worker) serves its metrics on this port at IZZATI_HOST, without "
         "the API key (empty: none)",
     )
+    traces: Literal["", "otlp", "console"] = Field(
+        "",
+        description="OpenTelemetry traces (pip install 'izzati[otel]'): otlp sends them to "
+        "OTEL_EXPORTER_OTLP_ENDPOINT, console prints them (empty: only when the application sets up a tracer provider)",
+    )
     graceful_timeout: float = Field(
         defaults.GRACEFUL_TIMEOUT,
         ge=0,

@@ -13,7 +13,7 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
 
-from . import defaults
+from . import defaults, tracing
 from ._process import STOP_SIGNALS, mp_context, run_quietly, signals_handled
 from .exceptions import QueueUnavailable, WorkerStopped
 from .metrics import RECORDER
@@ -55,8 +55,9 @@ class StoppableQueue:
     """The queue a worker target sees: once `stop()` is called, `get()` acknowledges the previous
     item and raises `WorkerStopped`, so the target's loop ends between items."""
 
-    def __init__(self, queue: Queue, poll: float = 0.5) -> None:
+    def __init__(self, queue: Queue, poll: float = 0.5, *, traced: bool = True) -> None:
         self.queue = queue
+        self.spans = tracing.Consumer() if traced else None
         self.poll = poll
         self.stopping = threading.Event()
         self.outage = False
@@ -71,7 +72,7 @@ class StoppableQueue:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if self.stopping.is_set():
-                self.queue.task_done()  # the item the target just finished
+                self.task_done()  # the item the target just finished
                 raise WorkerStopped(0)
             if not block:
                 return self.queue.get(False)
@@ -95,7 +96,17 @@ class StoppableQueue:
                 logger.info("queue available again")
                 self.outage = False
             RECORDER.took(self.name)
+            if self.spans is not None and tracing.ACTIVE:
+                # the item's span runs until the next get() or task_done(): the worker's processing
+                attributes = {"messaging.destination.name": self.name, "messaging.operation.type": "process"}
+                self.spans.begin(f"process {self.name}", getattr(self.queue, "traceparent", None), attributes)
             return item
+
+    def task_done(self) -> None:
+        """Acknowledge the items taken (and end the span of the item worked on)."""
+        if self.spans is not None:
+            self.spans.end()
+        self.queue.task_done()
 
     def get_nowait(self) -> Any:
         """Take the next item at once (or raise `queue.Empty` / `WorkerStopped`)."""

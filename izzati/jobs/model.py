@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 __all__ = [
     "JobStatus",
@@ -76,6 +76,8 @@ class JobRecord(TypedDict):
     retries: int
     """How many times the job was queued again because its callback raised (`IZZATI_JOB_RETRIES`)."""
     retry_at: float | None
+    traceparent: NotRequired[str | None]
+    """The W3C traceparent of the request that submitted it, when traced (see izzati.tracing)."""
 
 
 class JobChanges(TypedDict, total=False):
@@ -110,7 +112,9 @@ def valid_job_id(job_id: str) -> bool:
     return bool(_ID.fullmatch(job_id))
 
 
-def new_record(job_id: str, *, callback_url: str | None = None, key: str | None = None) -> JobRecord:
+def new_record(
+    job_id: str, *, callback_url: str | None = None, key: str | None = None, traceparent: str | None = None
+) -> JobRecord:
     """The status record of a job that was just submitted."""
     now = time.time()
     return {
@@ -127,6 +131,7 @@ def new_record(job_id: str, *, callback_url: str | None = None, key: str | None 
         "updated": now,
         "retries": 0,
         "retry_at": None,
+        "traceparent": traceparent,
     }
 
 

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .. import tracing
 from ..batching import split_results
-from ..defaults import JOB_RETRY_DELAY
 from ..exceptions import HTTPError, QueueUnavailable, WorkerStopped
 from ..files import UploadedFile
 from ..invoker import Invoker, describe
@@ -32,6 +32,7 @@ from .model import (
 from .reconcile import reconcile
 from .results import stored_result
 from .service import JobService
+from .transitions import finish_changes, start_changes
 
 __all__ = ["JobRunner"]
 
@@ -40,7 +41,6 @@ _Started = tuple[str, dict[str, Any], list[UploadedFile]]
 
 _INLINE_RESULT = 64 * 1024  # a JSON result up to this size rides in the `result` event itself
 _HEARTBEAT = 10.0  # seconds between renewals of a running job's record
-_MAX_RETRY_DELAY = 300.0
 
 logger = logging.getLogger("izzati.jobs")
 
@@ -66,7 +66,7 @@ class JobRunner:
         self.invoker = invoker
         self.jobs = jobs
         self.store = jobs.store
-        self.queue = StoppableQueue(jobs.queue)
+        self.queue = StoppableQueue(jobs.queue, traced=False)  # a job's span comes from its record
         self._swept = 0.0
         # sweeping, and looking for jobs whose queue entry is gone, this often
         self.sweep_every = min(60.0, max(1.0, jobs.ttl / 10))
@@ -75,6 +75,7 @@ class JobRunner:
         """Set the callback up (once in this process), then run jobs until `stop()`; a broker
         outage is waited out. A batch callback gets up to its `max_size` queued jobs at once."""
         self.invoker.setup()
+        tracing.refresh()
         try:
             while True:
                 self._maybe_sweep()
@@ -136,22 +137,6 @@ class JobRunner:
             except Exception:  # a store or broker that fails now is tried again next time
                 logger.exception("sweeping jobs failed")
 
-    def _start(self, record: JobRecord) -> JobChanges | None:
-        if record["status"] in TERMINAL or self.store.cancel_requested(record["id"]):
-            return None
-        attempt = int(record.get("attempt") or 0) + 1
-        deaths = attempt - 1 - int(record.get("retries") or 0)  # starts that ended with no outcome
-        if deaths >= self.jobs.max_attempts:
-            detail = f"the job's worker died {deaths} times (IZZATI_JOB_MAX_ATTEMPTS={self.jobs.max_attempts})"
-            return {"status": JobStatus.FAILED, "error": failure("worker_lost", detail), "finished": time.time()}
-        return {
-            "status": JobStatus.RUNNING,
-            "attempt": attempt,
-            "started": time.time(),
-            "progress": None,
-            "retry_at": None,
-        }
-
     def run_one(self, job_id: str) -> None:
         """Run one job (or settle it, if it was cancelled or tried too often)."""
         self.run_many([job_id])
@@ -180,7 +165,9 @@ class JobRunner:
         decided: JobChanges = {}
 
         def start(record: JobRecord) -> JobChanges | None:
-            decided.update(self._start(record) or {})
+            decided.update(
+                start_changes(record, self.store.cancel_requested(record["id"]), self.jobs.max_attempts) or {}
+            )
             return decided or None
 
         record = self.store.transition(job_id, start)
@@ -205,8 +192,10 @@ class JobRunner:
             for job_id, text, uploads in started:
                 token = current_job.set(JobContext(self.store, job_id))  # progress() and cancelled() know the job
                 began = time.perf_counter()
+                call = functools.partial(self.invoker.call_sync, text, uploads)
                 try:
-                    outcomes.append(self._outcome(job_id, functools.partial(self.invoker.call_sync, text, uploads)))
+                    with self._span(job_id):
+                        outcomes.append(self._outcome(job_id, call))
                 finally:
                     current_job.reset(token)
                     RECORDER.callback("job", time.perf_counter() - began)
@@ -225,9 +214,24 @@ class JobRunner:
             for (job_id, _, _), result in zip(started, results, strict=True)
         ]
 
+    def _span(self, job_id: str) -> contextlib.AbstractContextManager[Any]:
+        """The job's span, a child of the request that submitted it (tracing on)."""
+        if not tracing.ACTIVE:
+            return contextlib.nullcontext()
+        record = self.store.get(job_id)
+        traceparent = record.get("traceparent") if record is not None else None
+        carrier = {"traceparent": traceparent} if traceparent else {}
+        attributes = {"izzati.job.id": job_id, "messaging.destination.name": self.queue.name}
+        return tracing.span(f"process {self.queue.name}", "CONSUMER", attributes, carrier=carrier)
+
     def _complete(self, job_id: str, error: JobFailure | None, retry: bool, result: Any) -> None:
         """Settle a job that ran: done, failed, or queued again to retry."""
-        final = self.store.transition(job_id, lambda current: self._finish(job_id, current, error, retry))
+
+        def finish(current: JobRecord) -> JobChanges:
+            cancelled = self.store.cancel_requested(job_id)
+            return finish_changes(current, cancelled, error, retry, self.jobs.retries)
+
+        final = self.store.transition(job_id, finish)
         if final is None:
             return
         if final["status"] in (JobStatus.DONE, JobStatus.FAILED) and final["started"] and final["finished"]:
@@ -286,15 +290,3 @@ class JobRunner:
         if small_json and len(stored.body or b"") <= _INLINE_RESULT:
             return None, False, {"json": json.loads(stored.body or b"null")}
         return None, False, {"url": f"/jobs/{job_id}/result", "media_type": stored.meta["media_type"]}
-
-    def _finish(self, job_id: str, current: JobRecord, error: JobFailure | None, retry: bool) -> JobChanges:
-        now = time.time()
-        if current["status"] == JobStatus.CANCELLED or self.store.cancel_requested(job_id):
-            return {"status": JobStatus.CANCELLED, "finished": current.get("finished") or now}
-        retries = int(current.get("retries") or 0)
-        if error is not None and retry and retries < self.jobs.retries:
-            delay = min(JOB_RETRY_DELAY * 2**retries, _MAX_RETRY_DELAY)
-            return {"status": JobStatus.QUEUED, "error": error, "retries": retries + 1, "retry_at": now + delay}
-        if error is not None:
-            return {"status": JobStatus.FAILED, "error": error, "finished": now}
-        return {"status": JobStatus.DONE, "finished": now, "progress": current.get("progress")}

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from .. import tracing
 from .._process import backoff
 from ..defaults import JOB_MAX_ATTEMPTS, JOB_RETRIES, JOB_TTL
 from ..exceptions import BadRequest, HTTPError, IdempotencyConflict, Overloaded
@@ -166,7 +167,8 @@ class JobService:
                 if bound != job_id:
                     store.delete(job_id)
                     return self._wait_for_job(bound)
-            record = new_record(job_id, callback_url=callback_url, key=idempotency_key)
+            traceparent = tracing.current_traceparent()
+            record = new_record(job_id, callback_url=callback_url, key=idempotency_key, traceparent=traceparent)
             described: list[tuple[FileDescription, IO[bytes]]] = [
                 ({"filename": f.filename, "name": f.name, "content_type": f.content_type}, f.stream) for f in files
             ]

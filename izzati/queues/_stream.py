@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import secrets
 import socket
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._process import backoff
 from ..exceptions import ConfigError, QueueUnavailable
+from ..tracing import Traced
+from .urls import mask_url, url_of
 
 if TYPE_CHECKING:
     import redis
@@ -41,15 +41,6 @@ MAX_BACKOFF = 1.0
 Entry = tuple[str, Any]
 
 
-_CREDENTIALS = re.compile(r"(//[^/@:]*):[^/]*@")
-
-
-def mask_url(url: str) -> str:
-    """Return ``url`` with the password of its ``user:password@`` part replaced by ``***``
-    (any string: a malformed URL is masked too, never refused)."""
-    return _CREDENTIALS.sub(r"\1:***@", url)
-
-
 def text(value: Any) -> str:
     """A Redis reply value as text (bytes that are not UTF-8 escaped, never an error)."""
     return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else str(value)
@@ -73,6 +64,8 @@ def entries(resp: Any) -> list[Entry]:
         if not isinstance(fields, dict):
             fields = dict(zip(fields[::2], fields[1::2], strict=False))
         payload = fields.get(b"d", fields.get("d"))
+        if payload is not None and (traceparent := fields.get(b"t", fields.get("t"))) is not None:
+            payload = Traced(payload, traceparent)  # the span that put it: see izzati.tracing
         # an entry without izzati's field comes with all its fields, to be parked as foreign
         out.append((text(entry_id), fields if payload is None else payload))
     return out
@@ -116,21 +109,6 @@ def create_group(client: redis.Redis, key: str) -> None:
     except redis.ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise
-
-
-def url_of(client: Any) -> str:
-    """Rebuild a URL from a redis-py client, so a queue built on a client can be pickled."""
-    pool = client.connection_pool
-    kw = pool.connection_kwargs
-    db = kw.get("db", 0)
-    if "path" in kw:
-        return f"unix://{kw['path']}?db={db}"
-    scheme = "rediss" if "SSL" in pool.connection_class.__name__ else "redis"
-    auth = ""
-    if kw.get("password") is not None:
-        user = urllib.parse.quote(kw.get("username") or "", safe="")
-        auth = f"{user}:{urllib.parse.quote(kw['password'], safe='')}@"
-    return f"{scheme}://{auth}{kw.get('host', 'localhost')}:{kw.get('port', 6379)}/{db}"
 
 
 def connect(url: str, socket_timeout: float) -> redis.Redis:

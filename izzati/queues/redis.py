@@ -12,15 +12,15 @@ Design (Redis streams, the consumer-group pattern):
   and ``XCLAIM``s their pending entries, so a killed worker's item comes back within about
   ``0.75 * redelivery_timeout``, and a slow but live worker keeps its item. (A C extension
   holding the GIL longer than ``redelivery_timeout / 2`` stops the heartbeat: its item goes back.)
-- Delivery is at least once: a ``put`` retried after a lost reply can add an item twice, and a
-  worker that dies after finishing but before acknowledging has its item redelivered. An item
-  delivered ``max_deliveries`` times, or one that is not izzati's JSON, is parked as a dead letter
-  (``deadletters.py``) instead of killing the next worker.
+- At least once: a ``put`` retried after a lost reply can add an item twice, a worker that dies
+  before acknowledging has its item redelivered. An item delivered ``max_deliveries`` times, or
+  not izzati's JSON, is parked as a dead letter (``deadletters.py``), not given to a next worker.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
 import json
 import os
 import queue
@@ -29,7 +29,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from .. import defaults
+from .. import defaults, tracing
 from .._process import backoff
 from ..exceptions import ConfigError, QueueClosed, QueueError
 from ._stream import MAX_BACKOFF, Consumer, Entry, connect, mask_url, retry, unavailable, url_of
@@ -142,11 +142,11 @@ class RedisQueue:
                 if not block or (timeout is not None and time.monotonic() - start >= timeout):
                     raise queue.Full
                 time.sleep(next(delays))
-        retry(self.url, lambda: self._client.xadd(self._key, {"d": payload}), block, start + limit)
+        with tracing.producing(self.name) if tracing.ACTIVE else tracing.UNTRACED as fields:
+            retry(self.url, lambda: self._client.xadd(self._key, {"d": payload, **fields}), block, start + limit)
 
-    def put_nowait(self, item: Any) -> None:
-        """Append ``item`` without waiting."""
-        self.put(item, block=False)
+    put_nowait = functools.partialmethod(put, block=False)
+    """Append ``item`` without waiting."""
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         """Take the next item; acknowledge the previous one; raise ``queue.Empty`` on timeout."""
@@ -206,6 +206,7 @@ class RedisQueue:
                     continue
             self._buffer.popleft()
             self._unacked.append(entry_id)  # a deleted entry is acknowledged with the others
+            self.traceparent: str | None = getattr(payload, "traceparent", None)  # see izzati.tracing
             if payload is not None:
                 return item, parked
         return _NONE, parked

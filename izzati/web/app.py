@@ -9,6 +9,7 @@ everything else (probes, jobs, the try-it page, the OpenAPI docs). User middlewa
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,6 +21,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .. import tracing
 from ..jobs.service import JobService
 from ..metrics.collect import Scrape
 from ..queues import Queue
@@ -32,6 +34,14 @@ from .probes import add_metrics_route, add_probes
 from .trypage import add_try_page
 
 __all__ = ["IzzatiApp"]
+
+# FastAPI >= 0.16x makes its own request spans and metrics when a tracer provider is set; izzati's
+# (izzati.tracing, izzati.metrics) cover every route, the lean `POST /` too: one span per request
+_NO_NATIVE_TELEMETRY: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
 
 
 class IzzatiApp(FastAPI):
@@ -67,12 +77,13 @@ class IzzatiApp(FastAPI):
     ) -> None:
         @asynccontextmanager
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            tracing.refresh()  # a tracer provider the application set up by now turns tracing on
             endpoint.start_setup()  # in the background: the server answers probes meanwhile
             yield
             endpoint.shutdown()
             await asyncio.to_thread(endpoint.invoker.teardown)
 
-        super().__init__(title=title, summary=summary, lifespan=lifespan)
+        super().__init__(title=title, summary=summary, lifespan=lifespan, **_NO_NATIVE_TELEMETRY)
         self.endpoint = endpoint
         self.router.routes.append(Route("/", endpoint, methods=["POST"], include_in_schema=False))
         if jobs is not None:

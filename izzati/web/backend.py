@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from .. import defaults
+from .. import defaults, tracing
 from .._process import mp_context
 from ..examples import echo
 from ..invoker import Invoker, describe
@@ -61,6 +61,8 @@ class Backend:
         try_page: serve the try-it page to browsers at `GET /` (and `/izzati.js`).
         metrics: serve `GET /metrics` (Prometheus text format; needs the API key when one is set)
             and count requests, durations and batches for it.
+        traces: `"otlp"` or `"console"`: set up OpenTelemetry's SDK for traces (`izzati[otel]`);
+            `""`: trace only when the application set a tracer provider itself.
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class Backend:
         title: str = "izzati",
         try_page: bool = True,
         metrics: bool = True,
+        traces: str = "",
     ) -> None:
         if isinstance(jobs, JobService):  # the 2.0 spelling, Backend(jobs=JobService(...)), still works
             jobs, job_service = False, jobs
@@ -121,6 +124,7 @@ class Backend:
             metrics=metrics,
         )
         self.metrics = metrics
+        self.traces = traces
         scrape = None
         if metrics:
             alive = self.supervisor.alive
@@ -153,8 +157,11 @@ class Backend:
             self.jobs.requeue({JobStatus.RUNNING}, retrying=True)
 
     def _prepare_metrics(self) -> None:
+        # before any child starts: the processes' figures are summed, and the forked children
+        # inherit the tracer provider (the SDK restarts its export thread in each)
         if self.metrics:
-            prepare_multiprocess()  # before any child starts: the processes' figures are summed
+            prepare_multiprocess()
+        tracing.configure(self.traces)
 
     def run(
         self,

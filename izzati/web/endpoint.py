@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .. import defaults
+from .. import defaults, tracing
 from ..batching import Batcher
 from ..exceptions import CallbackTimeout, Overloaded
 from ..invoker import Invoker, describe
@@ -191,7 +191,11 @@ class Endpoint:
         started = time.perf_counter()
         try:
             try:
-                result = await self._await(call)
+                if tracing.ACTIVE:
+                    with tracing.span("izzati.callback", attributes={"code.function": describe(self.invoker.callback)}):
+                        result = await self._await(call)
+                else:
+                    result = await self._await(call)
             finally:
                 watch.end(hangup)
                 if self.recorder is not None:

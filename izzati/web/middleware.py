@@ -9,10 +9,11 @@ import logging
 import random
 import re
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .. import tracing
 from ..defaults import MAX_HEADER_BYTES
 from ..exceptions import HeadersTooLarge, HTTPError, Unauthorized
 from ..metrics import RECORDER, route_of
@@ -25,6 +26,7 @@ access_log = logging.getLogger("izzati.access")
 # Probes must answer without a key; the try-it page and its script carry no data and are what
 # asks a browser user for the key.
 PUBLIC_PATHS = frozenset({"/health", "/ready", "/izzati.js"})
+_TRACE_HEADERS = (b"traceparent", b"tracestate")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
@@ -126,6 +128,8 @@ class Gate:
                     headers={"WWW-Authenticate": "Bearer"},
                 )
                 await response(scope, receive, send_with_id)
+            elif tracing.ACTIVE:
+                await self._traced(scope, receive, send_with_id, lambda: status)
             else:
                 await self.app(scope, receive, send_with_id)
         except BaseException as exc:
@@ -148,6 +152,19 @@ class Gate:
                     request_id,
                     (scope.get("client") or ("-",))[0],
                 )
+
+    async def _traced(self, scope: Scope, receive: Receive, send: Send, status: Callable[[], int]) -> None:
+        """Serve the request inside its server span (a child of the client's `traceparent`)."""
+        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in _TRACE_HEADERS}
+        route = route_of(scope["path"])
+        attributes = {"http.request.method": scope["method"], "url.path": scope["path"], "http.route": route}
+        with tracing.span(f"{scope['method']} {route}", "SERVER", attributes, carrier=carrier) as current:
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                current.set_attribute("http.response.status_code", status() or 499)
+                if status() >= 500 or not status():
+                    tracing.failed(current)
 
     def _allowed(self, scope: Scope, authorization: bytes, accept: bytes) -> bool:
         path = scope["path"]
