@@ -162,3 +162,42 @@ def _wait(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def _acl_rules() -> dict[str, str]:
+    """The `ACL SETUSER` lines of docs/operate.md, by user name."""
+    text = (DEPLOY.parent.parent / "docs" / "operate.md").read_text()
+    lines = [line.split(" ", 2)[2] for line in text.splitlines() if line.startswith("ACL SETUSER ")]
+    return {line.split()[0]: line.split(" ", 1)[1] for line in lines}
+
+
+def test_the_documented_redis_acls_are_enough(redis_proc: RedisServer, spawn: Spawn, tmp_path: Path) -> None:
+    rules = _acl_rules()
+    assert set(rules) == {"izzati", "keda"}
+    admin = redis.Redis(port=redis_proc.port)
+    for user, rule in rules.items():
+        admin.execute_command("ACL", "SETUSER", user, *rule.replace("PASSWORD", f"{user}-pw").split())
+    url = f"redis://izzati:izzati-pw@127.0.0.1:{redis_proc.port}/0"
+    env = {"IZZATI_QUEUE_URL": url, "IZZATI_HOST": "127.0.0.1", "IZZATI_JOB_DIR": str(tmp_path)}
+    port = free_tcp_port()
+    spawn([PYTHON, "-m", "app"], env={**env, "IZZATI_PORT": str(port)})
+    base = f"http://127.0.0.1:{port}"
+    wait_for_http(base + "/health")
+    worker = spawn([PYTHON, "-m", "app", "worker"], env=env)
+    assert httpx.post(base + "/", data={"acl": "item"}).status_code == 200
+    worker.wait_output(lambda out: '{"acl": "item"}' in out)
+    job = httpx.post(base + "/", data={"acl": "job"}, headers={"prefer": "respond-async"}).json()["id"]
+    assert _wait(lambda: httpx.get(f"{base}/jobs/{job}").json()["status"] == "done"), (
+        httpx.get(f"{base}/jobs/{job}").json(),
+        worker.output()[-3000:],
+    )
+    assert httpx.get(base + "/ready").json()["status"] == "ready"
+    assert "NOPERM" not in worker.output()
+    # KEDA's user reads what the triggers read, and can change nothing
+    keda = redis.Redis(port=redis_proc.port, username="keda", password="keda-pw")
+    triggers = find(render(DEPLOY / "base"), "ScaledObject", "izzati-worker")["spec"]["triggers"]
+    assert [keda_reads(keda, t) for t in triggers] == [0, 0, 0, 0]
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        keda.xadd("izzati:stream", {"d": "1"})
+    keda.close()
+    admin.close()
