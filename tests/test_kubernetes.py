@@ -162,7 +162,11 @@ def test_worker_grace_period_and_replicas_left_to_keda(
     assert container["args"] == ["worker"]
     assert "replicas" not in worker["spec"], "every apply would reset the count KEDA chose"
     assert pod(worker)["terminationGracePeriodSeconds"] > settings.graceful_timeout
-    assert container.get("ports") is None and container.get("livenessProbe") is None  # a worker serves no HTTP
+    if settings.metrics_port is not None:
+        assert container["ports"] == [{"name": "metrics", "containerPort": settings.metrics_port}]
+    else:
+        assert container.get("ports") is None
+    assert container.get("livenessProbe") is None  # the metrics thread answers whatever the worker does
 
 
 def test_service_and_budget_select_the_web_pods_only(objects: list[Manifest]) -> None:

@@ -9,13 +9,13 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
 import redis
 
-from izzati.launch import build_jobs, open_settings_queue
+from izzati.assembly import build_jobs, open_settings_queue
 from izzati.queues.redis import RedisQueue
 from izzati.settings import Settings
 from tests.support.http import wait_for_http
@@ -176,7 +176,7 @@ def test_the_documented_redis_acls_are_enough(redis_proc: RedisServer, spawn: Sp
     assert set(rules) == {"izzati", "keda"}
     admin = redis.Redis(port=redis_proc.port)
     for user, rule in rules.items():
-        admin.execute_command("ACL", "SETUSER", user, *rule.replace("PASSWORD", f"{user}-pw").split())
+        cast(Any, admin).execute_command("ACL", "SETUSER", user, *rule.replace("PASSWORD", f"{user}-pw").split())
     url = f"redis://izzati:izzati-pw@127.0.0.1:{redis_proc.port}/0"
     env = {"IZZATI_QUEUE_URL": url, "IZZATI_HOST": "127.0.0.1", "IZZATI_JOB_DIR": str(tmp_path)}
     port = free_tcp_port()
