@@ -189,6 +189,7 @@ def build_backend(settings: Settings, queue: Queue | None, jobs: JobService | No
             access_log=settings.access_log,
             metrics=settings.metrics,
             traces=settings.traces,
+            ready_without_workers=settings.ready_without_workers,
             job_service=jobs,
         )
     except TypeError as exc:

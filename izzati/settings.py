@@ -15,6 +15,11 @@ __all__ = ["Settings", "ENV_PREFIX", "env_example", "settings_help"]
 ENV_PREFIX = "IZZATI_"
 
 
+# settings where an empty value (IZZATI_API_KEY=) means "not set"
+_EMPTY_IS_NONE: tuple[str, ...] = ("callback_timeout", "api_key", "max_inflight", "max_queued_jobs", "batch_size")
+_EMPTY_IS_NONE += ("batch_wait_ms", "metrics_port")
+
+
 class Settings(BaseSettings):
     """Every setting of the service; each field is read from `IZZATI_<NAME>` or a `.env` file."""
 
@@ -148,6 +153,11 @@ class Settings(BaseSettings):
         description="milliseconds the first request of a batch may wait for more (empty: as @izzati.batched says, "
         f"else {defaults.BATCH_WAIT_MS:g})",
     )
+    ready_without_workers: bool = Field(
+        False,
+        description="GET /ready answers 200 with no live worker, when the queue answers (workers that scale "
+        "from zero, e.g. KEDA)",
+    )
     metrics: bool = Field(
         True,
         description="serve GET /metrics in the Prometheus text format (needs the API key when one is set)",
@@ -222,16 +232,7 @@ class Settings(BaseSettings):
         description="critical, error, warning, info or debug",
     )
 
-    @field_validator(
-        "callback_timeout",
-        "api_key",
-        "max_inflight",
-        "max_queued_jobs",
-        "batch_size",
-        "batch_wait_ms",
-        "metrics_port",
-        mode="before",
-    )
+    @field_validator(*_EMPTY_IS_NONE, mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

@@ -145,8 +145,9 @@ def test_web_probes_port_and_grace_period(objects: list[Manifest], monkeypatch: 
     assert {"name": "http", "containerPort": settings.port} in container["ports"]
     for probe in ("startupProbe", "livenessProbe"):
         assert container[probe]["httpGet"] == {"path": "/health", "port": "http"}, probe
-    readiness = "\n".join(container["readinessProbe"]["exec"]["command"])
-    assert '/ready"' in readiness and "IZZATI_PORT" in readiness  # run for real in test_kubernetes_live.py
+    assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
+    # workers scale from zero: a web pod must stay ready without one (run for real in test_kubernetes_live.py)
+    assert settings.ready_without_workers is True
     pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
     assert pre_stop[0] == "sleep"
     needed = float(pre_stop[1]) + settings.graceful_timeout

@@ -57,6 +57,7 @@ class IzzatiApp(FastAPI):
         title, summary: shown in the OpenAPI docs and on the try-it page.
         try_page: serve the try-it page to browsers at `GET /`.
         metrics: serve `GET /metrics` from this scrape (None: no metrics).
+        ready_without_workers: `/ready` does not wait for a live worker (see `Backend`).
     """
 
     def __init__(
@@ -74,6 +75,7 @@ class IzzatiApp(FastAPI):
         summary: str | None = None,
         try_page: bool = True,
         metrics: Scrape | None = None,
+        ready_without_workers: bool = False,
     ) -> None:
         @asynccontextmanager
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -96,6 +98,7 @@ class IzzatiApp(FastAPI):
             problems,
             [jobs.queue] if jobs is not None else [],
             setting_up=lambda: [*endpoint.setting_up(), *setting_up()],
+            needs_workers=not ready_without_workers,
         )
         for caught in (StarletteHTTPException, RequestValidationError, Exception):
             self.add_exception_handler(caught, exception_handler)

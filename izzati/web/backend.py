@@ -63,6 +63,8 @@ class Backend:
             and count requests, durations and batches for it.
         traces: `"otlp"` or `"console"`: set up OpenTelemetry's SDK for traces (`izzati[otel]`);
             `""`: trace only when the application set a tracer provider itself.
+        ready_without_workers: `GET /ready` answers 200 when the queue answers, even with no
+            live worker (workers that scale from zero, e.g. KEDA on Kubernetes).
     """
 
     def __init__(
@@ -90,6 +92,7 @@ class Backend:
         try_page: bool = True,
         metrics: bool = True,
         traces: str = "",
+        ready_without_workers: bool = False,
     ) -> None:
         if isinstance(jobs, JobService):  # the 2.0 spelling, Backend(jobs=JobService(...)), still works
             jobs, job_service = False, jobs
@@ -149,6 +152,7 @@ class Backend:
             summary=f"izzati backend for {describe(callback)}",
             try_page=try_page,
             metrics=scrape,
+            ready_without_workers=ready_without_workers,
         )
 
     def _restarting(self, name: str) -> None:

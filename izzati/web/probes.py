@@ -18,8 +18,9 @@ from .responses import json_response
 __all__ = ["add_probes", "add_metrics_route", "readiness"]
 
 
-def readiness(queue: Queue | None, others: Sequence[Queue] = ()) -> dict[str, Any]:
-    """Whether the service can do its work: the queue answers and, when networked, a worker lives.
+def readiness(queue: Queue | None, others: Sequence[Queue] = (), *, needs_workers: bool = True) -> dict[str, Any]:
+    """Whether the service can do its work: the queue answers and, when networked, a worker lives
+    (unless not `needs_workers`: workers that scale from zero, e.g. with KEDA).
 
     For networked queues (`queue` and `others`, e.g. the jobs queue) it also counts the entries
     parked as dead letters: they want a look, but do not make the service unready.
@@ -33,7 +34,7 @@ def readiness(queue: Queue | None, others: Sequence[Queue] = ()) -> dict[str, An
         parked = {q.dead_letters.name: q.dead_letters.count() for q in (queue, *others) if isinstance(q, Monitored)}
     except Exception:  # a probe reports, it does not raise
         return {"status": "unavailable", "queue": "unreachable", "workers": 0}
-    status = "ready" if workers > 0 else "unavailable"
+    status = "ready" if workers > 0 or not needs_workers else "unavailable"
     return {"status": status, "queue": "ok", "workers": workers, "dead_letters": parked}
 
 
@@ -44,10 +45,11 @@ def add_probes(
     others: Sequence[Queue] = (),
     *,
     setting_up: Callable[[], list[str]] = list,
+    needs_workers: bool = True,
 ) -> None:
     """Register `/health` and `/ready`; `problems()` names what else makes the service unready,
     `setting_up()` the local processes still running the callback's setup (503 "setting up"),
-    `others` are further queues whose dead letters `/ready` counts."""
+    `others` are further queues whose dead letters `/ready` counts; `needs_workers`: see `readiness`."""
 
     @app.get("/health", summary="Liveness probe")
     async def health() -> dict[str, str]:
@@ -55,7 +57,7 @@ def add_probes(
 
     @app.get("/ready", summary="Readiness probe: the queue is reachable (and, networked, has a live worker)")
     async def ready() -> Response:
-        report = await asyncio.to_thread(readiness, queue, others)
+        report = await asyncio.to_thread(readiness, queue, others, needs_workers=needs_workers)
         found = problems()
         waiting = setting_up()
         if found:
