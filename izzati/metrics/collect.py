@@ -13,7 +13,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from ..jobs.model import JobStatus
-from . import RECORDER, is_multiprocess
+from . import RECORDER
+from .instruments import made_in
 
 __all__ = ["Scrape", "exposition", "CONTENT_TYPE"]
 
@@ -50,8 +51,9 @@ class Scrape:
     def collect(self) -> Iterator[Metric]:
         """Every family of this target, now."""
         RECORDER.flush()
-        if is_multiprocess():
-            yield from MultiProcessCollector(None).collect()  # type: ignore[no-untyped-call]
+        folder = made_in()
+        if folder is not None:
+            yield from MultiProcessCollector(None, path=folder).collect()  # type: ignore[no-untyped-call]
         else:
             yield from REGISTRY.collect()
         yield from self._queues()

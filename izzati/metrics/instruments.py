@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,7 @@ from . import BATCH_BUCKETS, DURATION_BUCKETS
 if TYPE_CHECKING:
     from . import _Histogram
 
-__all__ = ["Instruments", "instruments"]
+__all__ = ["Instruments", "instruments", "made_in"]
 
 
 def _add(histogram: Histogram, figures: _Histogram) -> None:
@@ -28,6 +29,9 @@ class Instruments:
     """The metrics of one process (made once, after the multiprocess mode is chosen)."""
 
     def __init__(self) -> None:
+        # the mode the values were made in decides how a scrape reads them (a process that chose
+        # multiprocess mode after making them keeps them in memory)
+        self.folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
         self.requests = Counter(
             "izzati_requests", "HTTP requests answered, by route, method and status", ["route", "method", "status"]
         )
@@ -84,3 +88,11 @@ def instruments() -> Instruments:
     if _instruments is None:
         _instruments = Instruments()
     return _instruments
+
+
+def made_in() -> str | None:
+    """The multiprocess folder this process's metrics write to; None: in memory (one process).
+    Before they are made: the folder they will use."""
+    if _instruments is not None:
+        return _instruments.folder
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
