@@ -69,6 +69,13 @@ class _Histogram:
         self.total += value
 
 
+def _observe(table: dict[str, _Histogram], key: str, seconds: float) -> None:
+    histogram = table.get(key)
+    if histogram is None:
+        histogram = table[key] = _Histogram(DURATION_BUCKETS)
+    histogram.observe(seconds)
+
+
 class Recorder:
     """This process's figures since the last flush, and the thread that writes them out."""
 
@@ -107,29 +114,20 @@ class Recorder:
         with self._lock:
             self.inflight -= 1
             self.requests[route, method, str(status)] += 1
-            histogram = self.durations.get(route)
-            if histogram is None:
-                histogram = self.durations[route] = _Histogram(DURATION_BUCKETS)
-            histogram.observe(seconds)
+            _observe(self.durations, route, seconds)
             self._changed()
 
     def callback(self, where: str, seconds: float) -> None:
         """A callback call (or a batch) took `seconds`; `where`: web, job or batch."""
         with self._lock:
-            histogram = self.callbacks.get(where)
-            if histogram is None:
-                histogram = self.callbacks[where] = _Histogram(DURATION_BUCKETS)
-            histogram.observe(seconds)
+            _observe(self.callbacks, where, seconds)
             self._changed()
 
     def batch(self, size: int, seconds: float) -> None:
         """A batch of `size` calls went to the callback, which took `seconds`."""
         with self._lock:
             self.batches.observe(size)
-            histogram = self.callbacks.get("batch")
-            if histogram is None:
-                histogram = self.callbacks["batch"] = _Histogram(DURATION_BUCKETS)
-            histogram.observe(seconds)
+            _observe(self.callbacks, "batch", seconds)
             self._changed()
 
     def took(self, queue: str) -> None:
