@@ -19,8 +19,8 @@ from pydantic_settings import SettingsError
 
 from ._process import bound_socket
 from .exceptions import ConfigError, QueueUnavailable
+from .jobs.dirstore import DirectoryJobStore
 from .jobs.service import JobService
-from .jobs.store import DirectoryJobStore
 from .loader import check_signature, extend_path, import_callable
 from .queues import MemoryQueue, Queue, mask_url, open_queue
 from .settings import Settings
