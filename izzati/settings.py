@@ -206,6 +206,13 @@ class Settings(BaseSettings):
         description="folder for job inputs and results, shared by web and workers (default: with memory://, a private "
         "folder for this run, removed at exit; otherwise <tmp>/izzati-jobs-<uid>, mode 0700)",
     )
+    job_store: str = Field(
+        "",
+        description="where jobs live: empty for a folder (IZZATI_JOB_DIR, one host or a shared volume), or "
+        "s3://bucket/prefix for records in the IZZATI_QUEUE_URL Redis and files in S3-compatible storage, sharing "
+        "no folder (endpoint and credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
+        "AWS_DEFAULT_REGION; needs izzati[s3])",
+    )
     job_ttl: float = Field(
         defaults.JOB_TTL,
         gt=0,

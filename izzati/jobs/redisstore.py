@@ -14,7 +14,8 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 from ..defaults import JOB_TTL, QUEUE_CONNECT_TIMEOUT, QUEUE_NAME
 from ..exceptions import ConfigError, JobStoreUnavailable, QueueUnavailable
@@ -25,15 +26,14 @@ from .objects import ObjectStore
 from .rediskeys import CLAIM, KINDS, MEAN, RELEASE, JobKeys, decode_record
 from .store import Decide, FileDescription, JobInput
 
-__all__ = ["RedisJobStore"]
+__all__ = ["RedisJobStore", "open_shared_store"]
 
 T = TypeVar("T")
 _SWEEP_BATCH = 500  # jobs deleted per sweep at most: the next sweep takes the rest
 
 
 class RedisJobStore:
-    """Jobs in Redis (records, idempotency keys, cancel flags, progress, events, run times) and
-    their files in an object store.
+    """Jobs in Redis (records, idempotency keys, cancel flags, progress, events, run times), files in an object store.
 
     Arguments:
         url: the Redis URL, as for the queue: `redis://`, `rediss://` (TLS), `user:password@`.
@@ -66,8 +66,7 @@ class RedisJobStore:
     def _call(self, op: Callable[[], T]) -> T:
         """Run `op`, retrying while Redis is unreachable; then `JobStoreUnavailable` (503)."""
         try:
-            result: T = retry(self.url, op, True, time.monotonic() + self.connect_timeout)
-            return result
+            return cast(T, retry(self.url, op, True, time.monotonic() + self.connect_timeout))
         except QueueUnavailable as exc:
             raise JobStoreUnavailable(f"the job store's {exc}") from exc
 
@@ -134,13 +133,16 @@ class RedisJobStore:
 
         self._pipe(write)
 
+    def _read(self, kind: str, job_id: str) -> Any:
+        """The value of a job's key of one kind (None when there is none, or the id is malformed)."""
+        if not valid_job_id(job_id):
+            return None
+        key = self._k(kind, job_id)
+        return self._call(lambda: self.client.get(key))
+
     def get(self, job_id: str) -> JobRecord | None:
         """The job's status record, or None."""
-        try:
-            key = self._k("rec", job_id)
-        except KeyError:
-            return None
-        raw = self._call(lambda: self.client.get(key))
+        raw = self._read("rec", job_id)
         return None if raw is None else decode_record(raw)
 
     def transition(self, job_id: str, decide: Decide) -> JobRecord | None:
@@ -211,11 +213,7 @@ class RedisJobStore:
 
     def load_result(self, job_id: str) -> tuple[ResultMeta, Path | ResultStream] | None:
         """The result's description and its bytes, read from the object store as they are sent."""
-        try:
-            key = self._k("res", job_id)
-        except KeyError:
-            return None
-        raw = self._call(lambda: self.client.get(key))
+        raw = self._read("res", job_id)
         if raw is None:
             return None
         stream = self.objects.open(self.objects.key(job_id, "result"))
@@ -228,11 +226,7 @@ class RedisJobStore:
 
     def cancel_requested(self, job_id: str) -> bool:
         """Whether the job was cancelled."""
-        try:
-            key = self._k("cancel", job_id)
-        except KeyError:
-            return False
-        return int(self._call(lambda: self.client.exists(key))) > 0
+        return self._read("cancel", job_id) is not None
 
     def claim_key(self, key: str, job_id: str) -> str:
         """Bind an idempotency key to a job id, first come first served (atomic: a Lua script)."""
@@ -286,3 +280,19 @@ class RedisJobStore:
             self._call(lambda: self.client.delete(*keys))
         # out of the index last: a sweep that dies before this is done again by the next one
         return int(self._call(lambda: self.client.zrem(self.keys.ids, job_id)))
+
+
+def open_shared_store(store_url: str, redis_url: str, **options: Any) -> RedisJobStore:
+    """The store `IZZATI_JOB_STORE=s3://bucket/prefix` names, on the queue's Redis; checked now,
+    so a wrong URL, bucket or credential stops the service at its start (`ConfigError`)."""
+    if urlsplit(redis_url).scheme not in ("redis", "rediss"):
+        raise ConfigError(
+            f"IZZATI_JOB_STORE={store_url!r} keeps job records in Redis: it needs "
+            f"IZZATI_QUEUE_URL=redis://... or rediss://..., not {mask_url(redis_url)!r}"
+        )
+    store = RedisJobStore(redis_url, ObjectStore(store_url), **options)
+    try:
+        store.check()
+    except ImportError as exc:
+        raise ConfigError(f"IZZATI_JOB_STORE={store_url!r} needs boto3: pip install 'izzati[s3]'") from exc
+    return store
