@@ -4,13 +4,14 @@ boto3 finds the endpoint and the credentials itself, the way every AWS tool does
 `AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_DEFAULT_REGION`, or a
 role where the process runs. A job's files are `<prefix><job id>/in-<n>` and
 `<prefix><job id>/result`. Everything streams: an upload is read a part at a time (one request
-up to `part_size`, a multipart upload beyond), a download is written or yielded in 1 MiB
-chunks. Every call blocks: callers keep them off the event loop.
+up to `part_size`, a multipart upload beyond, its parts sent one after the other), a download
+is written or yielded in 1 MiB chunks. Every call blocks: callers keep them off the event loop.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import threading
 from collections.abc import Iterator
@@ -34,6 +35,37 @@ def parse_s3_url(url: str) -> tuple[str, str]:
         raise ConfigError(f"IZZATI_JOB_STORE={url!r}: expected s3://bucket/prefix (credentials go in AWS_* variables)")
     prefix = parts.path.strip("/")
     return parts.netloc, f"{prefix}/" if prefix else ""
+
+
+class _Part(io.RawIOBase):
+    """`size` bytes of a seekable stream from `start`, read in place: a part of a multipart upload
+    that is never copied into memory (botocore reads it for the checksum, seeks back, sends it)."""
+
+    def __init__(self, stream: IO[bytes], start: int, size: int) -> None:
+        super().__init__()
+        self.stream, self.start, self.size, self.position = stream, start, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self.position, os.SEEK_END: self.size}[whence]
+        self.position = min(max(base + offset, 0), self.size)
+        return self.position
+
+    def read(self, size: int | None = -1) -> bytes:
+        left = self.size - self.position
+        wanted = left if size is None or size < 0 else min(size, left)
+        self.stream.seek(self.start + self.position)
+        data = self.stream.read(wanted)
+        self.position += len(data)
+        return data
 
 
 class ObjectStore:
@@ -107,18 +139,27 @@ class ObjectStore:
             if size <= self.part_size:
                 self.client.put_object(Bucket=self.bucket, Key=key, Body=stream, ContentLength=size)
             else:
-                from boto3.s3.transfer import TransferConfig
-
-                # parts are read into memory as they go: at most `max_concurrency` + 2 at a time
-                config = TransferConfig(
-                    multipart_threshold=self.part_size,
-                    multipart_chunksize=self.part_size,
-                    max_concurrency=4,
-                    max_io_queue=2,
-                    max_in_memory_upload_chunks=2,
-                )
-                self.client.upload_fileobj(stream, self.bucket, key, Config=config)
+                self._upload_parts(key, stream, size)
         return size
+
+    def _upload_parts(self, key: str, stream: IO[bytes], size: int) -> None:
+        """A multipart upload, one part after the other, each read from `stream` as it is sent."""
+        upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
+        try:
+            parts = []
+            for number, start in enumerate(range(0, size, self.part_size), 1):
+                part = _Part(stream, start, min(self.part_size, size - start))
+                reply = self.client.upload_part(
+                    Bucket=self.bucket, Key=key, UploadId=upload, PartNumber=number, Body=part, ContentLength=part.size
+                )
+                parts.append({"ETag": reply["ETag"], "PartNumber": number})
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": parts}
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):  # else its parts stay, unseen, until the job is swept
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload)
+            raise
 
     def put(self, key: str, data: bytes) -> None:
         """Store `data` (a small body: a JSON result)."""
