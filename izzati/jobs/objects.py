@@ -37,6 +37,21 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     return parts.netloc, f"{prefix}/" if prefix else ""
 
 
+def _no_expect(params: dict[str, Any], **kwargs: Any) -> None:
+    """Drop the `Expect: 100-continue` botocore puts on uploads.
+
+    botocore waits 1 s for the 100, then sends the body anyway; a server whose 100 comes later
+    (SeaweedFS under load did) then answers twice, botocore misreads the reply and the upload
+    hangs. Without the header a refused upload costs its body once, nothing worse."""
+    params["headers"].pop("Expect", None)
+
+
+def _configured(client: Any) -> Any:
+    # handlers of `before-call.s3` run after botocore's own `before-call.s3.PutObject` ones
+    client.meta.events.register("before-call.s3", _no_expect)
+    return client
+
+
 class _Part(io.RawIOBase):
     """`size` bytes of a seekable stream from `start`, read in place: a part of a multipart upload
     that is never copied into memory (botocore reads it for the checksum, seeks back, sends it)."""
@@ -82,7 +97,7 @@ class ObjectStore:
         self.url = url
         self.bucket, self.prefix = parse_s3_url(url)
         self.part_size = part_size
-        self._given = client
+        self._given = None if client is None else _configured(client)
         self._clients: dict[int, Any] = {}
         self._lock = threading.Lock()
 
@@ -99,7 +114,7 @@ class ObjectStore:
 
                 # as many connections as the server has threads, so none waits for a free one
                 config = Config(max_pool_connections=THREADS + 10)
-                self._clients = {pid: boto3.session.Session().client("s3", config=config)}
+                self._clients = {pid: _configured(boto3.session.Session().client("s3", config=config))}
             return self._clients[pid]
 
     def key(self, job_id: str, name: str) -> str:
