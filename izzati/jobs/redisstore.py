@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from ..defaults import JOB_TTL, QUEUE_CONNECT_TIMEOUT, QUEUE_NAME
 from ..exceptions import ConfigError, JobStoreUnavailable, QueueUnavailable
+from ..queues import check_login
 from ..queues._stream import connect, mask_url, retry, text
 from .events import Event
 from .model import JobChanges, JobRecord, ResultMeta, ResultStream, valid_job_id
@@ -83,8 +84,9 @@ class RedisJobStore:
     def check(self) -> None:
         """Fail with one line naming the setting when Redis or the bucket cannot be used."""
         try:
+            check_login(self.url)  # a refused login or an untrusted certificate, said as such
             self._call(self.client.ping)
-        except JobStoreUnavailable as exc:
+        except (ConfigError, JobStoreUnavailable) as exc:
             raise ConfigError(f"IZZATI_QUEUE_URL={mask_url(self.url)!r}: {exc}") from None
         self.objects.check()
 

@@ -142,8 +142,9 @@ def open_queue(
 
 
 def check_login(url: str) -> None:
-    """Fail at once (`ConfigError`) when Redis refuses the user name or password in `url`: no
-    wait mends that. A Redis that does not answer passes: the caller waits for it."""
+    """Fail at once (`ConfigError`) when Redis refuses the user name or password in `url`, or
+    its TLS certificate is not trusted: no wait mends that. A Redis that does not answer passes:
+    the caller waits for it."""
     import redis
 
     client = connect(url, 2.0)
@@ -151,8 +152,12 @@ def check_login(url: str) -> None:
         client.ping()
     except (redis.AuthenticationError, redis.exceptions.NoPermissionError) as exc:
         raise ConfigError(f"Redis at {mask_url(url)} refused the login: {exc}") from None
-    except redis.RedisError:
-        pass
+    except redis.RedisError as exc:
+        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            raise ConfigError(
+                f"Redis at {mask_url(url)}: its TLS certificate is not trusted ({exc}); name the CA that "
+                "signed it in the URL: rediss://...?ssl_ca_certs=/path/to/ca.pem"
+            ) from None
     finally:
         client.close()
 
