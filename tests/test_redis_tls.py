@@ -14,12 +14,12 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from izzati.assembly import build_jobs, load_settings
 from izzati.exceptions import ConfigError
 from izzati.files import UploadedFile
 from izzati.invoker import Invoker
 from izzati.jobs.model import JobStatus
 from izzati.jobs.runner import JobRunner
-from izzati.launch import build_jobs, load_settings
 from izzati.queues import open_queue
 from tests.fixtures_redis import TLS_PASSWORD, TLS_USER
 from tests.support.jobs import body_bytes

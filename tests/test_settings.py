@@ -54,7 +54,7 @@ def test_default_job_dir_is_private(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 
 
 def test_an_s3_job_store_needs_a_redis_queue_and_an_s3_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from izzati.launch import build_jobs, load_settings
+    from izzati.assembly import build_jobs, load_settings
 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match=r"IZZATI_JOB_STORE='s3://b/jobs' .*needs IZZATI_QUEUE_URL=redis://"):
