@@ -7,6 +7,7 @@
     python -m bench stream [--items N]             streamed replies vs FastAPI (bench/stream.py)
     python -m bench overload [--seconds S]         load shedding, IZZATI_MAX_INFLIGHT (bench/overload.py)
     python -m bench metrics [--runs 5]             W1 with metrics on vs off (bench/metrics_overhead.py)
+    python -m bench jobstore [--jobs 200]          jobs/s, S3 vs directory store; RSS serving 1 GiB (bench/jobstore.py)
 
 `python -m bench COMMAND --help` lists a command's options. See docs/performance.md.
 """
@@ -25,6 +26,7 @@ COMMANDS = {
     "stream": ("bench.stream", "streamed replies: time to first item and items/s, izzati vs FastAPI"),
     "overload": ("bench.overload", "load shedding at 4x the sustainable load of a 50 ms callback"),
     "metrics": ("bench.metrics_overhead", "W1 with metrics on vs off, interleaved (the cost of /metrics)"),
+    "jobstore": ("bench.jobstore", "jobs/s through the S3 store vs the directory store; web RSS serving 1 GiB results"),
 }
 
 

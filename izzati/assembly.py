@@ -19,8 +19,9 @@ from pydantic_settings import SettingsError
 
 from ._process import bound_socket
 from .exceptions import ConfigError, QueueUnavailable
+from .jobs.dirstore import DirectoryJobStore
 from .jobs.service import JobService
-from .jobs.store import DirectoryJobStore
+from .jobs.store import JobStore
 from .loader import check_signature, extend_path, import_callable
 from .queues import MemoryQueue, Queue, mask_url, open_queue
 from .settings import Settings
@@ -140,16 +141,27 @@ def build_jobs(settings: Settings) -> JobService | None:
         "retries": settings.job_retries,
         "max_queued": settings.max_queued_jobs,
     }
-    if is_memory(settings) and not settings.job_dir:
+    if settings.job_store:
+        from .jobs.redisstore import open_shared_store
+
+        store: JobStore = open_shared_store(
+            settings.job_store,
+            settings.queue_url,
+            name=settings.queue_name,
+            ttl=settings.job_ttl,
+            connect_timeout=settings.queue_connect_timeout,
+        )
+    elif is_memory(settings) and not settings.job_dir:
         # a memory queue lives and dies with this process tree, and so do its jobs
         return JobService.local(**options)
-    try:
-        root = Path(settings.job_dir) if settings.job_dir else default_job_dir()
-        store = DirectoryJobStore(root)
-        if not os.access(root, os.W_OK | os.X_OK):
-            raise PermissionError(f"no write permission for {str(root)!r}")
-    except OSError as exc:
-        raise ConfigError(f"IZZATI_JOB_DIR={settings.job_dir!r}: cannot use the job folder: {exc}") from None
+    else:
+        try:
+            root = Path(settings.job_dir) if settings.job_dir else default_job_dir()
+            store = DirectoryJobStore(root)
+            if not os.access(root, os.W_OK | os.X_OK):
+                raise PermissionError(f"no write permission for {str(root)!r}")
+        except OSError as exc:
+            raise ConfigError(f"IZZATI_JOB_DIR={settings.job_dir!r}: cannot use the job folder: {exc}") from None
     queue = _open_named_queue(settings, f"{settings.queue_name}:jobs")
     return JobService(store, queue, **options)
 

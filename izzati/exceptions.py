@@ -11,6 +11,7 @@ __all__ = [
     "RequestTimeout",
     "CallbackTimeout",
     "ServiceUnavailable",
+    "JobStoreUnavailable",
     "Overloaded",
     "IdempotencyConflict",
     "Unauthorized",
@@ -77,6 +78,12 @@ class ServiceUnavailable(HTTPError):
 
     status_code = 503
     code = "service_unavailable"
+
+
+class JobStoreUnavailable(ServiceUnavailable, ConnectionError):
+    """The job store (its Redis or its object store) cannot be reached now."""
+
+    code = "store_unavailable"
 
 
 class Overloaded(HTTPError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from typing import Any, Literal
 
@@ -206,6 +207,11 @@ class Settings(BaseSettings):
         description="folder for job inputs and results, shared by web and workers (default: with memory://, a private "
         "folder for this run, removed at exit; otherwise <tmp>/izzati-jobs-<uid>, mode 0700)",
     )
+    job_store: str = Field(
+        "",
+        description="where jobs live: empty for a folder (IZZATI_JOB_DIR), or s3://bucket/prefix for records in the "
+        "IZZATI_QUEUE_URL Redis and files in S3 (endpoint and credentials from AWS_* variables; izzati[s3])",
+    )
     job_ttl: float = Field(
         defaults.JOB_TTL,
         gt=0,
@@ -257,7 +263,7 @@ class Settings(BaseSettings):
         rows = []
         for name, field in cls.model_fields.items():
             default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
-            shown = "" if default is None else default if isinstance(default, str) else _json(default)
+            shown = "" if default is None else default if isinstance(default, str) else json.dumps(default)
             rows.append((name, shown, field.description or ""))
         return rows
 
@@ -289,9 +295,3 @@ def env_example() -> str:
     for name, default, description in Settings.variables():
         lines += [f"# {description}", f"# {name}={default}", ""]
     return "\n".join(lines).rstrip() + "\n"
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value)

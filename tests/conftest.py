@@ -17,7 +17,7 @@ import pytest
 from tests.support.processes import CALLBACKS, ROOT, Proc
 from tests.support.servers import ThreadServer
 
-pytest_plugins = ["tests.fixtures_redis"]
+pytest_plugins = ["tests.fixtures_redis", "tests.fixtures_s3"]
 
 
 @pytest.fixture

@@ -51,3 +51,13 @@ def test_default_job_dir_is_private(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     path.chmod(0o777)  # as if someone else had prepared it for everyone
     with pytest.raises(ConfigError, match="not a private folder"):
         default_job_dir()
+
+
+def test_an_s3_job_store_needs_a_redis_queue_and_an_s3_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from izzati.assembly import build_jobs, load_settings
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"IZZATI_JOB_STORE='s3://b/jobs' .*needs IZZATI_QUEUE_URL=redis://"):
+        build_jobs(load_settings(job_store="s3://b/jobs"))  # memory:// keeps no records in Redis
+    with pytest.raises(ConfigError, match=r"IZZATI_JOB_STORE='http://b/jobs': expected s3://bucket/prefix"):
+        build_jobs(load_settings(job_store="http://b/jobs", queue_url="redis://127.0.0.1:1/0"))

@@ -14,6 +14,7 @@ import httpx
 
 from izzati import Backend, cancelled
 from izzati.jobs.service import JobService
+from tests.support.jobs import body_bytes
 
 Client = Callable[..., httpx.Client]
 
@@ -135,8 +136,8 @@ def test_a_streamed_job_keeps_the_list_of_its_items(tmp_path: Any) -> None:
     from izzati.invoker import Invoker
 
     jobs.runner(Invoker(tokens)).run_one(job_id)
-    meta, path = jobs.result(job_id)
-    assert meta["media_type"] == "application/json" and json.loads(path.read_bytes()) == ["to", "ken", "s"]
+    meta, body = jobs.result(job_id)
+    assert meta["media_type"] == "application/json" and json.loads(body_bytes(body)) == ["to", "ken", "s"]
 
 
 def test_frontend_stream_and_izzati_send_stream(serve: Callable[..., str]) -> None:

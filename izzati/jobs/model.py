@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -20,6 +20,7 @@ __all__ = [
     "JobProgress",
     "ResultMeta",
     "StoredResult",
+    "ResultStream",
     "new_job_id",
     "valid_job_id",
     "new_record",
@@ -170,3 +171,13 @@ class StoredResult:
     path: str | None = None
     after: Callable[[], Any] | None = None
     """Run once the result is kept (e.g. deleting a `file_return(..., delete_after=True)` file)."""
+
+
+@dataclass(frozen=True)
+class ResultStream:
+    """A stored result read while it is sent (from an object store): its size and its chunks.
+
+    Closing `chunks` (a generator) releases the connection it reads from."""
+
+    size: int
+    chunks: Iterator[bytes]

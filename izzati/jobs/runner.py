@@ -144,30 +144,30 @@ class JobRunner:
     def run_many(self, job_ids: list[str]) -> None:
         """Run these jobs, as one batch for a batch callback (settling those cancelled or tried
         too often instead)."""
-        started = [job for job in map(self._begin, job_ids) if job is not None]
-        if not started:
-            return
-        alive = threading.Event()
-        ids = [job_id for job_id, _, _ in started]
-        threading.Thread(target=self._heartbeat, args=(ids, alive), name="izzati-job-heartbeat", daemon=True).start()
-        try:
-            outcomes = self._call(started)
-        finally:
-            alive.set()
-            for _, _, uploads in started:
-                for upload in uploads:
-                    upload.close()
+        with contextlib.ExitStack() as inputs:  # the jobs' input files, open until the call returned
+            started = [job for job in (self._begin(job_id, inputs) for job_id in job_ids) if job is not None]
+            if not started:
+                return
+            alive = threading.Event()
+            ids = [job_id for job_id, _, _ in started]
+            heartbeat = threading.Thread(target=self._heartbeat, args=(ids, alive), name="izzati-job-heartbeat")
+            heartbeat.daemon = True
+            heartbeat.start()
+            try:
+                outcomes = self._call(started)
+            finally:
+                alive.set()
         for job_id, (error, retry, result) in zip(ids, outcomes, strict=True):
             self._complete(job_id, error, retry, result)
 
-    def _begin(self, job_id: str) -> _Started | None:
-        """Mark the job running and load its input; None when it is not to run (settled instead)."""
+    def _begin(self, job_id: str, inputs: contextlib.ExitStack) -> _Started | None:
+        """Mark the job running and open its input (until `inputs` closes); None when it is not
+        to run (settled instead)."""
         decided: JobChanges = {}
 
         def start(record: JobRecord) -> JobChanges | None:
-            decided.update(
-                start_changes(record, self.store.cancel_requested(record["id"]), self.jobs.max_attempts) or {}
-            )
+            nonlocal decided  # a store may decide again after a conflicting change: the last counts
+            decided = start_changes(record, self.store.cancel_requested(record["id"]), self.jobs.max_attempts) or {}
             return decided or None
 
         record = self.store.transition(job_id, start)
@@ -178,10 +178,10 @@ class JobRunner:
                 self.jobs.ended(record)
             return None
         self.jobs.announce(record)
-        text, described = self.store.load_input(job_id)
+        text, described = inputs.enter_context(self.store.open_input(job_id))
         uploads = [
-            UploadedFile(open(path, "rb"), d["filename"], name=d["name"], content_type=d["content_type"])
-            for d, path in described
+            UploadedFile(stream, d["filename"], name=d["name"], content_type=d["content_type"])
+            for d, stream in described
         ]
         return job_id, text, uploads
 

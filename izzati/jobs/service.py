@@ -19,8 +19,19 @@ from .._process import backoff
 from ..defaults import JOB_MAX_ATTEMPTS, JOB_RETRIES, JOB_TTL
 from ..exceptions import BadRequest, HTTPError, IdempotencyConflict, Overloaded
 from ..queues import Listing, MemoryQueue, Monitored, Queue
-from .model import TERMINAL, JobChanges, JobRecord, JobStatus, ResultMeta, new_job_id, new_record, public_status
-from .store import DirectoryJobStore, FileDescription, JobStore
+from .dirstore import DirectoryJobStore
+from .model import (
+    TERMINAL,
+    JobChanges,
+    JobRecord,
+    JobStatus,
+    ResultMeta,
+    ResultStream,
+    new_job_id,
+    new_record,
+    public_status,
+)
+from .store import FileDescription, JobStore
 from .webhook import notify
 
 if TYPE_CHECKING:
@@ -268,7 +279,7 @@ class JobService:
             logger.warning("queued %d jobs again whose runner was gone: %s", len(requeued), ", ".join(requeued))
         return requeued
 
-    def result(self, job_id: str) -> tuple[ResultMeta, Path]:
+    def result(self, job_id: str) -> tuple[ResultMeta, Path | ResultStream]:
         """The stored result of a done job; an error for a failed job (the one the synchronous call
         would have answered), 409 while it is not done, 404 when unknown."""
         record = self.status(job_id)

@@ -20,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 from .. import defaults
 from .._process import backoff
 from ..exceptions import ConfigError, QueueUnavailable
-from ._stream import mask_url
+from ._stream import connect, mask_url
 from .deadletters import DeadLetter, DeadLetters
 from .memory import MemoryQueue
 from .redis import RedisQueue
@@ -36,6 +36,7 @@ __all__ = [
     "open_queue",
     "resolve_queue",
     "mask_url",
+    "check_login",
 ]
 
 
@@ -121,6 +122,11 @@ def open_queue(
         redelivery_timeout=redelivery_timeout,
         max_deliveries=max_deliveries,
     )
+    try:
+        check_login(url)
+    except ConfigError:
+        q.close()
+        raise
     deadline = time.monotonic() + connect_timeout
     delays = backoff(0.1, 1.0)
     while not q.ping():
@@ -133,6 +139,27 @@ def open_queue(
             )
         time.sleep(delay)
     return q
+
+
+def check_login(url: str) -> None:
+    """Fail at once (`ConfigError`) when Redis refuses the user name or password in `url`, or
+    its TLS certificate is not trusted: no wait mends that. A Redis that does not answer passes:
+    the caller waits for it."""
+    import redis
+
+    client = connect(url, 2.0)
+    try:
+        client.ping()
+    except (redis.AuthenticationError, redis.exceptions.NoPermissionError) as exc:
+        raise ConfigError(f"Redis at {mask_url(url)} refused the login: {exc}") from None
+    except redis.RedisError as exc:
+        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            raise ConfigError(
+                f"Redis at {mask_url(url)}: its TLS certificate is not trusted ({exc}); name the CA that "
+                "signed it in the URL: rediss://...?ssl_ca_certs=/path/to/ca.pem"
+            ) from None
+    finally:
+        client.close()
 
 
 def resolve_queue(queue: Queue | str | None) -> Queue:

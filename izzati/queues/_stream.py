@@ -86,7 +86,7 @@ def retry(url: str, op: Callable[[], Any], block: bool, deadline: float) -> Any:
             return op()
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             remaining = deadline - time.monotonic()
-            if not block or remaining <= 0:
+            if not block or remaining <= 0 or isinstance(exc, redis.AuthenticationError):  # no wait mends that
                 raise unavailable(url, exc) from exc
             time.sleep(min(next(delays), remaining))
 

@@ -19,7 +19,7 @@ from starlette.types import Scope
 from .._process import backoff
 from ..exceptions import HTTPError
 from ..jobs.events import FINAL
-from ..jobs.model import TERMINAL, JobRecord, JobStatus, public_status
+from ..jobs.model import TERMINAL, JobRecord, JobStatus, ResultStream, public_status
 from ..jobs.service import JobService
 from .responses import FileReturn, error_response, json_response
 
@@ -80,13 +80,16 @@ async def _wait_for_end(jobs: JobService, job_id: str, seconds: float) -> JobRec
 
 
 def _result_file(jobs: JobService, job_id: str) -> Response:
-    meta, path = jobs.result(job_id)
-    response = FileReturn(
-        path,
-        status_code=int(meta.get("status_code", 200)),
-        media_type=meta.get("media_type"),
-        stat_result=os.stat(path),
-    )
+    meta, body = jobs.result(job_id)
+    status_code, media_type = int(meta.get("status_code", 200)), meta.get("media_type")
+    response: Response
+    if isinstance(body, ResultStream):
+        # straight from the object store, a chunk at a time (Starlette reads a plain iterator
+        # in its thread pool): the web process never holds the whole result
+        length = {"Content-Length": str(body.size)}
+        response = StreamingResponse(body.chunks, status_code, length, media_type)
+    else:
+        response = FileReturn(body, status_code=status_code, media_type=media_type, stat_result=os.stat(body))
     kept = meta.get("headers") or []
     pairs = kept.items() if isinstance(kept, dict) else kept  # a dict: results stored by izzati 2.0
     response.raw_headers.extend((str(k).lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in pairs)

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import redis
 
+from izzati.jobs.dirstore import DirectoryJobStore
 from izzati.jobs.model import JobStatus
 from izzati.jobs.reconcile import reconcile
 from izzati.jobs.service import JobService
-from izzati.jobs.store import DirectoryJobStore
 from izzati.queues import RedisQueue
 
 pytestmark = pytest.mark.redis

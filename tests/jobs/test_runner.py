@@ -12,14 +12,20 @@ import pytest
 from izzati import cancelled, progress
 from izzati.invoker import Invoker
 from izzati.jobs.model import JobStatus
+from izzati.jobs.redisstore import RedisJobStore
 from izzati.jobs.results import stored_result
 from izzati.jobs.runner import JobRunner
 from izzati.jobs.service import JobService
+from izzati.queues import MemoryQueue
+from tests.support.jobs import body_bytes
 
 
-@pytest.fixture
-def jobs(tmp_path: Path) -> JobService:
-    return JobService.local(tmp_path / "jobs")
+@pytest.fixture(params=["directory", "redis+s3"])
+def jobs(request: pytest.FixtureRequest, tmp_path: Path) -> JobService:
+    if request.param == "directory":
+        return JobService.local(tmp_path / "jobs")
+    store: RedisJobStore = request.getfixturevalue("redis_job_store")
+    return JobService(store, MemoryQueue())
 
 
 def _run(jobs: JobService, callback: Any, text: dict[str, Any] | None = None) -> str:
@@ -38,14 +44,14 @@ def test_a_json_result_is_what_the_synchronous_call_answers(jobs: JobService) ->
     record = jobs.status(job_id)
     assert record["status"] is JobStatus.DONE and record["attempt"] == 1
     assert record["progress"] == {"fraction": 0.5, "message": "half"}
-    meta, path = jobs.result(job_id)
+    meta, body = jobs.result(job_id)
     assert meta == {"status_code": 200, "media_type": "application/json", "headers": []}
-    assert path.read_bytes() == b'{"hello":"alice"}'
+    assert body_bytes(body) == b'{"hello":"alice"}'
 
 
 def test_bytes_and_a_raising_callback(jobs: JobService) -> None:
-    meta, path = jobs.result(_run(jobs, lambda text, data: b"\x01\x02"))
-    assert meta["media_type"] == "application/octet-stream" and path.read_bytes() == b"\x01\x02"
+    meta, body = jobs.result(_run(jobs, lambda text, data: b"\x01\x02"))
+    assert meta["media_type"] == "application/octet-stream" and body_bytes(body) == b"\x01\x02"
 
     def broken(text: dict[str, Any], data: list[Any]) -> None:
         raise ValueError("secret detail")
@@ -163,7 +169,7 @@ def test_a_raising_job_is_retried_with_backoff(tmp_path: Path) -> None:
         done = _wait_status(jobs, job_id, JobStatus.DONE)
         assert done["status"] is JobStatus.DONE and done["attempt"] == 3 and done["retries"] == 2
         assert calls[1] - calls[0] >= 0.9 and calls[2] - calls[1] >= 1.9  # 1 s, then 2 s
-        assert jobs.result(job_id)[1].read_bytes() == b'"third time"'
+        assert body_bytes(jobs.result(job_id)[1]) == b'"third time"'
     finally:
         runner.stop()
         thread.join(10)

@@ -13,9 +13,9 @@ import pytest
 
 from izzati.exceptions import BadRequest, HTTPError
 from izzati.files import UploadedFile
+from izzati.jobs.dirstore import DirectoryJobStore
 from izzati.jobs.model import JobStatus, failure
 from izzati.jobs.service import JobService
-from izzati.jobs.store import DirectoryJobStore
 from izzati.queues import MemoryQueue
 
 
@@ -34,10 +34,11 @@ def test_submit_stores_the_request_and_queues_its_id(jobs: JobService) -> None:
     record = jobs.submit({"name": "alice"}, [upload])
     assert record["status"] is JobStatus.QUEUED
     assert jobs.queue.get(timeout=5) == {"id": record["id"]}
-    text, files = jobs.store.load_input(record["id"])
-    assert text == {"name": "alice"}
-    assert files[0][0] == {"filename": "in.bin", "name": "file", "content_type": "application/x-thing", "path": "in-0"}
-    assert files[0][1].read_bytes() == b"data"
+    with jobs.store.open_input(record["id"]) as (text, files):
+        assert text == {"name": "alice"}
+        description = {"filename": "in.bin", "name": "file", "content_type": "application/x-thing", "path": "in-0"}
+        assert files[0][0] == description
+        assert files[0][1].read() == b"data"
 
 
 @pytest.mark.parametrize("url", ["ftp://127.0.0.1/x", "127.0.0.1:80", ["http://127.0.0.1/"]])

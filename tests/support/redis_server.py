@@ -3,36 +3,62 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import subprocess
 import time
 from pathlib import Path
 
 from tests.support.net import free_tcp_port
+from tests.support.tls import Certificates
 
 
 class RedisServer:
-    """A ``redis-server`` child process on 127.0.0.1 with its data in ``directory``."""
+    """A ``redis-server`` child process on 127.0.0.1 with its data in ``directory``; with `tls`,
+    it speaks only TLS (`rediss://`), and `users` are ACL lines (`"name on >password ~* &* +@all"`)."""
 
-    def __init__(self, binary: str, directory: Path, *, appendonly: bool = True) -> None:
+    def __init__(
+        self,
+        binary: str,
+        directory: Path,
+        *,
+        appendonly: bool = True,
+        tls: Certificates | None = None,
+        users: tuple[str, ...] = (),
+    ) -> None:
         self.binary = binary
         self.directory = directory
         self.appendonly = appendonly
+        self.tls = tls
+        self.users = users
         self.port = free_tcp_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        """The server's URL, database 0."""
+        """The server's URL, database 0 (with TLS: `rediss://`, the CA in `ssl_ca_certs`)."""
+        if self.tls is not None:
+            return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.tls.ca}"
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def _listen(self) -> list[str]:
+        if self.tls is None:
+            return ["--port", str(self.port)]
+        return [
+            *("--port", "0", "--tls-port", str(self.port), "--tls-auth-clients", "no"),
+            *("--tls-cert-file", str(self.tls.cert), "--tls-key-file", str(self.tls.key)),
+            *("--tls-ca-cert-file", str(self.tls.ca)),
+        ]
 
     def start(self, timeout: float = 10.0) -> None:
         """Start the server on ``self.port`` and wait until it answers PING."""
         args = [
             self.binary,
-            *("--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory)),
+            *self._listen(),
+            *("--bind", "127.0.0.1", "--dir", str(self.directory)),
             *("--save", "", "--appendonly", "yes" if self.appendonly else "no"),
             *("--appendfsync", "always", "--protected-mode", "no", "--loglevel", "warning"),
             *("--logfile", str(self.directory / "redis.log")),
+            *(arg for user in self.users for arg in ("--user", *user.split())),
         ]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
@@ -45,9 +71,14 @@ class RedisServer:
 
     def _answers(self) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as plain:
+                s = plain
+                if self.tls is not None:
+                    s = ssl.create_default_context(cafile=str(self.tls.ca)).wrap_socket(
+                        plain, server_hostname="127.0.0.1"
+                    )
                 s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
+                return s.recv(16).startswith((b"+PONG", b"-NOAUTH"))  # -NOAUTH: it answers, to users only
         except OSError:
             return False
 

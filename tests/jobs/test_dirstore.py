@@ -1,4 +1,4 @@
-"""The directory job store (`izzati.jobs.store`): records, inputs, results, keys, sweeping."""
+"""The directory job store (`izzati.jobs.dirstore`): records, inputs, results, keys, sweeping."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from izzati.jobs.dirstore import DirectoryJobStore
 from izzati.jobs.model import JobStatus, new_job_id, new_record
-from izzati.jobs.store import DirectoryJobStore
 
 
 @pytest.fixture
@@ -34,14 +34,15 @@ def test_the_folder_is_private(store: DirectoryJobStore) -> None:
     assert stat.S_IMODE((store.root / job_id).stat().st_mode) == 0o700
 
 
-def test_create_get_and_load_input(store: DirectoryJobStore) -> None:
+def test_create_get_and_open_input(store: DirectoryJobStore) -> None:
     job_id = _create(store, name="alice")
     record = store.get(job_id)
     assert record is not None and record["status"] is JobStatus.QUEUED
-    text, files = store.load_input(job_id)
-    assert text == {"name": "alice"}
-    [(description, path)] = files
-    assert description["filename"] == "a.txt" and path.read_bytes() == b"hello"
+    with store.open_input(job_id) as (text, files):
+        assert text == {"name": "alice"}
+        [(description, stream)] = files
+        assert description["filename"] == "a.txt" and stream.read() == b"hello"
+    assert stream.closed
 
 
 def test_unknown_and_malformed_ids_are_none(store: DirectoryJobStore) -> None:
@@ -73,14 +74,15 @@ def test_results_bytes_and_files(store: DirectoryJobStore, tmp_path: Path) -> No
     job_id = _create(store)
     store.save_result(job_id, {"status_code": 200, "media_type": "application/json", "headers": []}, b"{}", None)
     loaded = store.load_result(job_id)
-    assert loaded is not None and loaded[1].read_bytes() == b"{}"
+    assert loaded is not None and isinstance(loaded[1], Path) and loaded[1].read_bytes() == b"{}"
     source = tmp_path / "out.bin"
     source.write_bytes(b"\x00" * 10)
     meta = {"status_code": 201, "media_type": "image/png", "headers": {"content-disposition": "x"}}
     store.save_result(job_id, meta, None, str(source))  # type: ignore[arg-type]
     source.unlink()  # a copy was kept
     loaded = store.load_result(job_id)
-    assert loaded is not None and loaded[0]["status_code"] == 201 and loaded[1].read_bytes() == b"\x00" * 10
+    assert loaded is not None and loaded[0]["status_code"] == 201
+    assert isinstance(loaded[1], Path) and loaded[1].read_bytes() == b"\x00" * 10
 
 
 def test_cancel_marker(store: DirectoryJobStore) -> None:
