@@ -1,11 +1,12 @@
 """Job files in S3-compatible object storage (`s3://bucket/prefix`), through boto3.
 
 boto3 finds the endpoint and the credentials itself, the way every AWS tool does:
-`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_DEFAULT_REGION`, or a
-role where the process runs. A job's files are `<prefix><job id>/in-<n>` and
-`<prefix><job id>/result`. Everything streams: an upload is read a part at a time (one request
-up to `part_size`, a multipart upload beyond, its parts sent one after the other), a download
-is written or yielded in 1 MiB chunks. Every call blocks: callers keep them off the event loop.
+`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_DEFAULT_REGION` (or
+`AWS_REGION`, which the other AWS SDKs read and boto3 does not), or a role where the process
+runs. A job's files are `<prefix><job id>/in-<n>` and `<prefix><job id>/result`. Everything
+streams: an upload is read a part at a time (one request up to `part_size`, a multipart upload
+beyond, its parts sent one after the other), a download is written or yielded in 1 MiB chunks.
+Every call blocks: callers keep them off the event loop.
 """
 
 from __future__ import annotations
@@ -114,7 +115,10 @@ class ObjectStore:
 
                 # as many connections as the server has threads, so none waits for a free one
                 config = Config(max_pool_connections=THREADS + 10)
-                self._clients = {pid: _configured(boto3.session.Session().client("s3", config=config))}
+                # AWS_REGION: what the AWS CLI v2 and the other SDKs read; boto3 reads only AWS_DEFAULT_REGION
+                region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or None
+                session = boto3.session.Session(region_name=region)
+                self._clients = {pid: _configured(session.client("s3", config=config))}
             return self._clients[pid]
 
     def key(self, job_id: str, name: str) -> str:

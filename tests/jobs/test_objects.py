@@ -111,3 +111,21 @@ def test_endpoint_and_credentials_come_from_the_aws_variables(
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # boto3 reads this one too: fail at the first refusal
     with pytest.raises(ConfigError, match="IZZATI_JOB_STORE=.*(Could not connect|unreachable)"):
         ObjectStore(f"s3://{bucket}/env").check()
+
+
+@pytest.mark.parametrize(
+    ("env", "region"),
+    [
+        ({"AWS_REGION": "eu-west-3"}, "eu-west-3"),  # what the AWS CLI v2 and the other SDKs read
+        ({"AWS_DEFAULT_REGION": "ap-south-1", "AWS_REGION": "eu-west-3"}, "ap-south-1"),  # boto3's own wins
+    ],
+)
+def test_the_region_comes_from_aws_region_too(
+    env: dict[str, str], region: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    store = ObjectStore("s3://bucket/jobs")
+    assert store.client.meta.region_name == region
