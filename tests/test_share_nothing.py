@@ -26,7 +26,7 @@ pytestmark = pytest.mark.redis
 Spawn = Callable[..., Proc]
 MiB = 1024 * 1024
 JOBS = 200
-TTL = 25.0
+TTL = 40.0  # long enough for every job to be checked under load, short enough to wait out
 QUEUED = 50  # jobs sent before any worker runs (the rest while they run)
 
 
@@ -145,7 +145,7 @@ def test_two_webs_and_two_workers_share_nothing_but_redis_and_s3(
         else:
             assert r.json() == {"sha256": digest, "size": MiB, "n": str(n)}
 
-    checks = ThreadPoolExecutor(8)  # each job is checked as it ends, well within its TTL
+    checks = ThreadPoolExecutor(24)  # each job is checked as it ends, well within its TTL (mostly waiting)
     try:
         # workers come; the one that takes the slow job is SIGKILLed in the middle of it
         workers = [Node(spawn, env, tmp_path / f"worker-{i}", ["worker"]) for i in range(2)]
