@@ -8,6 +8,10 @@ on 127.0.0.1 on a free port, and asserts over HTTP and the docker CLI.
 A compose override adds only what the assertions need to observe the worker: a bind-mounted
 directory where callbacks/example.py's worker writes each item as a JSON line (CALLBACKS_OUT).
 
+The same stack then gets the `monitoring` profile's Prometheus (a local stand-in image built from
+Debian's package by scripts/docker-setup): it must scrape the web and every worker replica and
+report what was sent. Grafana is not started: no image of it can exist on these machines.
+
 Needs a working Docker engine (`scripts/docker-setup` makes one on a bare Debian machine;
 `scripts/compose-test` runs setup and this module). Without one these tests FAIL, on purpose.
 Deselect with `-m "not docker"` where Docker is not wanted.
@@ -24,13 +28,17 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.dashboards import load_dashboard, metric_names, promql, queries
 from tests.support.net import free_tcp_port
+from tests.support.prometheus import Prometheus
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
@@ -120,10 +128,11 @@ def _wait(what: str, predicate: Any, timeout: float, interval: float = 0.25) -> 
 class Stack:
     """One compose project in a temporary directory."""
 
-    def __init__(self, workdir: Path, image: str, port: int) -> None:
+    def __init__(self, workdir: Path, image: str, port: int, prometheus_port: int) -> None:
         self.dir = workdir
         self.image = image
         self.port = port
+        self.prometheus = Prometheus(f"http://127.0.0.1:{prometheus_port}")
         self.project = f"izzatie2e{uuid.uuid4().hex[:8]}"
         self.out = workdir / "out"
         self.base = f"http://127.0.0.1:{port}"
@@ -149,6 +158,12 @@ class Stack:
 
     def container_ids(self, service: str) -> list[str]:
         return self("ps", "-q", service).stdout.split()
+
+    def services_running(self) -> set[str]:
+        """The services of this project that have a running container (whatever the profile)."""
+        label = "com.docker.compose.project=" + self.project
+        fmt = '{{.Label "com.docker.compose.service"}}'
+        return set(_run([DOCKER, "ps", "--filter", f"label={label}", "--format", fmt]).stdout.split())
 
     def health(self, service: str) -> str:
         ids = self.container_ids(service)
@@ -228,15 +243,19 @@ def stack(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stac
     work = tmp_path_factory.mktemp("compose")
     shutil.copy(ROOT / "docker-compose.yml", work / "docker-compose.yml")
     shutil.copytree(ROOT / "callbacks", work / "callbacks", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "monitoring", work / "monitoring")
     (work / "docker-compose.e2e.yml").write_text(OVERRIDE)
     (work / "out").mkdir()
     (work / "out").chmod(0o777)  # the worker runs as a non-root uid
-    port = free_tcp_port()
+    port, prometheus_port = free_tcp_port(), free_tcp_port()
     example = ROOT / ".env.example"
     env_text = example.read_text() if example.exists() else "# .env.example missing\n"
-    # What a user does (`cp .env.example .env`), plus this run's port and image.
-    (work / ".env").write_text(env_text + f"\nIZZATI_PORT={port}\nIZZATI_IMAGE={image}\nIZZATI_LOG_LEVEL=info\n")
-    s = Stack(work, image, port)
+    # What a user does (`cp .env.example .env`), plus this run's ports and image.
+    (work / ".env").write_text(
+        env_text + f"\nIZZATI_PORT={port}\nIZZATI_IMAGE={image}\nIZZATI_LOG_LEVEL=info\n"
+        f"IZZATI_PROMETHEUS_PORT={prometheus_port}\n"
+    )
+    s = Stack(work, image, port, prometheus_port)
     t0 = time.monotonic()
     try:
         s("up", "-d", "--no-build")
@@ -247,7 +266,7 @@ def stack(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stac
         if s.container_ids("web"):  # test_down did not run or failed: clean up and show logs
             logs = s("logs", "--no-color", "--tail", "60", check=False).stdout
             print(f"\n[compose e2e] last logs:\n{logs}", flush=True)
-        s("down", "-v", "--remove-orphans", "-t", "5", check=False)
+        s("--profile", "monitoring", "down", "-v", "--remove-orphans", "-t", "5", check=False)
 
 
 @pytest.fixture(scope="module")
@@ -413,6 +432,127 @@ def test_a_crashed_worker_is_restarted(stack: Stack, client: httpx.Client) -> No
     prefix = f"crash-{uuid.uuid4().hex[:6]}-"
     _post_ids(client, [f"{prefix}{n}" for n in range(5)])
     _wait("items processed by the restarted worker", lambda: len(stack.ids_seen(prefix)) == 5, 60)
+
+
+def _sample(text: str, name: str, **labels: str) -> float | None:
+    """One sample of a scrape in the Prometheus text format, or None."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return None
+
+
+def _worker_scrape(container: str) -> str:
+    """A worker container's own GET /metrics (its port is not published: asked from inside)."""
+    fetch = "import urllib.request as r; print(r.urlopen('http://127.0.0.1:9100/metrics', timeout=5).read().decode())"
+    return _run([DOCKER, "exec", container, "python", "-c", fetch]).stdout
+
+
+def _address(container: str) -> str:
+    fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
+    return _run([DOCKER, "inspect", "-f", fmt, container]).stdout.strip()
+
+
+def _taken(container: str) -> float | None:
+    """Items a worker container says it took from the `izzati` queue."""
+    return _sample(_worker_scrape(container), "izzati_queue_items_taken_total", queue="izzati")
+
+
+def _start_prometheus(stack: Stack) -> None:
+    t0 = time.monotonic()
+    stack("--profile", "monitoring", "up", "-d", "--no-build", "--scale", "worker=2", "web", "worker", "prometheus")
+    _wait("2 started workers", lambda: stack.workers_ready(2), 60)
+    TIMINGS["prometheus_version"] = _wait("Prometheus's API", stack.prometheus.version, 60)
+    _wait("the web scraped", lambda: stack.prometheus.healthy("izzati-web", 1), 60)
+    _wait("both workers scraped", lambda: stack.prometheus.healthy("izzati-worker", 2), 60)
+    TIMINGS["prometheus_up_to_targets_up_s"] = round(time.monotonic() - t0, 1)
+
+
+def test_monitoring_profile_scrapes_the_web_and_every_worker(stack: Stack, client: httpx.Client) -> None:
+    # `up` without the profile (every test so far) started neither Prometheus nor Grafana
+    assert stack.services_running() == {"web", "worker", "redis"}
+    _start_prometheus(stack)
+    assert stack.services_running() == {"web", "worker", "redis", "prometheus"}
+    prom = stack.prometheus
+    workers = {_address(cid): cid for cid in stack.container_ids("worker")}
+    assert {t["labels"]["instance"] for t in prom.targets("izzati-worker")} == {f"{a}:9100" for a in workers}
+    [web_target] = prom.targets("izzati-web")
+    assert web_target["labels"]["instance"] == f"web:{stack.port}"
+
+    posted = 'izzati_requests_total{job="izzati-web",route="/",method="POST",status="200"}'
+    labels = {"route": "/", "method": "POST", "status": "200"}
+    web_before = _sample(client.get("/metrics").text, "izzati_requests_total", **labels) or 0
+    taken_before = sum(_taken(c) or 0 for c in workers.values())
+    prefix = f"prom-{uuid.uuid4().hex[:6]}-"
+    _post_ids(client, [f"{prefix}{n:02d}" for n in range(30)])
+    _wait("30 items processed", lambda: len(stack.ids_seen(prefix)) == 30, 60)
+    web_after = _sample(client.get("/metrics").text, "izzati_requests_total", **labels)
+    assert web_after == web_before + 30
+    t0 = time.monotonic()
+    _wait(f"Prometheus's {posted} == {web_after}", lambda: prom.value(posted) == web_after, 60)
+    TIMINGS["prometheus_caught_up_s"] = round(time.monotonic() - t0, 1)
+
+    taken = {address: _taken(c) for address, c in workers.items()}
+    assert sum(v or 0 for v in taken.values()) == taken_before + 30  # each item taken once, by one worker
+    for address, count in taken.items():  # every replica is scraped on its own
+        series = f'izzati_queue_items_taken_total{{job="izzati-worker",instance="{address}:9100",queue="izzati"}}'
+        _wait(f"Prometheus's {series} == {count}", lambda s=series, c=count: prom.value(s) == c, 60)
+    total = 'sum(izzati_queue_items_taken_total{job="izzati-worker",queue="izzati"})'
+    assert prom.value(total) == taken_before + 30
+
+    # broker-level gauges: every target (web and the two workers) reports the same figure
+    assert prom.value('count(izzati_queue_up{queue="izzati"})') == 3
+    assert prom.value('min(izzati_queue_up{queue="izzati"})') == 1
+    _wait("2 live workers", lambda: prom.value('max(izzati_workers_live{queue="izzati"})') == 2, 60)
+    done = _sample(client.get("/metrics").text, "izzati_jobs", state="done")
+    assert done is not None and done >= 1  # test_job_runs_in_a_worker_container's job
+    assert prom.value('max(izzati_jobs{state="done"})') == done
+
+
+def test_every_dashboard_query_runs_on_the_real_prometheus(stack: Stack) -> None:
+    """Prometheus's parser and data for each panel: only the batch panels may be empty here, as
+    the compose example callback does not batch."""
+    prom = stack.prometheus
+    may_be_empty = {"izzati_batch_size_bucket", "izzati_batch_size_sum", "izzati_batch_size_count"}
+    dashboard = queries(load_dashboard())
+    pending = {where: promql(expr) for where, expr in dashboard if not metric_names(expr) & may_be_empty}
+    assert len(pending) >= 15
+
+    def all_answered() -> dict[str, str]:
+        for where, expr in list(pending.items()):
+            if prom.query(expr):
+                del pending[where]
+        return pending
+
+    try:
+        _wait("every query but the batch ones returns data", lambda: not all_answered(), 90, interval=3)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; no data from: {pending}") from None
+    for _, expr in dashboard:
+        prom.query(promql(expr))  # parses and runs
+
+
+def test_prometheus_sends_the_api_key_from_env(stack: Stack, client: httpx.Client) -> None:
+    env = stack.dir / ".env"
+    plain = env.read_text()
+    key = uuid.uuid4().hex
+    env.write_text(plain + f"IZZATI_API_KEY={key}\n")
+    prometheus_before = stack.container_ids("prometheus")
+    try:
+        stack("--profile", "monitoring", "up", "-d", "--no-build", "web", "prometheus")
+        assert stack.container_ids("prometheus") != prometheus_before  # recreated with the key
+        _wait("web /health", lambda: client.get("/health").status_code == 200, 60)
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/metrics", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+        keyed = datetime.now(UTC)  # a scrape after this one reached the keyed web
+        _wait("the keyed web scraped", lambda: stack.prometheus.healthy("izzati-web", 1, since=keyed), 60)
+    finally:
+        env.write_text(plain)
+        stack("up", "-d", "--no-build", "web")
+        stack("--profile", "monitoring", "rm", "-s", "-f", "-v", "prometheus", check=False)
+    _wait("web /health without a key", lambda: client.get("/metrics").status_code == 200, 60)
+    assert stack.services_running() == {"web", "worker", "redis"}
 
 
 def test_down_is_fast(stack: Stack) -> None:
