@@ -288,7 +288,8 @@ def env_example() -> str:
         "# izzati settings: copy to .env (cp .env.example .env), then uncomment and edit what you change.",
         "# Every line shows the default; `izzati settings` (or `python -m app --help`) prints the same list.",
         "# docker-compose.yml sets IZZATI_QUEUE_URL=redis://redis:6379/0 for its services itself, and",
-        "# defaults IZZATI_CALLBACK / IZZATI_WORKER to the examples in ./callbacks.",
+        "# defaults IZZATI_CALLBACK / IZZATI_WORKER to the examples in ./callbacks; its workers serve their",
+        "# metrics on IZZATI_METRICS_PORT=9100 (for `--profile monitoring`), never published.",
         "# Regenerate: python -c 'from izzati.settings import env_example as e; print(e(), end=\"\")' > .env.example",
         "",
     ]
