@@ -29,6 +29,7 @@ __all__ = [
     "prepare_multiprocess",
     "is_multiprocess",
     "route_of",
+    "CALLBACK_SECONDS",
 ]
 
 logger = logging.getLogger("izzati")
@@ -39,6 +40,9 @@ BATCH_BUCKETS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0)
 """Upper bounds of the batch size histogram (+Inf is added)."""
 FLUSH_SECONDS = 0.01
 """How long a process keeps new figures before writing them for a scrape."""
+
+CALLBACK_SECONDS = "izzati.callback_seconds"
+"""The ASGI scope key where the endpoint leaves how long the callback took, for its request's count."""
 
 _ROUTES = {"/": "/", "/jobs": "/jobs", "/health": "/health", "/ready": "/ready", "/metrics": "/metrics"}
 
@@ -85,10 +89,11 @@ class Recorder:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self.inflight = 0
+        self._written_inflight = 0
         self._reset()
 
     def _reset(self) -> None:
-        self.requests: defaultdict[tuple[str, str, str], int] = defaultdict(int)
+        self.requests: defaultdict[tuple[str, str, int], int] = defaultdict(int)
         self.durations: dict[str, _Histogram] = {}
         self.callbacks: dict[str, _Histogram] = {}
         self.batches = _Histogram(BATCH_BUCKETS)
@@ -104,18 +109,20 @@ class Recorder:
             self._wake.set()
 
     def begin(self) -> None:
-        """A request starts (in flight)."""
-        with self._lock:
-            self.inflight += 1
-            self._changed()
+        """A request starts (in flight); called from the event loop's thread only (no lock: the
+        count is written when the request ends, or by a scrape in this process)."""
+        self.inflight += 1
 
-    def request(self, route: str, method: str, status: int, seconds: float) -> None:
-        """A request ended with `status` after `seconds`."""
+    def request(self, route: str, method: str, status: int, seconds: float, callback: float | None = None) -> None:
+        """A request ended with `status` after `seconds`, `callback` of them in the callback."""
         with self._lock:
             self.inflight -= 1
-            self.requests[route, method, str(status)] += 1
+            self.requests[route, method, status] += 1
             _observe(self.durations, route, seconds)
-            self._changed()
+            if callback is not None:
+                _observe(self.callbacks, "web", callback)
+            if not self.dirty:
+                self._changed()
 
     def callback(self, where: str, seconds: float) -> None:
         """A callback call (or a batch) took `seconds`; `where`: web, job or batch."""
@@ -145,11 +152,12 @@ class Recorder:
     def flush(self) -> None:
         """Write this process's figures since the last flush into prometheus-client's metrics."""
         with self._lock:
-            if not self.dirty:
+            if not self.dirty and self.inflight == self._written_inflight:
                 return
             self._wake.clear()
             requests, durations, callbacks = self.requests, self.durations, self.callbacks
             batches, taken, inflight = self.batches, self.taken, self.inflight
+            self._written_inflight = inflight
             self._reset()
         from .instruments import instruments
 
@@ -160,7 +168,7 @@ class Recorder:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread = None
-        self.inflight = 0
+        self.inflight = self._written_inflight = 0
         self._reset()
 
 

@@ -57,7 +57,7 @@ class Instruments:
 
     def write(
         self,
-        requests: Mapping[tuple[str, str, str], int],
+        requests: Mapping[tuple[str, str, int], int],
         durations: Mapping[str, _Histogram],
         callbacks: Mapping[str, _Histogram],
         batches: _Histogram,
@@ -65,8 +65,8 @@ class Instruments:
         inflight: int,
     ) -> None:
         """Add one flush's figures."""
-        for labels, count in requests.items():
-            self.requests.labels(*labels).inc(count)
+        for (route, method, status), count in requests.items():
+            self.requests.labels(route, method, str(status)).inc(count)
         for route, figures in durations.items():
             _add(self.request_seconds.labels(route), figures)
         for where, figures in callbacks.items():

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import tracing
 from ..defaults import MAX_HEADER_BYTES
 from ..exceptions import HeadersTooLarge, HTTPError, Unauthorized
-from ..metrics import RECORDER, route_of
+from ..metrics import CALLBACK_SECONDS, RECORDER, route_of
 from .responses import error_response
 
 __all__ = ["Gate", "PUBLIC_PATHS", "wants_html"]
@@ -141,7 +141,8 @@ class Gate:
         finally:
             seconds = time.perf_counter() - started
             if recorder is not None:
-                recorder.request(route_of(scope["path"]), scope["method"], status or 499, seconds)
+                callback = scope.get(CALLBACK_SECONDS)
+                recorder.request(route_of(scope["path"]), scope["method"], status or 499, seconds, callback)
             if self.log:
                 access_log.info(
                     "method=%s path=%s status=%d duration_ms=%.1f request_id=%s client=%s",
