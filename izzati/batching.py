@@ -29,16 +29,20 @@ _MARK = "__izzati_batch__"
 
 @dataclasses.dataclass(frozen=True)
 class BatchPolicy:
-    """How calls are grouped: at most `max_size` per batch, the first held at most `max_wait_ms`."""
+    """How calls are grouped: at most `max_size` per batch, the first held at most `max_wait_ms`
+    (when no batch is running), at most `max_concurrent` batches running at once."""
 
     max_size: int = defaults.BATCH_SIZE
     max_wait_ms: float = defaults.BATCH_WAIT_MS
+    max_concurrent: int = 1
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_size, int) or self.max_size < 1:
             raise ValueError(f"a batch's max_size must be an integer of at least 1, not {self.max_size!r}")
         if not self.max_wait_ms >= 0:  # also refuses NaN
             raise ValueError(f"a batch's max_wait_ms must be 0 or more, not {self.max_wait_ms!r}")
+        if not isinstance(self.max_concurrent, int) or self.max_concurrent < 1:
+            raise ValueError(f"max_concurrent must be an integer of at least 1, not {self.max_concurrent!r}")
 
     @property
     def max_wait(self) -> float:
@@ -47,17 +51,21 @@ class BatchPolicy:
 
     def replace(self, max_size: int | None = None, max_wait_ms: float | None = None) -> BatchPolicy:
         """This policy with the given fields changed (None: kept)."""
-        return BatchPolicy(
-            self.max_size if max_size is None else max_size,
-            self.max_wait_ms if max_wait_ms is None else max_wait_ms,
+        return dataclasses.replace(
+            self,
+            max_size=self.max_size if max_size is None else max_size,
+            max_wait_ms=self.max_wait_ms if max_wait_ms is None else max_wait_ms,
         )
 
 
-def batched(max_size: int = defaults.BATCH_SIZE, max_wait_ms: float = defaults.BATCH_WAIT_MS) -> Callable[[F], F]:
+def batched(
+    max_size: int = defaults.BATCH_SIZE, max_wait_ms: float = defaults.BATCH_WAIT_MS, max_concurrent: int = 1
+) -> Callable[[F], F]:
     """Mark a callback (a function, a method such as `__call__`, or a class) as taking batches:
     it gets a list of `(text, data)` and returns a list with one result per item, in order (an
-    exception instance as an item's result fails only that item)."""
-    policy = BatchPolicy(max_size, max_wait_ms)
+    exception instance as an item's result fails only that item). At most `max_concurrent`
+    batches run at once per process (one: a model is not walked by two batches at a time)."""
+    policy = BatchPolicy(max_size, max_wait_ms, max_concurrent)
 
     def mark(func: F) -> F:
         setattr(func, _MARK, policy)
@@ -99,11 +107,13 @@ def split_results(results: Any, count: int, name: str) -> list[Any]:
     return list(results)
 
 
-Pending = tuple[Any, Any, "asyncio.Future[Any]"]
+Pending = tuple[Any, Any, "asyncio.Future[Any]", float]
+"""A call waiting for its batch: text, data, its result to come, when it came (loop time)."""
 
 
 class Batcher:
-    """Groups the calls of one event loop into batches and runs each with `run_batch`.
+    """Groups the calls of one event loop into batches and runs each with `run_batch`, at most
+    `policy.max_concurrent` at a time (calls that come meanwhile wait for the next batch).
 
     Arguments:
         policy: when a batch goes.
@@ -125,51 +135,69 @@ class Batcher:
         self.on_batch = on_batch
         self._pending: list[Pending] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._due = False  # the next batch is full, or its first call has waited max_wait
         self._running: set[asyncio.Task[None]] = set()
 
     async def submit(self, text: Any, data: Any) -> Any:
         """Add one call to the next batch; return its result (or raise its error)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((text, data, future))
+        self._pending.append((text, data, future, loop.time()))
         if len(self._pending) >= self.policy.max_size:
-            self._send()
+            self._ready()
         elif len(self._pending) == 1:
-            # an empty context: the batch is nobody's request (so `cancelled()` in it is no one's)
-            self._timer = loop.call_later(self.policy.max_wait, self._send, context=contextvars.Context())
+            self._start_timer(loop, self.policy.max_wait)
         return await future
 
-    def _send(self) -> None:
+    def _start_timer(self, loop: asyncio.AbstractEventLoop, delay: float) -> None:
+        # an empty context: the batch is nobody's request (so `cancelled()` in it is no one's)
+        self._timer = loop.call_later(max(delay, 0.0), self._ready, context=contextvars.Context())
+
+    def _ready(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        batch = [pending for pending in self._pending if not pending[2].done()]  # a hung-up call is dropped
-        self._pending = []
-        if not batch:
-            return
-        task = asyncio.get_running_loop().create_task(self._run(batch), context=contextvars.Context())
-        self._running.add(task)  # a task nobody references can be collected mid-way
-        task.add_done_callback(self._running.discard)
+        self._due = True
+        self._send()
+
+    def _send(self) -> None:
+        """Start the due batches there is room for; the next one's clock runs from its first call."""
+        loop = asyncio.get_running_loop()
+        while self._due and len(self._running) < self.policy.max_concurrent:
+            live = [pending for pending in self._pending if not pending[2].done()]  # hung-up calls are dropped
+            batch, self._pending = live[: self.policy.max_size], live[self.policy.max_size :]
+            self._due = len(self._pending) >= self.policy.max_size
+            if not self._due and self._pending and self._timer is None:
+                self._start_timer(loop, self._pending[0][3] + self.policy.max_wait - loop.time())
+            if not batch:
+                continue
+            task = loop.create_task(self._run(batch), context=contextvars.Context())
+            self._running.add(task)  # a task nobody references can be collected mid-way
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._send()
 
     async def _run(self, batch: Sequence[Pending]) -> None:
         started = time.perf_counter()
         try:
             try:
-                returned = await self.run_batch([(text, data) for text, data, _ in batch])
+                returned = await self.run_batch([(text, data) for text, data, _, _ in batch])
             finally:
                 if self.on_batch is not None:
                     self.on_batch(len(batch), time.perf_counter() - started)
             results = split_results(returned, len(batch), self.name)
         except asyncio.CancelledError:
-            for _, _, future in batch:
+            for _, _, future, _ in batch:
                 future.cancel()
             raise
         except Exception as exc:  # the whole batch fails: every call gets this error
-            for _, _, future in batch:
+            for _, _, future, _ in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for (_, _, future), result in zip(batch, results, strict=True):
+        for (_, _, future, _), result in zip(batch, results, strict=True):
             if future.done():
                 continue  # its caller went away
             if isinstance(result, BaseException):

@@ -51,6 +51,29 @@ def test_concurrent_requests_are_grouped_and_each_gets_its_own_result(serve: Ser
     assert {r.json()["size"] for r in replies} == set(sizes)
 
 
+def test_one_batch_runs_at_a_time_and_the_next_fills_meanwhile(
+    serve: Serve, batch_log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BATCH_SECONDS", "0.2")
+    monkeypatch.setenv("BATCH_SPANS", str(tmp_path / "spans.log"))
+    url = serve(Backend(batchmodel.predict, batch_wait_ms=20, access_log=False).app) + "/"
+
+    async def send() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            first = asyncio.create_task(client.post(url, data={"n": "first"}))
+            await asyncio.sleep(0.1)  # the first batch (of one) is running now
+            rest = [client.post(url, data={"n": str(i)}) for i in range(12)]
+            return [await first, *await asyncio.gather(*rest)]
+
+    replies = asyncio.run(send())
+    assert [r.json()["n"] for r in replies] == ["first", *(str(i) for i in range(12))]
+    spans = sorted(tuple(map(float, line.split())) for line in (tmp_path / "spans.log").read_text().splitlines())
+    for (_, end, _), (start, _, _) in zip(spans, spans[1:], strict=False):
+        assert start >= end  # max_concurrent=1: never two batches on the model at once
+    # the twelve that came while the first ran waited for it, and went as full batches
+    assert [int(size) for _, _, size in spans] == [1, 4, 4, 4]
+
+
 def test_a_full_batch_goes_at_once_without_waiting_for_max_wait(serve: Serve, batch_log: Path) -> None:
     url = serve(Backend(batchmodel.predict, batch_wait_ms=5000, access_log=False).app) + "/"
     started = time.monotonic()
@@ -134,6 +157,8 @@ def test_bad_batch_settings_and_signatures_are_refused_at_once() -> None:
         batched(max_size=0)
     with pytest.raises(ValueError, match="max_wait_ms must be 0 or more"):
         batched(max_wait_ms=float("nan"))
+    with pytest.raises(ValueError, match="max_concurrent must be an integer of at least 1"):
+        batched(max_concurrent=0)
 
     @batched()
     def two(text: dict[str, Any], data: list[Any]) -> list[Any]:

@@ -44,9 +44,14 @@ def _answer(batch: Batch, pid: int) -> list[Any]:
 
 @izzati.batched(max_size=4, max_wait_ms=200)
 def predict(batch: Batch) -> list[Any]:
-    """A plain batch function."""
+    """A plain batch function (that takes BATCH_SECONDS, its start and end noted in BATCH_SPANS)."""
     _note(len(batch))
+    started = time.monotonic()
     time.sleep(float(os.environ.get("BATCH_SECONDS", "0")))
+    spans = os.environ.get("BATCH_SPANS")
+    if spans:
+        with open(spans, "a") as out:
+            out.write(f"{started} {time.monotonic()} {len(batch)}\n")
     return _answer(batch, os.getpid())
 
 
