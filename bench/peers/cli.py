@@ -61,13 +61,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return opts
 
 
-def izzati_batches() -> bool:
-    """Whether this checkout's izzati has `izzati.batched` (the batched izzati rows need it)."""
-    import izzati
-
-    return hasattr(izzati, "batched")
-
-
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -82,9 +75,9 @@ def stop(server: Server) -> None:
             pass
 
 
-def run_group(workload: Workload, processes: int, opts: argparse.Namespace, tmp: Path, batched: bool) -> dict[str, Any]:
+def run_group(workload: Workload, processes: int, opts: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """One workload at one process count: start, check, warm up and time every target."""
-    targets = targets_for(workload, opts.targets, batched)
+    targets = targets_for(workload, opts.targets)
     servers = [make_server(t, workload, processes, opts.blas_threads, tmp) for t in targets]
     before = load()
     log(f"{workload.key} x{processes}: {', '.join(s.label for s in servers)} (load {before})")
@@ -133,7 +126,6 @@ def main(argv: list[str] | None = None) -> int:
             skipped[tool] = problem
             log(f"{tool}: {problem}; its rows are skipped")
     opts.targets = [t for t in opts.targets if t not in skipped]
-    batched = "izzati" in opts.targets and izzati_batches()
     info = {"date": now.strftime("%Y-%m-%d %H:%M UTC"), **machine()}
     info.update(versions([t for t in opts.targets if t in PEERS]))
     results: dict[str, Any] = {"info": info, "options": {k: v for k, v in vars(opts).items()}, "groups": []}
@@ -153,15 +145,13 @@ def main(argv: list[str] | None = None) -> int:
         "- like for like: no target writes an access log (izzati `access_log=False`, uvicorn `--no-access-log` for"
         " FastAPI and LitServe, BentoML `logging.access.enabled: false`); the tools' other defaults are kept"
     )
-    if not batched and "izzati" in opts.targets:
-        say("- izzati batched: not run, this checkout's izzati has no `izzati.batched` yet")
     for tool, problem in skipped.items():
         say(f"- {tool}: not run: {problem}")
     with tempfile.TemporaryDirectory(prefix="izzati-peers-") as tmp:
         for processes in opts.processes:
             for key in [k for k in WORKLOADS if k in opts.only]:
                 workload = WORKLOADS[key]
-                group = run_group(workload, processes, opts, Path(tmp), batched)
+                group = run_group(workload, processes, opts, Path(tmp))
                 results["groups"].append(group)
                 say(f"\n### {key} x{processes} server process{'es' if processes > 1 else ''}: {workload.title}\n")
                 say(f"load average before {group['load_before']}, after {group['load_after']}\n")

@@ -37,11 +37,11 @@ class Target:
         return f"{self.tool} batched" if self.batched else self.tool
 
 
-def targets_for(workload: Workload, tools: list[str], batched_izzati: bool) -> list[Target]:
+def targets_for(workload: Workload, tools: list[str]) -> list[Target]:
     """The targets of `workload`: every tool, and for a model each batching tool batched too."""
     found = [Target(tool) for tool in tools]
     if workload.n is not None:
-        found += [Target(t, True) for t in tools if t != "fastapi" and (t != "izzati" or batched_izzati)]
+        found += [Target(tool, True) for tool in tools if tool != "fastapi"]
     return found
 
 
@@ -51,13 +51,14 @@ def make_server(target: Target, workload: Workload, processes: int, blas_threads
     env = base_env()
     blas = str(blas_threads)
     env.update(OPENBLAS_NUM_THREADS=blas, OMP_NUM_THREADS=blas, MKL_NUM_THREADS=blas)
-    env.update(BENCH_WORKLOAD=workload.key, BENCH_PROCESSES=str(processes), BENCH_BATCH=str(BATCH))
+    env.update(BENCH_WORKLOAD=workload.key, BENCH_PROCESSES=str(processes))
+    env.update(BENCH_BATCH=str(BATCH), BENCH_WAIT_MS=str(WAIT_MS))
     if workload.n is not None:
         env["BENCH_MODEL_N"] = str(workload.n)
     common = ["--port", str(port), "--workload", workload.key, "--processes", str(processes)]
     batching = ["--batch", str(BATCH), "--wait-ms", str(WAIT_MS)] if target.batched else []
     if target.tool == "izzati":
-        argv = [sys.executable, "-m", "bench.targets.peer_izzati", *common, *batching]
+        argv = [sys.executable, "-m", "bench.targets.peer_izzati", *common, *(["--batched"] if batching else [])]
     elif target.tool == "fastapi":
         argv = [sys.executable, "-m", "bench.targets.peer_fastapi", "--port", str(port), "--processes", str(processes)]
     elif target.tool == "litserve":
