@@ -821,6 +821,11 @@ def main(argv: list[str] | None = None, epilog: str | None = None) -> int:
             suite.say(f"- {key}: {value}")
         pinning = f"servers on CPU {SERVER_CPU}, wrk/client on CPU {LOAD_CPU}" if opts.pin else "none"
         suite.say(f"- pinning (taskset): {pinning}; multi-core run unpinned")
+        suite.say(
+            "- like for like: no target writes an access log (izzati `access_log=False`, FastAPI under uvicorn"
+            " `--no-access-log`, werkzeug's request log off for the original); W1/W2/W4: one server process each,"
+            " plain `def` callbacks on a thread pool for izzati and FastAPI, neither W2 callback reads the upload"
+        )
         suite.say(f"- each figure: median of {opts.runs} x {opts.duration} s after {opts.warmup} s warm-up")
         steps = {
             "W1": suite.w1,

@@ -4,7 +4,8 @@
 
 Written the way a FastAPI user would: `Form()` / `UploadFile` parameters (as `Annotated[...]`), a plain `def`
 endpoint (run in Starlette's thread pool, like izzati's plain callback), `FileResponse` for W4.
-uvicorn's defaults otherwise (uvloop + httptools when installed, access log on, as izzati).
+uvicorn's defaults otherwise (uvloop + httptools when installed), but no access log
+(`--no-access-log`): no target of the suite writes one, so the comparison is like for like.
 """
 
 import argparse
@@ -45,7 +46,8 @@ def main() -> None:
     parser.add_argument("--workload", choices=["echo", "size", "file"], required=True)
     parser.add_argument("--file")
     opts = parser.parse_args()
-    uvicorn.run(make_app(opts.workload, opts.file), host="127.0.0.1", port=opts.port, workers=1)
+    app = make_app(opts.workload, opts.file)
+    uvicorn.run(app, host="127.0.0.1", port=opts.port, workers=1, access_log=False)
 
 
 if __name__ == "__main__":

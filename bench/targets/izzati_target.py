@@ -1,4 +1,5 @@
-"""The izzati target: `Backend(cb).run(host="127.0.0.1", port=P)` with the workload's plain callback.
+"""The izzati target: `Backend(cb, access_log=False).run(host="127.0.0.1", port=P)` with the
+workload's plain callback. No access log: no target of the suite writes one (like for like).
 
 PYTHONPATH=<repo> python bench/targets/izzati_target.py --port P --workload echo|size|file
     [--file PATH] [--workers N] [--max-body-bytes N] [--async] [--no-metrics]
@@ -43,7 +44,7 @@ def main() -> None:
     plain = {"echo": echo, "size": size, "file": send_file}
     coroutine = {"echo": echo_async, "size": size_async}
     callback = coroutine[opts.workload] if opts.use_async else plain[opts.workload]
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"access_log": False}
     if opts.max_body_bytes is not None:
         options["max_body_bytes"] = opts.max_body_bytes
     if opts.threads is not None:

@@ -5,11 +5,13 @@
 izzati 1.2.3's `Backend.run()` is `app.run(debug=True, use_reloader=...)`: the debugger and
 reloader would distort the figures, so this builds the original `Backend(cb)` (its Flask app
 and `FlaskHandle` view, unchanged) and serves `backend.app` under Flask's development server
-exactly as `app.run(host, port, debug=False, use_reloader=False, threaded=True)`.
+exactly as `app.run(host, port, debug=False, use_reloader=False, threaded=True)`, with werkzeug's
+request log off: no target of the suite writes an access log (like for like).
 """
 
 import argparse
 import importlib
+import logging
 import sys
 from typing import Any
 
@@ -42,6 +44,8 @@ def main() -> None:
 
     callback = {"echo": echo, "size": size, "file": send_file}[opts.workload]
     backend = Backend(callback)
+    # werkzeug logs each request at INFO unless its logger already has a level
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     backend.app.run(host="127.0.0.1", port=opts.port, debug=False, use_reloader=False, threaded=True)
 
 

@@ -1,0 +1,10 @@
+"""`python -m bench peers`: izzati beside LitServe, BentoML and a hand-written FastAPI (bench/peers/cli.py).
+
+- cli.py: the command, the order of the runs;
+- tools.py: the peers' pinned versions and their venvs under .cache/;
+- workloads.py: P1, P2, P3, their one JSON body each, and the reply checker;
+- targets.py: how each tool's server starts (bench/targets/peer_*.py);
+- report.py: the tables, ratios and goals, the saved report.
+"""
+
+__all__: list[str] = []

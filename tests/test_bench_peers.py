@@ -1,0 +1,67 @@
+"""The peer benchmark (`python -m bench peers`): its reply checker, and a smoke run of its P1 izzati and
+FastAPI targets through real servers and wrk. The LitServe and BentoML venvs are not made here (minutes
+of installs): those targets run only in a real bench run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.peers.workloads import WORKLOADS, check_reply
+from bench.targets import peer_model
+from tests.support.processes import ROOT
+
+JSON = "application/json"
+P1, P2 = WORKLOADS["P1"], WORKLOADS["P2"]
+
+
+def test_p1_checker_wants_the_exact_json_back() -> None:
+    body = P1.body()
+    assert body == {"name": "alice", "n": "1"}
+    assert check_reply(P1, body, 200, JSON, b'{"name":"alice","n":"1"}') == ""
+    assert check_reply(P1, body, 200, JSON, b'{"n": "1", "name": "alice"}') == ""
+    assert "expected" in check_reply(P1, body, 200, JSON, b'{"name":"alice","n":1}')
+    assert "status 500" in check_reply(P1, body, 500, JSON, b'{"error":"internal"}')
+    assert "Content-Type" in check_reply(P1, body, 200, "application/json; charset=utf-8", b"{}")
+    assert "not JSON" in check_reply(P1, body, 200, JSON, b"alice")
+
+
+def test_model_checker_computes_y_and_s_and_takes_any_float32_order() -> None:
+    w = peer_model.weights(P2.n or 0)
+    body = P2.body(3)
+    one = peer_model.predict(w, body["x"])
+    stacked = peer_model.predict_batch(w, [P2.body(i)["x"] for i in range(1, 9)])[2]  # x of body 3, via X @ W.T
+    for reply in (one, stacked):
+        assert check_reply(P2, body, 200, JSON, json.dumps(reply).encode()) == ""
+    assert "y = " in check_reply(P2, body, 200, JSON, json.dumps({**one, "y": (one["y"] + 1) % 1024}).encode())
+    assert "y = " in check_reply(P2, body, 200, JSON, json.dumps({**one, "y": True}).encode())
+    assert "s = " in check_reply(P2, body, 200, JSON, json.dumps({**one, "s": one["s"] + 0.5}).encode())
+    # another request's reply is wrong for this one: a batch that mixes up its replies is caught
+    assert check_reply(P2, body, 200, JSON, json.dumps(peer_model.predict(w, P2.body(4)["x"])).encode()) != ""
+    assert "is not" in check_reply(P2, body, 200, JSON, json.dumps([one]).encode())
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (scripts/test installs it)")
+def test_smoke_run_of_p1_with_izzati_and_fastapi(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "bench", "peers", "--quick", "--only", "P1", "--processes", "1"]
+    argv += ["--targets", "izzati,fastapi", "--results", str(tmp_path)]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((tmp_path / "peers-latest.json").read_text())
+    (group,) = results["groups"]
+    assert (group["workload"], group["processes"]) == ("P1", 1)
+    rows = {row["label"]: row for row in group["rows"]}
+    assert set(rows) == {"izzati", "fastapi"}
+    for row in rows.values():
+        assert row["rps"] > 0 and row["errors"] == 0 and row["note"] == "", row
+        assert row["p99_ms"] >= row["p50_ms"] > 0 and row["server_cpu"] > 0
+    assert group["ratios"]["izzati / fastapi"] == pytest.approx(rows["izzati"]["rps"] / rows["fastapi"]["rps"])
+    goals = {g["goal"]: g for g in results["goals"]}
+    assert goals["P1 x1: izzati / fastapi >= 3x (keep the lead measured before)"]["verdict"] in ("PASS", "FAIL")
+    assert goals["P1 x1: izzati / litserve >= 7.5x (keep the lead measured before)"]["verdict"] == "not run"
+    assert "| izzati |" in (tmp_path / "peers-latest.md").read_text()
