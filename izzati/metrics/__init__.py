@@ -8,6 +8,7 @@ worker and job runner) prometheus-client's multiprocess mode sums them, so they 
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import bisect
 import contextlib
@@ -103,10 +104,15 @@ class Recorder:
     def _changed(self) -> None:
         if not self.dirty:
             self.dirty = True
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="izzati-metrics", daemon=True)
-                self._thread.start()
-            self._wake.set()
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # a worker's or job runner's thread: the flushing thread writes
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="izzati-metrics", daemon=True)
+                    self._thread.start()
+                self._wake.set()
+            else:  # a server's event loop writes them itself: no thread taking the GIL from it
+                loop.call_later(FLUSH_SECONDS, self.flush)
 
     def begin(self) -> None:
         """A request starts (in flight); called from the event loop's thread only (no lock: the
