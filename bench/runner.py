@@ -49,6 +49,15 @@ W1_EXPECT = {"name": "alice", "n": "1"}
 W2_FILE_BYTES = 100 * 1024
 W4_FILE_BYTES = 10 * MiB
 
+# what makes the comparisons fair, printed in every report (docs/performance.md says the same)
+LIKE_FOR_LIKE = [
+    "access logs: off in every target (izzati: `Backend(cb, access_log=False)`; FastAPI: uvicorn "
+    "`access_log=False`, as `--no-access-log`; original: werkzeug's request log at ERROR)",
+    "W2/W3 callback, every target: reads the whole upload in 1 MiB chunks and returns the byte count",
+    "like for like: izzati vs FastAPI and vs the original (plain `def` callbacks on a thread pool, same work, "
+    "no access log); izzati-async is informational (an `async def` callback, no thread hop)",
+]
+
 SERVER_CPU = "0"  # with pinning: every server on CPU 0, wrk and the upload client on CPU 1
 LOAD_CPU = "1"
 
@@ -822,6 +831,8 @@ def main(argv: list[str] | None = None, epilog: str | None = None) -> int:
         pinning = f"servers on CPU {SERVER_CPU}, wrk/client on CPU {LOAD_CPU}" if opts.pin else "none"
         suite.say(f"- pinning (taskset): {pinning}; multi-core run unpinned")
         suite.say(f"- each figure: median of {opts.runs} x {opts.duration} s after {opts.warmup} s warm-up")
+        for line in LIKE_FOR_LIKE:
+            suite.say(f"- {line}")
         steps = {
             "W1": suite.w1,
             "W2": suite.w2,
