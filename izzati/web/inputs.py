@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
 from starlette.types import Receive, Scope
 
@@ -99,19 +98,11 @@ async def read_request(scope: Scope, receive: Receive, limits: Limits) -> tuple[
         boundary = params.get(b"boundary")
         if not boundary:
             raise BadRequest("multipart/form-data without a boundary parameter")
-        try:
-            reader = MultipartReader(boundary, limits)
-        except Exception as exc:  # python-multipart refuses some boundaries (longer than 256 bytes)
-            raise BadRequest(f"multipart boundary is not usable: {exc}") from None
+        reader = MultipartReader(boundary, limits)
         try:
             await _receive_body(receive, limits, reader.feed)
             if reader.fed and not reader.ended:
                 raise BadRequest("multipart body ended before its closing boundary")
-        except MultipartParseError as exc:
-            reader.close()
-            if str(exc).startswith("Maximum header"):  # python-multipart's own size and count bounds
-                raise PayloadTooLarge(f"a multipart part's headers are over the limit: {exc}") from None
-            raise BadRequest(f"multipart body is malformed: {exc}") from None
         except BaseException:
             reader.close()
             raise
