@@ -13,6 +13,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from izzati import Limits
 from izzati.exceptions import BadRequest, HTTPError, PayloadTooLarge
+from izzati.web.inputs import media_type_of
 from izzati.web.multipart import MAX_PART_HEADERS, MultipartReader
 
 BOUNDARY = b"bnd"
@@ -81,9 +82,9 @@ def expected(parts: Parts) -> tuple[dict[str, Any], list[tuple[str, str, bytes]]
         kind, params = parse_options_header(headers.get("content-disposition", b""))
         if kind != b"form-data" or b"name" not in params:
             raise Refused
-        name = params[b"name"].decode()
+        name = params[b"name"].decode("utf-8", errors="replace")
         if b"filename" in params:
-            files.append((name, params[b"filename"].decode(), content))
+            files.append((name, params[b"filename"].decode("utf-8", errors="replace"), content))
             continue
         try:
             value = content.decode()
@@ -222,3 +223,38 @@ def test_general_disposition_syntax_is_still_read() -> None:
         b"--bnd\r\nContent-Disposition: form-data;name=plain\r\n\r\n2\r\n--bnd--"
     )
     assert as_parts(ours(body, [])) == ({"plain": "2"}, [('a"b', "c;d.txt", b"1")])
+
+
+# names with the characters that quoting, escaping and parameter splitting are about
+QUOTABLE = st.lists(
+    st.one_of(
+        st.sampled_from(["\\", '"', ";", "=", " ", "\\\\", '\\"', "*", ":\\"]),
+        st.text(st.characters(min_codepoint=32, max_codepoint=255, exclude_characters="\x7f"), max_size=4),
+    ),
+    max_size=5,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=QUOTABLE, filename=st.one_of(st.none(), QUOTABLE))
+def test_names_are_read_as_python_multipart_reads_them(name: str, filename: str | None) -> None:
+    disposition = f'form-data; name="{name}"' + ("" if filename is None else f'; filename="{filename}"')
+    body = b"--bnd\r\nContent-Disposition: " + disposition.encode("latin-1") + b"\r\n\r\nv\r\n--bnd--"
+    found = reference(body)
+    assert found is not None
+    try:
+        want = expected(found)
+    except Refused:
+        with pytest.raises(BadRequest):
+            ours(body, [])
+        return
+    got = ours(body, [])
+    assert as_parts(got) == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(boundary=st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=80))
+def test_content_types_are_read_as_python_multipart_reads_them(boundary: str) -> None:
+    value = b"multipart/form-data; boundary=" + boundary.encode()
+    media, params = parse_options_header(value)
+    assert media_type_of({"headers": [(b"content-type", value)]})[:2] == (media.decode().lower(), params)

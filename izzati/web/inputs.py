@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -38,6 +39,10 @@ class Limits:
     upload_dir: str | None = field(default=None)
 
 
+# what browsers and HTTP libraries send, read without the general parser (which gives the same)
+_MULTIPART = re.compile(rb"multipart/form-data; boundary=([!#$%&'*+.^_`|~0-9A-Za-z-]+)")
+
+
 class ClientDisconnected(Exception):
     """The client went away before the body was complete."""
 
@@ -54,6 +59,9 @@ def media_type_of(scope: Scope) -> tuple[str, dict[bytes, bytes], int | None]:
                 length = int(value)
             except ValueError:
                 raise BadRequest(f"Content-Length {value.decode('latin-1')!r} is not a number") from None
+    simple = _MULTIPART.fullmatch(content_type)
+    if simple is not None:
+        return "multipart/form-data", {b"boundary": simple[1]}, length
     media, params = parse_options_header(content_type)
     return media.decode("latin-1").lower(), params, length
 
