@@ -852,6 +852,7 @@ def main(argv: list[str] | None = None, epilog: str | None = None) -> int:
                     suite.results[key] = {"error": f"{type(exc).__name__}: {exc}"}
         suite.verdicts()
         suite.close()
+        suite.say("\nload average at end (1/5/15 min): " + " ".join(Path("/proc/loadavg").read_text().split()[:3]))
         suite.say(f"\ntotal bench time {time.perf_counter() - started:.0f} s")
     RESULTS.mkdir(exist_ok=True)
     stamp = now.strftime("%Y%m%d-%H%M%S") + ("-quick" if opts.quick else "")
