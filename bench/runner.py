@@ -354,6 +354,7 @@ class Row:
     errors: int = 0
     wrk_cpu: float = 0.0
     server_cpu: float = 0.0
+    cpu_us: float = 0.0  # server CPU time per request: steadier than req/s when other work shares the cores
     runs: list[float] = field(default_factory=list)
     note: str = ""
 
@@ -398,6 +399,7 @@ def load_test(
             errors=sum(x.errors for x in xs),
             wrk_cpu=med(x.wrk_cpu for x in xs),
             server_cpu=med(x.server_cpu for x in xs),
+            cpu_us=med(x.server_cpu / x.rps * 1e6 if x.rps else 0.0 for x in xs),
             runs=[round(x.rps, 1) for x in xs],
             note=f"{sum(x.errors for x in xs)} errors" if any(x.errors for x in xs) else "",
         )
@@ -456,13 +458,13 @@ class Suite:
     def table(self, title: str, rows: list[Row], mb: bool = False) -> None:
         self.say(f"\n### {title}\n")
         head = "| target | req/s | p50 ms | p99 ms |" + (" MiB/s |" if mb else "")
-        head += " peak RSS MiB | server CPU | wrk CPU | runs (req/s) | note |"
+        head += " peak RSS MiB | server CPU | CPU µs/req | wrk CPU | runs (req/s) | note |"
         self.say(head)
         self.say("|" + "---|" * (head.count("|") - 1))
         for r in rows:
             line = f"| {r.label} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} |"
             line += f" {r.mb_s:,.0f} |" if mb else ""
-            line += f" {r.rss_mib:.0f} | {r.server_cpu:.0%} | {r.wrk_cpu:.0%} | {r.runs} | {r.note} |"
+            line += f" {r.rss_mib:.0f} | {r.server_cpu:.0%} | {r.cpu_us:.0f} | {r.wrk_cpu:.0%} | {r.runs} | {r.note} |"
             self.say(line)
 
     def ratios(self, key: str, rows: list[Row]) -> dict[str, float]:
@@ -474,6 +476,13 @@ class Suite:
                     found[f"izzati/{other}"] = by["izzati"] / by[other]
         self.say("ratios (req/s): " + ", ".join(f"{k} = {v:.2f}x" for k, v in found.items()))
         self.results[key]["ratios"] = found
+        cpu = {r.label: r.cpu_us for r in rows}
+        others = [o for o in (BASE, "original", "fastapi") if cpu.get(o) and cpu.get("izzati")]
+        per_request = {f"{o}/izzati": cpu[o] / cpu["izzati"] for o in others}
+        if per_request:
+            shown = ", ".join(f"{k} = {v:.2f}x" for k, v in per_request.items())
+            self.say(f"server CPU per request (other / izzati): {shown}")
+        self.results[key]["cpu_ratios"] = per_request
         return found
 
     def http_workload(self, key: str, title: str, workload: str, body: Body, check: Callable[[int], str]) -> None:
