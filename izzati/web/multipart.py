@@ -64,9 +64,12 @@ class MultipartReader:
         self._state = _PREAMBLE
         self._pending = b"\r\n"  # bytes that may start a delimiter or a header block, kept for the next chunk
         self._name = ""
-        self._stream: IO[bytes] | None = None  # the file part being read: in memory, then on disk
-        self._file: tuple[bytes, dict[str, bytes]] = (b"", {})  # its filename and headers
+        # the file part being read: its filename and headers, its size, its bytes in memory (up to
+        # spool_bytes), then its file on disk
+        self._file: tuple[bytes, dict[str, bytes]] | None = None
         self._size = 0
+        self._pieces: list[bytes] = []
+        self._disk: IO[bytes] | None = None
         self._value: bytearray | None = None  # the text field being read
 
     def feed(self, chunk: bytes) -> None:
@@ -191,18 +194,18 @@ class MultipartReader:
             raise PayloadTooLarge(f"more than {self.limits.max_files} files")
         self._file = (filename, headers)
         self._size = 0
-        self._stream = io.BytesIO()
 
     def _emit(self, data: bytes, start: int, end: int) -> None:
         if end <= start:
             return
-        stream = self._stream
-        # a view, not a slice: the file or the field buffer copies the bytes once
-        if stream is not None:
+        if self._file is not None:
             self._size += end - start
-            if self._size > self.limits.spool_bytes and isinstance(stream, io.BytesIO):
-                stream = self._roll_over(stream)
-            stream.write(memoryview(data)[start:end] if start or end < len(data) else data)
+            if self._disk is None and self._size <= self.limits.spool_bytes:
+                # kept as they come: one copy, and a part read whole is then read without another
+                self._pieces.append(data[start:end] if start or end < len(data) else data)
+                return
+            # a view, not a slice: the file copies the bytes once
+            self._spill().write(memoryview(data)[start:end])
         elif self._value is not None:
             self._value += memoryview(data)[start:end]
             self.text_bytes += end - start
@@ -214,26 +217,32 @@ class MultipartReader:
                 )
         # else: the preamble before the first delimiter, ignored
 
-    def _roll_over(self, memory: io.BytesIO) -> IO[bytes]:
-        # past spool_bytes, a file in memory moves to a nameless file in upload_dir (O_TMPFILE:
-        # gone when closed, even if the process dies): memory stays constant for any upload size
-        disk = tempfile.TemporaryFile(dir=self.limits.upload_dir)
-        self._stream = disk
-        with memory.getbuffer() as held:
-            disk.write(held)
-        memory.close()
-        return disk
+    def _spill(self) -> IO[bytes]:
+        # past spool_bytes, a part moves to a nameless file in upload_dir (O_TMPFILE: gone when
+        # closed, even if the process dies): memory stays constant for any upload size
+        if self._disk is None:
+            self._disk = tempfile.TemporaryFile(dir=self.limits.upload_dir)
+            self._disk.writelines(self._pieces)
+            self._pieces = []
+        return self._disk
 
     def _part_end(self) -> None:
-        stream, value = self._stream, self._value
-        self._stream = self._value = None
-        if stream is not None:
-            filename, headers = self._file
+        meta, value = self._file, self._value
+        self._file = self._value = None
+        if meta is not None:
+            filename, headers = meta
+            stream: IO[bytes]
+            if self._disk is not None:
+                stream, self._disk = self._disk, None
+                stream.seek(0)
+            else:
+                pieces, self._pieces = self._pieces, []
+                # BytesIO over one bytes object shares it, and a read of all of it returns it, uncopied
+                stream = io.BytesIO(pieces[0] if len(pieces) == 1 else b"".join(pieces))
             # a browser's empty file input sends a nameless, empty part: it is no file
             if not filename and self._size == 0:
                 stream.close()
                 return
-            stream.seek(0)
             content_type = headers.get("content-type", b"application/octet-stream")
             self.files.append(
                 UploadedFile(
@@ -268,5 +277,5 @@ class MultipartReader:
         """Close (and so delete) every spooled file."""
         for upload in self.files:
             upload.close()
-        if self._stream is not None:  # a file part cut off by an error
-            self._stream.close()
+        if self._disk is not None:  # a file part cut off by an error
+            self._disk.close()
