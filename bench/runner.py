@@ -49,6 +49,15 @@ W1_EXPECT = {"name": "alice", "n": "1"}
 W2_FILE_BYTES = 100 * 1024
 W4_FILE_BYTES = 10 * MiB
 
+# what makes the comparisons fair, printed in every report (docs/performance.md says the same)
+LIKE_FOR_LIKE = [
+    "access logs: off in every target (izzati: `Backend(cb, access_log=False)`; FastAPI: uvicorn "
+    "`access_log=False`, as `--no-access-log`; original: werkzeug's request log at ERROR)",
+    "W2/W3 callback, every target: reads the whole upload in 1 MiB chunks and returns the byte count",
+    "like for like: izzati vs FastAPI and vs the original (plain `def` callbacks on a thread pool, same work, "
+    "no access log); izzati-async is informational (an `async def` callback, no thread hop)",
+]
+
 SERVER_CPU = "0"  # with pinning: every server on CPU 0, wrk and the upload client on CPU 1
 LOAD_CPU = "1"
 
@@ -345,6 +354,7 @@ class Row:
     errors: int = 0
     wrk_cpu: float = 0.0
     server_cpu: float = 0.0
+    cpu_us: float = 0.0  # server CPU time per request: steadier than req/s when other work shares the cores
     runs: list[float] = field(default_factory=list)
     note: str = ""
 
@@ -389,6 +399,7 @@ def load_test(
             errors=sum(x.errors for x in xs),
             wrk_cpu=med(x.wrk_cpu for x in xs),
             server_cpu=med(x.server_cpu for x in xs),
+            cpu_us=med(x.server_cpu / x.rps * 1e6 if x.rps else 0.0 for x in xs),
             runs=[round(x.rps, 1) for x in xs],
             note=f"{sum(x.errors for x in xs)} errors" if any(x.errors for x in xs) else "",
         )
@@ -447,13 +458,13 @@ class Suite:
     def table(self, title: str, rows: list[Row], mb: bool = False) -> None:
         self.say(f"\n### {title}\n")
         head = "| target | req/s | p50 ms | p99 ms |" + (" MiB/s |" if mb else "")
-        head += " peak RSS MiB | server CPU | wrk CPU | runs (req/s) | note |"
+        head += " peak RSS MiB | server CPU | CPU µs/req | wrk CPU | runs (req/s) | note |"
         self.say(head)
         self.say("|" + "---|" * (head.count("|") - 1))
         for r in rows:
             line = f"| {r.label} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} |"
             line += f" {r.mb_s:,.0f} |" if mb else ""
-            line += f" {r.rss_mib:.0f} | {r.server_cpu:.0%} | {r.wrk_cpu:.0%} | {r.runs} | {r.note} |"
+            line += f" {r.rss_mib:.0f} | {r.server_cpu:.0%} | {r.cpu_us:.0f} | {r.wrk_cpu:.0%} | {r.runs} | {r.note} |"
             self.say(line)
 
     def ratios(self, key: str, rows: list[Row]) -> dict[str, float]:
@@ -465,6 +476,13 @@ class Suite:
                     found[f"izzati/{other}"] = by["izzati"] / by[other]
         self.say("ratios (req/s): " + ", ".join(f"{k} = {v:.2f}x" for k, v in found.items()))
         self.results[key]["ratios"] = found
+        cpu = {r.label: r.cpu_us for r in rows}
+        others = [o for o in (BASE, "original", "fastapi") if cpu.get(o) and cpu.get("izzati")]
+        per_request = {f"{o}/izzati": cpu[o] / cpu["izzati"] for o in others}
+        if per_request:
+            shown = ", ".join(f"{k} = {v:.2f}x" for k, v in per_request.items())
+            self.say(f"server CPU per request (other / izzati): {shown}")
+        self.results[key]["cpu_ratios"] = per_request
         return found
 
     def http_workload(self, key: str, title: str, workload: str, body: Body, check: Callable[[int], str]) -> None:
@@ -827,6 +845,8 @@ def main(argv: list[str] | None = None, epilog: str | None = None) -> int:
             " plain `def` callbacks on a thread pool for izzati and FastAPI, neither W2 callback reads the upload"
         )
         suite.say(f"- each figure: median of {opts.runs} x {opts.duration} s after {opts.warmup} s warm-up")
+        for line in LIKE_FOR_LIKE:
+            suite.say(f"- {line}")
         steps = {
             "W1": suite.w1,
             "W2": suite.w2,
@@ -846,6 +866,7 @@ def main(argv: list[str] | None = None, epilog: str | None = None) -> int:
                     suite.results[key] = {"error": f"{type(exc).__name__}: {exc}"}
         suite.verdicts()
         suite.close()
+        suite.say("\nload average at end (1/5/15 min): " + " ".join(Path("/proc/loadavg").read_text().split()[:3]))
         suite.say(f"\ntotal bench time {time.perf_counter() - started:.0f} s")
     RESULTS.mkdir(exist_ok=True)
     stamp = now.strftime("%Y%m%d-%H%M%S") + ("-quick" if opts.quick else "")
