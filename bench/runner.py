@@ -513,7 +513,7 @@ class Suite:
         mp = self.bodies["multipart"]
         self.http_workload(
             "W2",
-            "multipart, one 100 KiB file, callback returns its size",
+            "multipart, one 100 KiB file, callback reads it (1 MiB chunks), returns its size",
             "size",
             mp,
             lambda port: check_json(port, mp, {"size": W2_FILE_BYTES}),
