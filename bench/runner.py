@@ -273,16 +273,22 @@ def post(port: int, body: Body, timeout: float = 30.0) -> tuple[int, str, bytes]
         conn.close()
 
 
-def check_json(port: int, body: Body, expect: Any) -> str:
-    status, ctype, raw = post(port, body)
+def json_reply(status: int, ctype: str, raw: bytes) -> tuple[str, Any]:
+    """What is wrong with a reply that should be 200 JSON ('' when nothing is), and its value."""
     if status != 200:
-        return f"status {status}: {raw[:200]!r}"
+        return f"status {status}: {raw[:200]!r}", None
     if ctype != JSON_TYPE:
-        return f"Content-Type {ctype!r} is not exactly {JSON_TYPE!r}"
+        return f"Content-Type {ctype!r} is not exactly {JSON_TYPE!r}", None
     try:
-        value = json.loads(raw)
+        return "", json.loads(raw)
     except ValueError:
-        return f"body is not JSON: {raw[:200]!r}"
+        return f"body is not JSON: {raw[:200]!r}", None
+
+
+def check_json(port: int, body: Body, expect: Any) -> str:
+    problem, value = json_reply(*post(port, body))
+    if problem:
+        return problem
     if value != expect:
         return f"body {value!r} != expected {expect!r}"
     return ""

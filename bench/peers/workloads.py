@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.runner import JSON_TYPE, REPO, Body, base_env
+from bench.runner import JSON_TYPE, REPO, Body, base_env, json_reply
 from bench.targets import peer_model
 
 __all__ = ["WORKLOADS", "BURST", "Workload", "check_reply", "check_target", "expected_model", "kernel_ms"]
@@ -81,14 +81,9 @@ def expected_model(n: int, x: list[float]) -> tuple[Any, float, float]:
 
 def check_reply(workload: Workload, body: dict[str, Any], status: int, ctype: str, raw: bytes) -> str:
     """What is wrong with a reply to `body` ('' when nothing is)."""
-    if status != 200:
-        return f"status {status}: {raw[:200]!r}"
-    if ctype != JSON_TYPE:
-        return f"Content-Type {ctype!r} is not exactly {JSON_TYPE!r}"
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return f"body is not JSON: {raw[:200]!r}"
+    problem, value = json_reply(status, ctype, raw)
+    if problem:
+        return problem
     if workload.n is None:
         return "" if value == body else f"body {value!r} != expected {body!r}"
     if not isinstance(value, dict) or set(value) != {"y", "s"}:

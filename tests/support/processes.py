@@ -15,6 +15,16 @@ CALLBACKS = ROOT / "tests" / "callbacks"
 PYTHON = sys.executable
 
 
+def stop_server(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Stop a server child: SIGTERM (it flushes what it keeps), SIGKILL if it takes longer."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout)
+
+
 class Proc:
     """A child process with captured output, stopped (TERM, then KILL) at teardown."""
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from tests.support.net import free_tcp_port
+from tests.support.processes import stop_server
 from tests.support.tls import Certificates
 
 
@@ -86,12 +87,7 @@ class RedisServer:
         """Stop the server (SIGTERM, which flushes the append-only file; SIGKILL if it hangs)."""
         if self.proc is None:
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout)
+        stop_server(self.proc, timeout)
         self.proc = None
 
     def restart(self) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.net import free_tcp_port
+from tests.support.processes import stop_server
 
 ACCESS_KEY = "izzati-test"
 SECRET_KEY = "izzati-test-secret"
@@ -109,12 +110,7 @@ class SeaweedServer:
         """Stop the server (SIGTERM; SIGKILL if it takes longer: its data is thrown away anyway)."""
         if self.proc is None:
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout)
+        stop_server(self.proc, timeout)
         self.proc = None
 
     def remove(self) -> None:
