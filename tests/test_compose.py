@@ -420,7 +420,8 @@ def test_a_crashed_worker_is_restarted(stack: Stack, client: httpx.Client) -> No
         "    c = open(f'/proc/{p}/cmdline', 'rb').read().split(bytes(1))\n"
         "    if c[1:4] == [b'-m', b'app', b'worker']: os.kill(int(p), 9)\n"
     )
-    _run([DOCKER, "exec", cid, "python", "-c", kill])
+    # the container stops with its worker: this exec may be killed with it (137) before it returns
+    assert _run([DOCKER, "exec", cid, "python", "-c", kill], check=False).returncode in (0, 137)
     _wait(
         "the worker container restarted",
         lambda: (
