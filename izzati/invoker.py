@@ -178,36 +178,21 @@ class Invoker:
             self._setup_pid = 0
             teardown()
 
-    def call_sync(self, text: dict[str, Any], data: list[Any]) -> Any:
-        """Call the callback in this thread (a coroutine function is run to completion)."""
-        result = self.callback(*self.lead, text, data, *self.args, **self.kwargs)
+    def call_sync(self, *inputs: Any) -> Any:
+        """Call the callback in this thread with `inputs`: `text, data`, or a batch callback's list
+        of them (a coroutine function is run to completion)."""
+        result = self.callback(*self.lead, *inputs, *self.args, **self.kwargs)
         if inspect.isawaitable(result):
             return asyncio.run(_await(result))
         return result
 
-    async def call(self, text: dict[str, Any], data: list[Any], pool: ThreadRunner | None) -> Any:
-        """Call the callback: awaited when async, else in a thread of `pool`."""
+    async def call(self, *inputs: Any, pool: ThreadRunner | None) -> Any:
+        """Call the callback with `inputs` (as `call_sync`): awaited when async, else in a thread
+        of `pool`."""
         if self.is_async or pool is None:
-            result = self.callback(*self.lead, text, data, *self.args, **self.kwargs)
+            result = self.callback(*self.lead, *inputs, *self.args, **self.kwargs)
         else:
-            result = await pool.run(functools.partial(self.callback, *self.lead, text, data, *self.args, **self.kwargs))
-        if inspect.isawaitable(result):
-            result = await result
-        return result
-
-    def call_batch_sync(self, items: list[tuple[dict[str, Any], list[Any]]]) -> Any:
-        """Call a batch callback with `items` in this thread (a coroutine function is run to completion)."""
-        result = self.callback(*self.lead, items, *self.args, **self.kwargs)
-        if inspect.isawaitable(result):
-            return asyncio.run(_await(result))
-        return result
-
-    async def call_batch(self, items: list[tuple[dict[str, Any], list[Any]]], pool: ThreadRunner | None) -> Any:
-        """Call a batch callback with `items`: awaited when async, else in a thread of `pool`."""
-        if self.is_async or pool is None:
-            result = self.callback(*self.lead, items, *self.args, **self.kwargs)
-        else:
-            result = await pool.run(functools.partial(self.callback, *self.lead, items, *self.args, **self.kwargs))
+            result = await pool.run(functools.partial(self.callback, *self.lead, *inputs, *self.args, **self.kwargs))
         if inspect.isawaitable(result):
             result = await result
         return result

@@ -85,7 +85,7 @@ def test_async_callbacks_are_detected_through_partials_and_objects() -> None:
     assert Invoker(functools.partial(coro, n=3)).is_async
     assert Invoker(Model()).is_async
     assert Invoker(functools.partial(coro, n=3)).call_sync({}, []) == 3  # run to completion
-    assert asyncio.run(Invoker(Model()).call({}, [], None)) == "model"
+    assert asyncio.run(Invoker(Model()).call({}, [], pool=None)) == "model"
 
 
 def test_call_runs_a_plain_callback_on_the_given_thread_runner() -> None:
@@ -99,7 +99,7 @@ def test_call_runs_a_plain_callback_on_the_given_thread_runner() -> None:
         def run(self, call: Any) -> Any:
             return self._run(call)
 
-    assert asyncio.run(Invoker(plain).call({"a": "1"}, [], Runner()))["text"] == {"a": "1"}
+    assert asyncio.run(Invoker(plain).call({"a": "1"}, [], pool=Runner()))["text"] == {"a": "1"}
     assert ran == ["runner"]
 
 

@@ -204,7 +204,7 @@ class JobRunner:
         began = time.perf_counter()
         try:
             items = [(text, uploads) for _, text, uploads in started]
-            returned = self.invoker.call_batch_sync(items)
+            returned = self.invoker.call_sync(items)
             RECORDER.batch(len(started), time.perf_counter() - began)
             results = split_results(returned, len(started), name)
         except Exception as exc:  # the whole batch fails: every job gets this error

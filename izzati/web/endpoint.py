@@ -128,7 +128,7 @@ class Endpoint:
         """Groups this process's calls into batches (for a batch callback), made anew per process."""
         if self._batcher is None or self._batcher_pid != os.getpid():
             assert self.invoker.batch is not None
-            run_batch = functools.partial(self.invoker.call_batch, pool=None if self.invoker.is_async else self.pool)
+            run_batch = functools.partial(self.invoker.call, pool=None if self.invoker.is_async else self.pool)
             on_batch = self.recorder.batch if self.recorder is not None else None
             self._batcher = Batcher(self.invoker.batch, run_batch, describe(self.invoker.callback), on_batch)
             self._batcher_pid = os.getpid()
@@ -185,7 +185,7 @@ class Endpoint:
         if self.invoker.batch is not None:
             call = self.batcher.submit(text, files)
         else:
-            call = self.invoker.call(text, files, None if self.invoker.is_async else self.pool)
+            call = self.invoker.call(text, files, pool=None if self.invoker.is_async else self.pool)
         watch = self.watch
         watch.begin(receive, hangup)
         started = time.perf_counter()
