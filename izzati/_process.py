@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from .defaults import GRACEFUL_TIMEOUT
 
@@ -34,12 +34,63 @@ __all__ = [
     "process_problem",
     "bound_socket",
     "stop_process_group",
+    "current_pid",
+    "per_process",
 ]
 
 logger = logging.getLogger("izzati")
 
+T = TypeVar("T")
 SignalHandler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+def current_pid() -> int:
+    """This process's pid, kept up to date across forks (no system call on each use)."""
+    return _pid
+
+
+class per_process(Generic[T]):  # noqa: N801 - used as a decorator, like `property`
+    """A cached attribute made on first use in each process: a forked child makes its own (its
+    parent's thread pool, say, has no threads in it), with no system call on each use."""
+
+    def __init__(self, make: Callable[[Any], T]) -> None:
+        self.make = make
+        self.__doc__ = make.__doc__
+        self.key = f"_{make.__name__}_per_process"
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> per_process[T]: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> T: ...
+    def __get__(self, obj: object | None, owner: type | None = None) -> T | per_process[T]:
+        if obj is None:
+            return self
+        made = obj.__dict__.get(self.key)
+        if made is None or made[0] != _pid:
+            made = obj.__dict__[self.key] = (_pid, self.make(obj))
+        value: T = made[1]
+        return value
+
+    def here(self, obj: object) -> T | None:
+        """The value made for `obj` in this process, or None (none made here yet)."""
+        made = obj.__dict__.get(self.key)
+        return made[1] if made is not None and made[0] == _pid else None
+
+    def forget(self, obj: object) -> None:
+        """Drop the value made for `obj`: the next use makes a new one."""
+        obj.__dict__.pop(self.key, None)
 
 
 def mp_context() -> multiprocessing.context.ForkContext | multiprocessing.context.SpawnContext:

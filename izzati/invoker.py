@@ -8,12 +8,12 @@ import functools
 import inspect
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, cast
 
+from ._process import current_pid
 from .batching import BatchPolicy, resolve_policy
 from .exceptions import CallbackError
 
@@ -151,7 +151,7 @@ class Invoker:
     def setup(self) -> None:
         """Run the callback's `setup()` once in this process, logging how long it took; a no-op
         for a callback without one. What setup() keeps on the object reaches every call here."""
-        pid = os.getpid()
+        pid = current_pid()
         if not self.needs_setup or self._setup_pid == pid:
             return
         if self._lock_pid != pid:  # forked: a lock held by a thread of the parent stays held here
@@ -169,12 +169,12 @@ class Invoker:
     @property
     def ready(self) -> bool:
         """Whether the callback can be called in this process (set up, or nothing to set up)."""
-        return not self.needs_setup or self._setup_pid == os.getpid()
+        return not self.needs_setup or self._setup_pid == current_pid()
 
     def teardown(self) -> None:
         """Run the callback's `teardown()`, if it has one and was set up in this process."""
         teardown = getattr(self.callback, "teardown", None)
-        if self._setup_pid == os.getpid() and callable(teardown):
+        if self._setup_pid == current_pid() and callable(teardown):
             self._setup_pid = 0
             teardown()
 

@@ -15,6 +15,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import defaults, tracing
+from .._process import per_process
 from ..batching import Batcher
 from ..exceptions import CallbackTimeout, Overloaded
 from ..invoker import Invoker, describe
@@ -65,6 +66,7 @@ class Endpoint:
         metrics: bool = True,
     ) -> None:
         self.invoker = invoker
+        self.name = describe(invoker.callback)
         self.limits = limits
         self.debug = debug
         self.threads = threads
@@ -75,14 +77,6 @@ class Endpoint:
         self.recorder = RECORDER if metrics else None
         self.inflight = 0
         self.mean_seconds = 0.0  # measured service time of a call (moving average)
-        self._pool: CallbackPool | None = None
-        self._pool_pid = 0
-        self._batcher: Batcher | None = None
-        self._batcher_pid = 0
-        self._watch: HangupWatch | None = None
-        self._watch_pid = 0
-        self._setup: asyncio.Task[None] | None = None
-        self._setup_pid = 0
         self.board = ReadyBoard(1)
 
     def expect_processes(self, count: int) -> None:
@@ -92,12 +86,11 @@ class Endpoint:
     def start_setup(self) -> asyncio.Task[None] | None:
         """Start the callback's setup in this process, off the event loop (once); None when the
         callback has none. The server answers meanwhile: probes say "setting up"."""
-        if not self.invoker.needs_setup:
-            return None
-        if self._setup is None or self._setup_pid != os.getpid():
-            self._setup = asyncio.get_running_loop().create_task(self._run_setup())
-            self._setup_pid = os.getpid()
-        return self._setup
+        return self._setup if self.invoker.needs_setup else None
+
+    @per_process
+    def _setup(self) -> asyncio.Task[None]:
+        return asyncio.get_running_loop().create_task(self._run_setup())
 
     async def _run_setup(self) -> None:
         self.board.setting_up()
@@ -105,9 +98,7 @@ class Endpoint:
             await asyncio.to_thread(self.invoker.setup)
         except Exception:
             # a server without its model cannot serve: exit (code 1) rather than answer 500s
-            logger.critical(
-                "setup of %s raised: this server process exits", describe(self.invoker.callback), exc_info=True
-            )
+            logger.critical("setup of %s raised: this server process exits", self.name, exc_info=True)
             os._exit(1)
         self.board.ready()
 
@@ -115,37 +106,30 @@ class Endpoint:
         """What is still setting up among the server processes (empty when all are ready)."""
         return self.board.waiting() if self.invoker.needs_setup else []
 
-    @property
+    @per_process
     def pool(self) -> CallbackPool:
         """The thread pool for plain callbacks, made anew in each process that serves."""
-        if self._pool is None or self._pool_pid != os.getpid():
-            self._pool = CallbackPool(self.threads)
-            self._pool_pid = os.getpid()
-        return self._pool
+        return CallbackPool(self.threads)
 
-    @property
+    @per_process
     def batcher(self) -> Batcher:
         """Groups this process's calls into batches (for a batch callback), made anew per process."""
-        if self._batcher is None or self._batcher_pid != os.getpid():
-            assert self.invoker.batch is not None
-            run_batch = functools.partial(self.invoker.call, pool=None if self.invoker.is_async else self.pool)
-            on_batch = self.recorder.batch if self.recorder is not None else None
-            self._batcher = Batcher(self.invoker.batch, run_batch, describe(self.invoker.callback), on_batch)
-            self._batcher_pid = os.getpid()
-        return self._batcher
+        assert self.invoker.batch is not None
+        run_batch = functools.partial(self.invoker.call, pool=None if self.invoker.is_async else self.pool)
+        on_batch = self.recorder.batch if self.recorder is not None else None
+        return Batcher(self.invoker.batch, run_batch, self.name, on_batch)
 
-    @property
+    @per_process
     def watch(self) -> HangupWatch:
         """The calls waiting for a callback in this process, watched for hang-ups."""
-        if self._watch is None or self._watch_pid != os.getpid():
-            self._watch, self._watch_pid = HangupWatch(), os.getpid()
-        return self._watch
+        return HangupWatch()
 
     def shutdown(self) -> None:
         """Let the thread pool go once running callbacks end."""
-        if self._pool is not None and self._pool_pid == os.getpid():
-            self._pool.shutdown()
-            self._pool = None
+        pool = Endpoint.pool.here(self)
+        if pool is not None:
+            pool.shutdown()
+            Endpoint.pool.forget(self)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         files: list[Any] = []
@@ -192,7 +176,7 @@ class Endpoint:
         try:
             try:
                 if tracing.ACTIVE:
-                    with tracing.span("izzati.callback", attributes={"code.function": describe(self.invoker.callback)}):
+                    with tracing.span("izzati.callback", attributes={"code.function": self.name}):
                         result = await self._await(call)
                 else:
                     result = await self._await(call)
@@ -218,8 +202,7 @@ class Endpoint:
                 return await call
         except TimeoutError:
             # a thread cannot be stopped: a plain callback runs on, but its result is dropped
-            name = describe(self.invoker.callback)
-            logger.error("callback %s did not return within %g s", name, self.callback_timeout)
+            logger.error("callback %s did not return within %g s", self.name, self.callback_timeout)
             raise CallbackTimeout(f"the callback did not return within {self.callback_timeout:g} s") from None
 
     async def _counted(self, scope: Scope, receive: Receive, text: dict[str, Any], files: list[Any]) -> ASGIApp:
