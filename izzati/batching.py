@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
-import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -19,8 +18,6 @@ from . import defaults
 from .exceptions import CallbackError
 
 __all__ = ["BatchPolicy", "batched", "batch_policy_of", "resolve_policy", "Batcher", "split_results"]
-
-logger = logging.getLogger("izzati")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,7 +31,7 @@ class BatchPolicy:
 
     max_size: int = defaults.BATCH_SIZE
     max_wait_ms: float = defaults.BATCH_WAIT_MS
-    max_concurrent: int = 1
+    max_concurrent: int = defaults.BATCH_CONCURRENCY
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_size, int) or self.max_size < 1:
@@ -59,7 +56,9 @@ class BatchPolicy:
 
 
 def batched(
-    max_size: int = defaults.BATCH_SIZE, max_wait_ms: float = defaults.BATCH_WAIT_MS, max_concurrent: int = 1
+    max_size: int = defaults.BATCH_SIZE,
+    max_wait_ms: float = defaults.BATCH_WAIT_MS,
+    max_concurrent: int = defaults.BATCH_CONCURRENCY,
 ) -> Callable[[F], F]:
     """Mark a callback (a function, a method such as `__call__`, or a class) as taking batches:
     it gets a list of `(text, data)` and returns a list with one result per item, in order (an

@@ -10,7 +10,6 @@ Off (no OpenTelemetry, or no provider), the hot path reads one module attribute,
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -27,8 +26,6 @@ __all__ = [
     "producing",
     "UNTRACED",
 ]
-
-logger = logging.getLogger("izzati")
 
 ACTIVE = False
 """Whether spans are made in this process (see `refresh`)."""

@@ -1,9 +1,10 @@
 """Metrics: what a service and its workers do, for Prometheus (made with prometheus-client).
 
-The hot path only adds to plain numbers in this process (`RECORDER`); a thread writes them into
-prometheus-client's metrics at most every `FLUSH_SECONDS`, and a scrape flushes its own process
-first and waits for the others' writes. With several processes (`IZZATI_WORKERS=N`, the memory://
-worker and job runner) prometheus-client's multiprocess mode sums them, so they report once.
+The hot path only adds to plain numbers in this process (`RECORDER`); they are written into
+prometheus-client's metrics at most every `FLUSH_SECONDS` (by a server's event loop, or a thread
+in a worker), and a scrape flushes its own process first and waits for the others' writes. With
+several processes (`IZZATI_WORKERS=N`, the memory:// worker and job runner) prometheus-client's
+multiprocess mode sums them, so they report once.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import logging
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -28,12 +29,9 @@ __all__ = [
     "Recorder",
     "RECORDER",
     "prepare_multiprocess",
-    "is_multiprocess",
     "route_of",
     "CALLBACK_SECONDS",
 ]
-
-logger = logging.getLogger("izzati")
 
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 """Upper bounds (seconds) of the request and callback duration histograms (+Inf is added)."""
@@ -74,20 +72,17 @@ class _Histogram:
         self.total += value
 
 
-def _new(table: dict[str, _Histogram], key: str) -> _Histogram:
-    histogram = table[key] = _Histogram(DURATION_BUCKETS)
-    return histogram
-
-
 def _observe(table: dict[str, _Histogram], key: str, seconds: float) -> None:
-    (table.get(key) or _new(table, key)).observe(seconds)
+    histogram = table.get(key)
+    if histogram is None:
+        histogram = table[key] = _Histogram(DURATION_BUCKETS)
+    histogram.observe(seconds)
 
 
 class Recorder:
     """This process's figures since the last flush, and the thread that writes them out."""
 
     def __init__(self) -> None:
-        self.enabled = True
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -123,19 +118,13 @@ class Recorder:
 
     def request(self, route: str, method: str, status: int, seconds: float, callback: float | None = None) -> None:
         """A request ended with `status` after `seconds`, `callback` of them in the callback."""
-        # the hot path of every request: inlined, one lock (see `python -m bench metrics`)
-        with self._lock:
+        with self._lock:  # one lock per request (see `python -m bench metrics`)
             self.inflight -= 1
             self.requests[route, method, status] += 1
-            histogram = self.durations.get(route) or _new(self.durations, route)
-            histogram.counts[bisect_left(DURATION_BUCKETS, seconds)] += 1
-            histogram.total += seconds
+            _observe(self.durations, route, seconds)
             if callback is not None:
-                histogram = self.callbacks.get("web") or _new(self.callbacks, "web")
-                histogram.counts[bisect_left(DURATION_BUCKETS, callback)] += 1
-                histogram.total += callback
-            if not self.dirty:
-                self._changed()
+                _observe(self.callbacks, "web", callback)
+            self._changed()
 
     def callback(self, where: str, seconds: float) -> None:
         """A callback call (or a batch) took `seconds`; `where`: web, job or batch."""
@@ -193,11 +182,6 @@ _made_dir: tuple[int, str] | None = None
 _prepared = False
 
 
-def is_multiprocess() -> bool:
-    """Whether metrics are written for prometheus-client's multiprocess mode."""
-    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
-
-
 def prepare_multiprocess() -> str:
     """Before the processes of a service start: use prometheus-client's multiprocess mode in
     PROMETHEUS_MULTIPROC_DIR (emptied, as prometheus-client asks) or else in a private folder
@@ -219,7 +203,7 @@ def prepare_multiprocess() -> str:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
         _made_dir = (os.getpid(), path)
         atexit.register(_remove_made_dir)
-    if "prometheus_client" in __import__("sys").modules:
+    if "prometheus_client" in sys.modules:
         # imported before the folder was set: switch its values to files now (metrics made from
         # here on use them; izzati makes its own lazily, after this)
         from prometheus_client import values

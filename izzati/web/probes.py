@@ -10,8 +10,9 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.responses import Response
 
-from ..metrics import FLUSH_SECONDS, is_multiprocess
+from ..metrics import FLUSH_SECONDS
 from ..metrics.collect import CONTENT_TYPE, Scrape, exposition
+from ..metrics.instruments import made_in
 from ..queues import Monitored, Queue
 from .responses import json_response
 
@@ -72,7 +73,7 @@ def add_metrics_route(app: FastAPI, scrape: Scrape) -> None:
 
     @app.get("/metrics", summary="Metrics in the Prometheus text format (every server process, summed)")
     async def metrics() -> Response:
-        if is_multiprocess():
+        if made_in() is not None:
             # the other processes write what they gathered within FLUSH_SECONDS: wait for it, so
             # a scrape counts every request answered before it
             await asyncio.sleep(2 * FLUSH_SECONDS)
