@@ -7,7 +7,7 @@ import time
 
 from ..queues import Listing, Queue
 from .model import TERMINAL, JobChanges, JobRecord, JobStatus
-from .store import JobStore
+from .store import JobStore, records
 
 __all__ = ["reconcile"]
 
@@ -29,11 +29,9 @@ def reconcile(store: JobStore, queue: Queue, *, queued_after: float, running_aft
         return []
     present = {item.get("id") for item in queue.items() if isinstance(item, dict)}
     requeued = []
-    for job_id in store.ids():
-        if job_id in present:
-            continue
-        seen = store.get(job_id)
-        if seen is None or seen["status"] in TERMINAL:
+    for seen in records(store):
+        job_id = seen["id"]
+        if job_id in present or seen["status"] in TERMINAL:
             continue
         stale = running_after if seen["status"] == JobStatus.RUNNING else queued_after
         if time.time() - float(seen.get("updated") or 0) < stale:

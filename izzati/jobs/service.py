@@ -31,7 +31,7 @@ from .model import (
     new_record,
     public_status,
 )
-from .store import FileDescription, JobStore
+from .store import FileDescription, JobStore, records
 from .webhook import notify
 
 if TYPE_CHECKING:
@@ -267,14 +267,11 @@ class JobService:
         e.g. after the memory:// job runner died), and with `retrying` the queued ones waiting for
         a retry (its timer died with the runner); their ids. Their next start counts an attempt."""
         requeued = []
-        for job_id in self.store.ids():
-            record = self.store.get(job_id)
-            if record is None:
-                continue
+        for record in records(self.store):
             waiting = retrying and record["status"] == JobStatus.QUEUED and record.get("retry_at") is not None
             if record["status"] in states or waiting:
-                self.queue.put({"id": job_id})
-                requeued.append(job_id)
+                self.queue.put({"id": record["id"]})
+                requeued.append(record["id"])
         if requeued:
             logger.warning("queued %d jobs again whose runner was gone: %s", len(requeued), ", ".join(requeued))
         return requeued

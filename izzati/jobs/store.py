@@ -8,7 +8,7 @@ and workers share no folder.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -16,7 +16,7 @@ from typing import IO, Any, Protocol
 from .events import Event
 from .model import JobChanges, JobRecord, ResultMeta, ResultStream
 
-__all__ = ["JobStore", "FileDescription", "Decide", "JobInput"]
+__all__ = ["JobStore", "FileDescription", "Decide", "JobInput", "records"]
 
 FileDescription = dict[str, str]
 """An input file's `filename`, `name` (form field) and `content_type`."""
@@ -91,3 +91,11 @@ class JobStore(Protocol):
 
     def mean_duration(self) -> float | None:
         """About how long a job runs, over the last jobs (None before the first)."""
+
+
+def records(store: JobStore) -> Iterator[JobRecord]:
+    """Every stored job's record (a job that expires while this runs is left out)."""
+    for job_id in store.ids():
+        record = store.get(job_id)
+        if record is not None:
+            yield record

@@ -13,6 +13,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from ..jobs.model import JobStatus
+from ..jobs.store import records
 from . import RECORDER
 from .instruments import made_in
 
@@ -86,11 +87,7 @@ class Scrape:
 
     def _jobs(self) -> Metric:
         family = GaugeMetricFamily("izzati_jobs", "Jobs kept in the job store, by state", labels=["state"])
-        counts: Counter[str] = Counter()
-        for job_id in self.store.ids():
-            record = self.store.get(job_id)
-            if record is not None:
-                counts[str(record["status"])] += 1
+        counts = Counter(str(record["status"]) for record in records(self.store))
         for state in JobStatus:
             family.add_metric([str(state)], float(counts[str(state)]))
         return family
