@@ -67,7 +67,10 @@ def configure(mode: str) -> bool:
             exporter = OTLPSpanExporter()
         else:
             exporter = ConsoleSpanExporter()
-        provider = TracerProvider(resource=Resource.create({"service.name": "izzati"}))  # OTEL_SERVICE_NAME wins
+        resource = Resource.create()  # OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES
+        if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+            resource = resource.merge(Resource({"service.name": "izzati"}))  # named by neither
+        provider = TracerProvider(resource=resource)
         provider.add_span_processor(BatchSpanProcessor(exporter))
         trace.set_tracer_provider(provider)
     return refresh()

@@ -5,6 +5,8 @@ its in-memory exporter in each process (tests/callbacks/traced.py)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +17,7 @@ import httpx
 from izzati import tracing
 from tests.support.http import wait_for_http
 from tests.support.net import free_tcp_port
-from tests.support.processes import PYTHON, Proc
+from tests.support.processes import PYTHON, ROOT, Proc
 
 Spawn = Callable[..., Proc]
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -100,3 +102,19 @@ def test_without_a_tracer_provider_tracing_stays_off() -> None:
     # this test process sets no provider: the hot path sees ACTIVE False and makes no span
     assert tracing.refresh() is False
     assert tracing.current_traceparent() is None
+
+
+def test_izzati_traces_name_the_service_from_otel_service_name_or_izzati(tmp_path: Path) -> None:
+    # configure() sets a global provider, once per process: each case runs in a child process
+    probe = (
+        "from opentelemetry import trace\n"
+        "from izzati import tracing\n"
+        "assert tracing.configure('console')\n"
+        "print(trace.get_tracer_provider().resource.attributes['service.name'])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["PYTHONPATH"] = str(ROOT)
+    named = subprocess.run([PYTHON, "-c", probe], env={**env, "OTEL_SERVICE_NAME": "mine"}, capture_output=True)
+    assert named.stdout.decode().strip() == "mine", named.stderr.decode()
+    default = subprocess.run([PYTHON, "-c", probe], env=env, capture_output=True)
+    assert default.stdout.decode().strip() == "izzati", default.stderr.decode()
