@@ -211,18 +211,16 @@ def build_backend(settings: Settings, queue: Queue | None, jobs: JobService | No
 def serve_worker_metrics(settings: Settings, queue: Queue, jobs: JobService | None) -> None:
     """Serve this worker's metrics on IZZATI_METRICS_PORT from a thread (prometheus-client's
     server): its items taken, job durations and batches, and its queues now."""
-    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client import start_http_server
 
-    from .metrics.collect import Scrape
+    from .metrics.collect import Scrape, registry_of
 
     queues: list[tuple[str, Any, Callable[[], int] | None]] = [(settings.queue_name, queue, None)]
     if jobs is not None:
         queues.append((f"{settings.queue_name}:jobs", jobs.queue, None))
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(Scrape(queues))
     assert settings.metrics_port is not None
     try:
-        start_http_server(settings.metrics_port, addr=settings.host, registry=registry)
+        start_http_server(settings.metrics_port, addr=settings.host, registry=registry_of(Scrape(queues)))
     except OSError as exc:
         raise ConfigError(
             f"IZZATI_HOST={settings.host!r} IZZATI_METRICS_PORT={settings.metrics_port}: cannot listen there: "

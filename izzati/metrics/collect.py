@@ -17,7 +17,7 @@ from ..jobs.store import records
 from . import RECORDER
 from .instruments import made_in
 
-__all__ = ["Scrape", "exposition", "CONTENT_TYPE"]
+__all__ = ["Scrape", "exposition", "registry_of", "CONTENT_TYPE"]
 
 logger = logging.getLogger("izzati")
 
@@ -93,8 +93,13 @@ class Scrape:
         return family
 
 
-def exposition(scrape: Scrape) -> bytes:
-    """The Prometheus text format of `scrape`."""
+def registry_of(scrape: Scrape) -> CollectorRegistry:
+    """A prometheus-client registry that collects `scrape` (for its exposition or its server)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(scrape)
-    return generate_latest(registry)
+    return registry
+
+
+def exposition(scrape: Scrape) -> bytes:
+    """The Prometheus text format of `scrape`."""
+    return generate_latest(registry_of(scrape))
