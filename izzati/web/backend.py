@@ -160,7 +160,7 @@ class Backend:
             # the job the dead runner ran has no queue entry any more: its next start counts an attempt
             self.jobs.requeue({JobStatus.RUNNING}, retrying=True)
 
-    def _prepare_metrics(self) -> None:
+    def _before_children(self) -> None:
         # before any child starts: the processes' figures are summed, and the forked children
         # inherit the tracer provider (the SDK restarts its export thread in each)
         if self.metrics:
@@ -186,7 +186,7 @@ class Backend:
         script twice. Other keyword arguments go to `uvicorn.Config`.
         """
         del use_reloader
-        self._prepare_metrics()
+        self._before_children()
         if self.local_jobs:
             self.start_job_runner()
         if self.background:
@@ -210,7 +210,7 @@ class Backend:
         with an earlier run (a job folder kept in IZZATI_JOB_DIR), so it is queued again first.
         """
         assert self.jobs is not None
-        self._prepare_metrics()
+        self._before_children()
         jobs = self.jobs
         jobs.requeue({JobStatus.QUEUED, JobStatus.RUNNING})
         return self.supervisor.start(jobs.runner(self.invoker).run, _JOB_RUNNER, setup=self.invoker.setup)
@@ -218,7 +218,7 @@ class Backend:
     def start_child(self, target: Callable[..., Any], name: str, *args: Any, **kwargs: Any) -> BaseProcess:
         """Start `target(*args, **kwargs)` in a supervised child process: restarted when it dies,
         stopped when this process dies, and watched by the readiness probe."""
-        self._prepare_metrics()
+        self._before_children()
         return self.supervisor.start(target, name, *args, **kwargs)
 
     def serve(
