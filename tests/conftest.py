@@ -15,7 +15,10 @@ import httpx
 import pytest
 
 from tests.support.processes import CALLBACKS, ROOT, Proc
+from tests.support.replay import load_profile
 from tests.support.servers import ThreadServer
+
+load_profile()
 
 pytest_plugins = ["tests.fixtures_redis", "tests.fixtures_s3"]
 

@@ -6,5 +6,6 @@
 - `redis_server`: `RedisServer`, a real `redis-server` child process (`tls.py`: its TLS certificates).
 - `seaweed`: `SeaweedServer`, a real SeaweedFS with its S3 gateway.
 - `jobs`: `body_bytes()`, a stored result's bytes from any job store.
+- `replay`: the hypothesis profile that keeps failing examples (`load_profile()`).
 - `servers`: `ThreadServer`, a uvicorn server in a thread of the test process.
 """
