@@ -61,14 +61,33 @@ def die_with_parent(parent: int) -> None:
 SETTING_UP, READY, FAILED = 0, 1, 2
 
 
+def _dispositions() -> dict[int, Any]:
+    """This process's signal dispositions (handlers, SIG_DFL, SIG_IGN) that Python can set again."""
+    found: dict[int, Any] = {}
+    for sig in signal.valid_signals():
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        with contextlib.suppress(ValueError, OSError):
+            if (handler := signal.getsignal(sig)) is not None:
+                found[sig] = handler
+    return found
+
+
 def _child(
     parent: int,
+    dispositions: dict[int, Any],
     state: Synchronized[int],
     setup: Callable[[], None] | None,
     target: Callable[..., Any],
     *args: Any,
     **kwargs: Any,
 ) -> Any:
+    # a restart forks from the running service (uvicorn's handlers in place): start as the first did
+    for sig, handler in dispositions.items():
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(sig, handler)
+    with contextlib.suppress(ValueError):
+        signal.set_wakeup_fd(-1)  # the running server's event loop is not this process's
     die_with_parent(parent)
     # Ctrl+C reaches the whole process group; the parent alone decides then (one SIGTERM at exit)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -93,6 +112,8 @@ class _Child:
     # shared memory: server processes forked later read the current pid and state
     pid: Synchronized[int]
     state: Synchronized[int]
+    # the signal handlers of the first start (before the server ran), given to every restart
+    dispositions: dict[int, Any] = field(default_factory=_dispositions)
     process: BaseProcess | None = None
     started: float = 0.0
     delays: Any = field(default_factory=lambda: _restart_delays())
@@ -167,7 +188,7 @@ class Supervisor:
         child.state.value = SETTING_UP
         process = mp_context().Process(
             target=_child,
-            args=(os.getpid(), child.state, child.setup, child.target, *child.args),
+            args=(os.getpid(), child.dispositions, child.state, child.setup, child.target, *child.args),
             kwargs=child.kwargs,
             daemon=True,
             name=child.name,

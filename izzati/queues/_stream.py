@@ -22,7 +22,18 @@ if TYPE_CHECKING:
 
     from .deadletters import DeadLetters
 
-__all__ = ["Consumer", "Entry", "GROUP", "MAX_BACKOFF", "connect", "mask_url", "retry", "unavailable", "url_of"]
+__all__ = [
+    "Consumer",
+    "Entry",
+    "GROUP",
+    "MAX_BACKOFF",
+    "connect",
+    "group_lost",
+    "mask_url",
+    "retry",
+    "unavailable",
+    "url_of",
+]
 
 # Acknowledge (XACK + XDEL, atomically) what this consumer took, then read up to ARGV[3] new
 # entries without blocking, all in one round trip. ARGV: group, consumer, count, ids...
@@ -98,6 +109,14 @@ def heartbeat(client: redis.Redis, key: str, ttl_ms: int, interval: float, stop:
             client.set(key, os.getpid(), px=ttl_ms)
         except Exception:  # an outage must not kill the heartbeat; retry next tick
             pass
+
+
+def group_lost(exc: BaseException) -> bool:
+    """Whether a Redis error says the stream or its group is gone: Redis restarted without its
+    data (NOGROUP), or the stream was deleted under a blocked XREADGROUP (a DEL, a FLUSHDB, an
+    eviction: UNBLOCKED). Either way the group is recreated and the queue goes on."""
+    message = str(exc)
+    return "NOGROUP" in message or "no such key" in message or "UNBLOCKED the stream key" in message
 
 
 def create_group(client: redis.Redis, key: str) -> None:
@@ -236,7 +255,7 @@ class Consumer:
         try:
             consumers = self.client.xinfo_consumers(self.key, GROUP)
         except Exception as exc:
-            if "NOGROUP" in str(exc) or "no such key" in str(exc):
+            if group_lost(exc):
                 self.create_group()
                 return []
             raise

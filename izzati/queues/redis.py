@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from .. import defaults, tracing
 from .._process import backoff
 from ..exceptions import ConfigError, QueueClosed, QueueError
-from ._stream import MAX_BACKOFF, Consumer, Entry, connect, mask_url, retry, unavailable, url_of
+from ._stream import MAX_BACKOFF, Consumer, Entry, connect, group_lost, mask_url, retry, unavailable, url_of
 from .deadletters import DeadLetters, decode
 from .stats import QueueStats, stream_stats
 
@@ -180,9 +180,9 @@ class RedisQueue:
                 time.sleep(delay if remaining is None else min(delay, remaining))
                 continue
             except redis.ResponseError as exc:
-                if "NOGROUP" not in str(exc):
+                if not group_lost(exc):
                     raise QueueError(f"queue {self.name!r}: {exc}") from exc
-                self._member.create_group()  # Redis restarted without persistence
+                self._member.create_group()  # Redis restarted without persistence, or a DEL
                 self._unacked.clear()
                 continue
             if item is not _NONE:
