@@ -121,15 +121,16 @@ def test_redis_forgets_an_expired_job_and_the_sweep_deletes_its_objects(
     assert seaweed.count(bucket) == 4
     time.sleep(1.2)
     store.update(recent, {})  # a change keeps it
+    between = time.time() - 0.6  # after the first two jobs' last change, before recent's (1.2 s apart)
     time.sleep(1.0)
     assert store.get(done) is None and not store.exists(done) and not store.exists(half_made)  # Redis expired them
     assert store.get(recent) is not None
     assert seaweed.count(bucket) == 4  # ... but not their objects
-    assert store.sweep(ttl=2.0) == 2
+    # the sweep's age is measured from `between`, so a slow machine cannot age recent past it
+    assert store.sweep(ttl=time.time() - between) == 2
     assert seaweed.count(bucket) == 1 and object_store.keys() == [f"jobs/{recent}/in-0"]
-    assert store.sweep(ttl=2.0) == 0
-    time.sleep(1.2)
-    assert store.sweep(ttl=2.0) == 1 and seaweed.count(bucket) == 0 and store.ids() == []
+    assert store.sweep(ttl=time.time() - between) == 0
+    assert store.sweep(ttl=0.0) == 1 and seaweed.count(bucket) == 0 and store.ids() == []
 
 
 def test_results_json_and_large_files_come_back_streamed(redis_job_store: RedisJobStore, tmp_path: Path) -> None:
