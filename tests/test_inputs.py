@@ -177,6 +177,17 @@ def test_garbage_multipart_is_400(client: httpx.Client) -> None:
     assert r.status_code == 400
 
 
+def test_a_part_with_two_dispositions_is_a_json_400(client: httpx.Client) -> None:
+    # python-multipart reads the last, other parsers (a proxy's) the first: which field is it?
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="role"\r\n'
+        b'content-disposition: form-data; name="admin"\r\n\r\nyes\r\n--b--\r\n'
+    )
+    r = client.post("/", content=body, headers={"content-type": "multipart/form-data; boundary=b"})
+    assert r.status_code == 400
+    assert r.json() == {"error": "bad_request", "detail": "a multipart part has two Content-Disposition headers"}
+
+
 def test_browser_empty_file_input_is_not_a_file(client: httpx.Client) -> None:
     body = (
         b'--b\r\nContent-Disposition: form-data; name="file"; filename=""\r\n'

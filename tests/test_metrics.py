@@ -14,6 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from izzati import Backend, RedisQueue
+from izzati.metrics import DURATION_BUCKETS
 from izzati.metrics.collect import Scrape, exposition
 from tests.callbacks import batchmodel
 from tests.support.http import wait_for_http
@@ -35,6 +36,13 @@ def parse(text: str) -> Samples:
 
 def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def present(samples: Samples, name: str, **labels: str) -> float:
+    """The sample's value; the sample must be in the scrape (where `value` reads a missing one as 0)."""
+    key = (name, tuple(sorted(labels.items())))
+    assert key in samples, f"{name}{labels} is not in the scrape"
+    return samples[key]
 
 
 def scrape(url: str, **headers: str) -> Samples:
@@ -80,6 +88,31 @@ def test_two_server_processes_report_once_and_counts_match_the_requests(spawn: S
     assert value(samples, "izzati_workers_live", queue="memory") == 1  # the memory:// worker process
     again = scrape(url)  # a scrape counts itself afterwards, once
     assert value(again, "izzati_requests_total", route="/metrics", method="GET", status="200") == 2
+
+
+def test_durations_are_seconds_in_the_right_buckets(spawn: Spawn) -> None:
+    # a callback that sleeps 0.3 s: the server's figures lie between the sleep and what the client saw
+    url = start_app(spawn)
+    seen = []
+    with httpx.Client(timeout=30) as client:
+        for _ in range(3):
+            began = time.perf_counter()
+            assert client.post(url, data={"sleep": "0.3"}).status_code == 200
+            seen.append(time.perf_counter() - began)
+    samples = scrape(url)
+    for name, labels in (
+        ("izzati_callback_duration_seconds", {"where": "web"}),
+        ("izzati_request_duration_seconds", {"route": "/"}),
+    ):
+        assert present(samples, name + "_count", **labels) == 3
+        assert 0.9 <= present(samples, name + "_sum", **labels) <= sum(seen), (name, seen)
+        for bound in DURATION_BUCKETS:
+            counted = present(samples, name + "_bucket", **labels, le=str(bound))
+            if bound < 0.3:
+                assert counted == 0, (name, bound)
+            else:  # each one at most what its client saw
+                assert counted >= sum(took <= bound for took in seen), (name, bound, seen)
+        assert present(samples, name + "_bucket", **labels, le="+Inf") == 3
 
 
 def test_in_flight_requests_are_counted_while_they_run(spawn: Spawn) -> None:

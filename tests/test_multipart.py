@@ -17,6 +17,7 @@ from izzati.web.inputs import media_type_of
 from izzati.web.multipart import MAX_PART_HEADERS, MultipartReader
 
 BOUNDARY = b"bnd"
+REPEATED = "two content-dispositions"  # marks a part that python-multipart reads by its last one
 Parts = list[tuple[dict[str, bytes], bytes]]
 
 
@@ -25,6 +26,7 @@ def reference(body: bytes, boundary: bytes = BOUNDARY) -> Parts | None:
     parts: Parts = []
     header: list[bytes] = [b"", b""]
     state: dict[str, Any] = {"ended": False}
+    seen: list[str] = []  # the header names of the current part, to mark a repeated Content-Disposition
 
     def field(data: bytes, start: int, end: int) -> None:
         header[0] += data[start:end]
@@ -33,15 +35,23 @@ def reference(body: bytes, boundary: bytes = BOUNDARY) -> Parts | None:
         header[1] += data[start:end]
 
     def header_end() -> None:
-        parts[-1][0][header[0].decode("latin-1").lower()] = header[1].strip(b" \t")
+        name = header[0].decode("latin-1").lower()
+        if name == "content-disposition" and name in seen:
+            parts[-1][0][REPEATED] = b""
+        seen.append(name)
+        parts[-1][0][name] = header[1].strip(b" \t")
         header[:] = [b"", b""]
+
+    def part_begin() -> None:
+        parts.append(({}, b""))
+        seen.clear()
 
     def data(data: bytes, start: int, end: int) -> None:
         headers, content = parts[-1]
         parts[-1] = (headers, content + data[start:end])
 
     callbacks: Any = {
-        "on_part_begin": lambda: parts.append(({}, b"")),
+        "on_part_begin": part_begin,
         "on_header_field": field,
         "on_header_value": value,
         "on_header_end": header_end,
@@ -71,7 +81,8 @@ def as_parts(reader: MultipartReader) -> tuple[dict[str, Any], list[tuple[str, s
 
 
 class Refused(Exception):
-    """izzati answers 400 to these parts (no form-data name, a text field that is not UTF-8)."""
+    """izzati answers 400 to these parts (no form-data name, a text field that is not UTF-8, two
+    Content-Dispositions, a header value with a bare LF or a NUL, which python-multipart reads)."""
 
 
 def expected(parts: Parts) -> tuple[dict[str, Any], list[tuple[str, str, bytes]]]:
@@ -79,6 +90,10 @@ def expected(parts: Parts) -> tuple[dict[str, Any], list[tuple[str, str, bytes]]
     text: dict[str, Any] = {}
     files = []
     for headers, content in parts:
+        if REPEATED in headers:  # which one names the field? parsers (and proxies) differ: refused
+            raise Refused
+        if any(b"\n" in value or b"\0" in value for value in headers.values()):
+            raise Refused  # a bare LF ends a line for some readers; NUL is no header text (RFC 9110)
         kind, params = parse_options_header(headers.get("content-disposition", b""))
         if kind != b"form-data" or b"name" not in params:
             raise Refused
@@ -126,7 +141,11 @@ def build(parts: list[tuple[str, str | None, bytes, bytes]], preamble: bytes, ep
 def test_same_parts_as_python_multipart_in_any_chunking(
     parts: list[tuple[str, str | None, bytes, bytes]], preamble: bytes, epilogue: bytes, cuts: list[int]
 ) -> None:
-    body = build(parts, preamble, epilogue)
+    compare(build(parts, preamble, epilogue), cuts)
+
+
+def compare(body: bytes, cuts: list[int]) -> None:
+    """izzati reads `body` as python-multipart does, or both refuse it (izzati with a 400)."""
     found = reference(body)
     try:
         want = None if found is None else expected(found)
@@ -142,6 +161,59 @@ def test_same_parts_as_python_multipart_in_any_chunking(
     reader = ours(body, cuts)
     assert reader.ended
     assert as_parts(reader) == want
+
+
+# header lines a hostile client sends: repeats, obs-folding, bare LF, odd case, NUL, very long
+HOSTILE = st.sampled_from(
+    [
+        b'Content-Disposition: form-data; name="dup"',
+        b'content-disposition: form-data; name="dup"; filename="d.bin"',
+        b"CONTENT-DISPOSITION: attachment",
+        b'content-disposition:form-data; name="tight"',
+        b' name="folded"',
+        b"\tfolded: x",
+        b"X-Bare: a\nX-Other: b",
+        b"X-Bare-End: a\n",
+        b"X-Nul: a\x00b",
+        b"X-\x00: v",
+        b"X-Long: " + b"v" * 2500,
+        b"X-" + b"n" * 2500 + b": v",
+        b"Content-Type: text/plain",
+        b"CONTENT-TYPE: image/png",
+        b"X-Empty:",
+        b"X-Colons:: x",
+        b"X-Space : v",
+        b":no-name",
+        b"X-Trailing: v \t",
+        b"X-Latin: \xe9\xff",
+    ]
+)
+DISPOSITION = st.sampled_from(
+    [b"Content-Disposition: ", b"content-disposition: ", b"CONTENT-DISPOSITION:", b"cOnTeNt-DiSpOsItIoN:\t"]
+)
+HOSTILE_PART = st.tuples(NAME, st.one_of(st.none(), NAME), CONTENT, DISPOSITION, st.lists(HOSTILE, max_size=3))
+
+
+def build_hostile(parts: list[tuple[str, str | None, bytes, bytes, list[bytes]]], at: int) -> bytes:
+    out = b""
+    for name, filename, content, header, extra in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        lines = list(extra)
+        lines.insert(at % (len(lines) + 1), header + disposition.encode())
+        out += b"--bnd\r\n" + b"\r\n".join(lines) + b"\r\n\r\n" + content + b"\r\n"
+    return out + b"--bnd--"
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    parts=st.lists(HOSTILE_PART, min_size=1, max_size=3),
+    at=st.integers(min_value=0, max_value=3),
+    cuts=st.lists(st.integers(min_value=0), max_size=8),
+)
+def test_hostile_part_headers_are_read_as_python_multipart_reads_them_or_refused(
+    parts: list[tuple[str, str | None, bytes, bytes, list[bytes]]], at: int, cuts: list[int]
+) -> None:
+    compare(build_hostile(parts, at), cuts)
 
 
 @settings(max_examples=300, deadline=None)
@@ -189,6 +261,13 @@ def test_a_part_that_spans_the_spool_limit_moves_to_disk_whole() -> None:
         (b'--bnd\r\nContent-Disposition: form-data; name="a"\r\nno colon\r\n\r\nv\r\n--bnd--', BadRequest),
         (b'--bnd\r\nContent-Disposition: form-data; name="a"\r\nBad Name: x\r\n\r\nv\r\n--bnd--', BadRequest),
         (b'--bnd\r\nContent-Disposition: form-data; name="a"\r\nX: a\rb\r\n\r\nv\r\n--bnd--', BadRequest),
+        (b'--bnd\r\nContent-Disposition: form-data; name="a"\r\nX: a\nb\r\n\r\nv\r\n--bnd--', BadRequest),
+        (b'--bnd\r\nContent-Disposition: form-data; name="a"\r\nX: a\0b\r\n\r\nv\r\n--bnd--', BadRequest),
+        (
+            b'--bnd\r\nContent-Disposition: form-data; name="a"\r\ncontent-disposition: form-data; name="b"'
+            b"\r\n\r\nv\r\n--bnd--",
+            BadRequest,
+        ),
         (b'--bnd  x\r\nContent-Disposition: form-data; name="a"\r\n\r\nv\r\n--bnd--', BadRequest),
         (b"--bnd\r\nContent-Type: text/plain\r\n\r\nv\r\n--bnd--", BadRequest),
         (b"--bnd\r\n\r\nv\r\n--bnd--", BadRequest),
@@ -199,6 +278,9 @@ def test_a_part_that_spans_the_spool_limit_moves_to_disk_whole() -> None:
         "no-colon",
         "name-not-a-token",
         "lone-cr",
+        "bare-lf",
+        "nul",
+        "two-dispositions",
         "bad-padding",
         "no-disposition",
         "no-headers",

@@ -5,7 +5,7 @@ Not python-multipart's parser: it walks each part's headers byte by byte in Pyth
 per fragment (36 µs for the bench's 100 KiB upload, 15 µs here: a chunk costs one `find`, a
 part's headers one `find` and a split). What is accepted matches it (tests/test_multipart.py
 compares the two on random bodies): preamble and epilogue ignored, spaces or tabs allowed after a
-delimiter, header names that are RFC 9110 tokens.
+delimiter; a part's headers are read in partheaders.py.
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ import re
 import tempfile
 from typing import IO, TYPE_CHECKING, Any
 
-from python_multipart.multipart import parse_options_header
-
 from ..exceptions import BadRequest, HTTPError, PayloadTooLarge
 from ..files import UploadedFile
 from .forms import add_field, check_text, decode_text, no_constant
+from .partheaders import MAX_PART_HEADERS, read_disposition, read_headers
 
 if TYPE_CHECKING:
     from .inputs import Limits
@@ -31,14 +30,7 @@ __all__ = ["MultipartReader", "MAX_BOUNDARY_BYTES", "MAX_PART_HEADERS"]
 logger = logging.getLogger("izzati")
 
 MAX_BOUNDARY_BYTES = 256  # RFC 2046 allows 70; python-multipart and izzati before it took 256
-MAX_PART_HEADERS = 32  # headers in one part: browsers send two or three
-
-# the characters of an RFC 9110 token, which a header name is
-_TOKEN = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _BLANKS = re.compile(rb"[ \t]*")
-# what browsers and HTTP libraries send; anything else (escapes, other case, more parameters)
-# goes through python-multipart's parse_options_header, which this matches exactly
-_SIMPLE_DISPOSITION = re.compile(rb'form-data; name="([^"\\]*)"(?:; filename="([^"\\]*)")?')
 
 # where the parser is: at the body's start, before the first delimiter, in a part's headers or
 # data, after a delimiter's transport padding, or past the closing delimiter
@@ -174,31 +166,12 @@ class MultipartReader:
                     raise PayloadTooLarge(f"a multipart part's headers are over the limit of {limit} bytes")
                 self._pending = data[pos:]
                 return len(data)
-        headers: dict[str, bytes] = {}
-        if end > pos:
-            lines = data[pos:end].split(b"\r\n")
-            if len(lines) > MAX_PART_HEADERS:
-                raise PayloadTooLarge(f"a multipart part has more than {MAX_PART_HEADERS} headers")
-            for line in lines:
-                name, colon, value = line.partition(b":")
-                if not colon or not name or name.translate(None, _TOKEN) or b"\r" in value:
-                    shown = line[:80].decode("latin-1")
-                    raise BadRequest(f"multipart body is malformed: a part's header line {shown!r}")
-                headers[name.decode("latin-1").lower()] = value.strip(b" \t")
-        self._part_begin(headers)
+        self._part_begin(read_headers(data[pos:end]))
         self._state = _DATA
         return end + (2 if end == pos else 4)
 
     def _part_begin(self, headers: dict[str, bytes]) -> None:
-        disposition = headers.get("content-disposition", b"")
-        simple = _SIMPLE_DISPOSITION.fullmatch(disposition)
-        if simple is not None:  # the common shape, read without the general parser
-            name_raw, filename = simple.groups()
-        else:
-            kind, params = parse_options_header(disposition)
-            if kind != b"form-data" or b"name" not in params:
-                raise BadRequest("a multipart part lacks Content-Disposition: form-data; name=...")
-            name_raw, filename = params[b"name"], params.get(b"filename")
+        name_raw, filename = read_disposition(headers)
         self._name = name_raw.decode("utf-8", errors="replace")
         if filename is None:
             self.fields += 1
