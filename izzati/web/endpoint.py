@@ -143,7 +143,7 @@ class Endpoint:
                     text, files = await read_request(scope, receive, self.limits)
                     if as_job:
                         assert self.jobs is not None
-                        response = await submit_job(self.jobs, scope, text, files)
+                        response = await submit_job(self.jobs, scope, receive, self.watch, text, files)
                     elif self.max_inflight is None:
                         response = await self._respond(scope, receive, text, files)
                     else:

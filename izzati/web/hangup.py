@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from starlette.types import Receive
 
 from ..jobs import Hangup
+from .inputs import ClientDisconnected
+
+T = TypeVar("T")
 
 __all__ = ["HangupWatch"]
 
@@ -49,6 +54,20 @@ class HangupWatch:
         call = self._calls.pop(id(hangup), None)
         if call is not None and call.listener is not None:
             call.listener.cancel()
+
+    async def wait(self, receive: Receive, awaitable: Awaitable[T]) -> T:
+        """Await `awaitable` (not a callback: nothing to cancel but the wait), unless the client
+        hangs up first: then raise `ClientDisconnected`."""
+        hangup = Hangup()
+        self.begin(receive, hangup)
+        try:
+            return await awaitable
+        except asyncio.CancelledError:
+            if hangup.is_set():
+                raise ClientDisconnected from None
+            raise
+        finally:
+            self.end(hangup)
 
     def _sweep(self) -> None:
         loop = asyncio.get_running_loop()

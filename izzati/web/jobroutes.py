@@ -14,13 +14,14 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.types import Scope
+from starlette.types import Receive, Scope
 
 from .._process import backoff
 from ..exceptions import HTTPError
 from ..jobs.events import FINAL
 from ..jobs.model import TERMINAL, JobRecord, JobStatus, ResultStream, public_status
 from ..jobs.service import JobService
+from .hangup import HangupWatch
 from .responses import FileReturn, error_response, json_response
 
 __all__ = ["add_job_routes", "submit_job", "wants_async", "preferred_wait"]
@@ -44,10 +45,13 @@ def preferred_wait(prefer: str) -> float | None:
     return None if match is None else min(float(match.group(1)), _MAX_WAIT)
 
 
-async def submit_job(jobs: JobService, scope: Scope, text: dict[str, Any], files: list[Any]) -> Response:
+async def submit_job(
+    jobs: JobService, scope: Scope, receive: Receive, watch: HangupWatch, text: dict[str, Any], files: list[Any]
+) -> Response:
     """Store and queue the request; answer 202 with the job's status and a Location. With
     `Prefer: respond-async, wait=N` a job that ends within N seconds is answered as the
-    synchronous call would be (`Preference-Applied: wait=N`)."""
+    synchronous call would be (`Preference-Applied: wait=N`); a client that hangs up meanwhile
+    ends the wait (`watch` notices: `ClientDisconnected`), not the job."""
     headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
     record = await asyncio.to_thread(
         jobs.submit,
@@ -58,7 +62,7 @@ async def submit_job(jobs: JobService, scope: Scope, text: dict[str, Any], files
     )
     wait = preferred_wait(headers.get("prefer", ""))
     if wait is not None:
-        ended = await _wait_for_end(jobs, record["id"], wait)
+        ended = await watch.wait(receive, _wait_for_end(jobs, record["id"], wait))
         if ended is not None and ended["status"] in (JobStatus.DONE, JobStatus.FAILED):
             reply = await _answer(lambda: _result_file(jobs, record["id"]))
             reply.headers["Preference-Applied"] = f"wait={wait:g}"
