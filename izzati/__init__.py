@@ -25,6 +25,8 @@ _EXPORTS = {
     "progress": "jobs",
     "cancelled": "jobs",
     "batched": "batching",
+    "File": "typed",
+    "Accept": "typed",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -41,6 +43,8 @@ if TYPE_CHECKING:
     from .queues import Queue as Queue
     from .queues import RedisQueue as RedisQueue
     from .queues import open_queue as open_queue
+    from .typed import Accept as Accept
+    from .typed import File as File
     from .web.backend import Backend as Backend
     from .web.inputs import Limits as Limits
     from .web.responses import file_return as file_return

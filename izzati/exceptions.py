@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "IzzatiError",
     "HTTPError",
@@ -17,6 +19,8 @@ __all__ = [
     "Unauthorized",
     "HeadersTooLarge",
     "CallbackError",
+    "InvalidInput",
+    "InvalidResult",
     "ConfigError",
     "QueueError",
     "QueueUnavailable",
@@ -43,6 +47,10 @@ class HTTPError(IzzatiError):
             self.code = code
         if status_code is not None:
             self.status_code = status_code
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body of the reply."""
+        return {"error": self.code, "detail": self.detail}
 
 
 class BadRequest(HTTPError, ValueError):
@@ -131,6 +139,29 @@ class CallbackError(HTTPError):
 
     status_code = 500
     code = "callback_failed"
+
+
+class InvalidInput(HTTPError, ValueError):
+    """A typed callback's inputs are not what its signature says: `fields` lists every problem
+    (`{"loc": [...], "msg": ..., "type": ...}`), and the callback is not called."""
+
+    status_code = 422
+    code = "invalid_input"
+
+    def __init__(self, detail: str, fields: list[dict[str, Any]]) -> None:
+        super().__init__(detail)
+        self.fields = fields
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body of the reply, with the list of problems."""
+        return {"error": self.code, "detail": self.detail, "fields": self.fields}
+
+
+class InvalidResult(CallbackError):
+    """A typed callback returned something that does not match its return annotation (a bug of
+    the service, logged)."""
+
+    code = "invalid_result"
 
 
 class ConfigError(IzzatiError, ValueError):

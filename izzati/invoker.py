@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import json
 import logging
 import threading
 import time
@@ -15,7 +14,8 @@ from typing import Any, Protocol, cast
 
 from ._process import current_pid
 from .batching import BatchPolicy, resolve_policy
-from .exceptions import CallbackError
+from .encoding import encode_json
+from .typed.signature import Typed, read_signature
 
 __all__ = ["Invoker", "ThreadRunner", "describe", "signature_problem", "encode_json"]
 
@@ -59,17 +59,6 @@ def signature_problem(
     except TypeError as exc:
         return f"{signature} cannot be called as {shape}: {exc}"
     return None
-
-
-def encode_json(result: Any) -> bytes:
-    """A callback's return value as the JSON body of its reply (compact, UTF-8, no NaN)."""
-    try:
-        return json.dumps(result, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
-    except (TypeError, ValueError) as exc:
-        raise CallbackError(
-            f"the callback returned a {type(result).__name__} that cannot be sent as JSON ({exc}); "
-            "return a dict, list, str, number, bool, None, bytes or file_return(path)"
-        ) from exc
 
 
 def _is_async(func: Callable[..., Any]) -> bool:
@@ -137,6 +126,18 @@ class Invoker:
                     self.kwargs["q"] = queue
         if queue_first:
             self.lead = (queue,)
+        # positional extras (`args`) belong to the classic shape: a typed callback takes its extras by name
+        self.typed: Typed | None = None
+        if not self.args:
+            self.typed = read_signature(
+                callback,
+                skip_first=bool(self.lead),
+                bound={*self.kwargs, *(("q",) if queue is not None else ())},
+                batch=self.batch is not None,
+            )
+        if self.typed is not None:
+            self._typed_queue(signature, queue)
+            return
         inputs = ["batch"] if self.batch else ["text", "data"]
         shape = ", ".join(
             (["q"] if self.lead else []) + inputs + ["<arg>"] * len(self.args) + [f"{key}=..." for key in self.kwargs]
@@ -147,6 +148,12 @@ class Invoker:
         )
         if problem is not None:
             raise TypeError(f"callback {describe(callback)}{problem}")
+
+    def _typed_queue(self, signature: inspect.Signature | None, queue: Any) -> None:
+        """A typed callback's `q` parameter (not first) takes the queue by name."""
+        names = list(signature.parameters) if signature is not None else []
+        if queue is not None and not self.lead and "q" in names and "q" not in self.kwargs:
+            self.kwargs["q"] = queue
 
     def setup(self) -> None:
         """Run the callback's `setup()` once in this process, logging how long it took; a no-op
@@ -180,7 +187,13 @@ class Invoker:
 
     def call_sync(self, *inputs: Any) -> Any:
         """Call the callback in this thread with `inputs`: `text, data`, or a batch callback's list
-        of them (a coroutine function is run to completion)."""
+        of them (a coroutine function is run to completion). A typed callback takes them
+        validated (`izzati.typed.Validated`), or validates them here (a job's stored inputs)."""
+        if self.typed is not None:
+            result = self.callback(*self.lead, **self.typed.arguments(inputs), **self.kwargs)
+            if inspect.isawaitable(result):
+                result = asyncio.run(_await(result))
+            return self.typed.result(result)
         result = self.callback(*self.lead, *inputs, *self.args, **self.kwargs)
         if inspect.isawaitable(result):
             return asyncio.run(_await(result))
@@ -189,6 +202,8 @@ class Invoker:
     async def call(self, *inputs: Any, pool: ThreadRunner | None) -> Any:
         """Call the callback with `inputs` (as `call_sync`): awaited when async, else in a thread
         of `pool`."""
+        if self.typed is not None:
+            return await self._call_typed(self.typed, inputs, pool)
         if self.is_async or pool is None:
             result = self.callback(*self.lead, *inputs, *self.args, **self.kwargs)
         else:
@@ -196,6 +211,13 @@ class Invoker:
         if inspect.isawaitable(result):
             result = await result
         return result
+
+    async def _call_typed(self, typed: Typed, inputs: tuple[Any, ...], pool: ThreadRunner | None) -> Any:
+        call = functools.partial(self.callback, *self.lead, **typed.arguments(inputs), **self.kwargs)
+        result = call() if self.is_async or pool is None else await pool.run(call)
+        if inspect.isawaitable(result):
+            result = await result
+        return typed.result(result)
 
 
 async def _await(awaitable: Any) -> Any:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ..invoker import encode_json
+from ..encoding import encode_json
 from .model import ResultMeta, StoredResult
 
 __all__ = ["stored_result"]

@@ -25,7 +25,7 @@ from ..metrics import CALLBACK_SECONDS, RECORDER
 from ..supervisor import ReadyBoard
 from .errors import error_reply
 from .hangup import HangupWatch
-from .inputs import ClientDisconnected, Limits, read_request
+from .inputs import FORMS, ClientDisconnected, Limits, media_type_of, read_request
 from .jobroutes import submit_job, wants_async
 from .responses import error_response, render
 from .streaming import ItemStream, is_stream, wants_events
@@ -78,6 +78,7 @@ class Endpoint:
         self.inflight = 0
         self.mean_seconds = 0.0  # measured service time of a call (moving average)
         self.board = ReadyBoard(1)
+        self.inputs = invoker.typed.inputs if invoker.typed is not None else None
 
     def expect_processes(self, count: int) -> None:
         """Serve from `count` server processes: each reports its setup to the others."""
@@ -141,13 +142,16 @@ class Endpoint:
                     response = self._overloaded()
                 else:
                     text, files = await read_request(scope, receive, self.limits)
+                    given: Any = text
+                    if self.inputs is not None:  # a typed callback: 422 before any call, batch or job
+                        given = self.inputs.parse(text, files, form=media_type_of(scope)[0] in FORMS)
                     if as_job:
                         assert self.jobs is not None
                         response = await submit_job(self.jobs, scope, receive, self.watch, text, files)
                     elif self.max_inflight is None:
-                        response = await self._respond(scope, receive, text, files)
+                        response = await self._respond(scope, receive, given, files)
                     else:
-                        response = await self._counted(scope, receive, text, files)
+                        response = await self._counted(scope, receive, given, files)
             except ClientDisconnected:
                 return
             except Exception as exc:
@@ -158,7 +162,7 @@ class Endpoint:
             for upload in files:
                 upload.close()
 
-    async def _respond(self, scope: Scope, receive: Receive, text: dict[str, Any], files: list[Any]) -> ASGIApp:
+    async def _respond(self, scope: Scope, receive: Receive, text: Any, files: list[Any]) -> ASGIApp:
         if self.invoker.needs_setup and not self.invoker.ready:
             # a request before setup finished (or an app whose lifespan never ran) waits for it
             task = self.start_setup()
@@ -205,7 +209,7 @@ class Endpoint:
             logger.error("callback %s did not return within %g s", self.name, self.callback_timeout)
             raise CallbackTimeout(f"the callback did not return within {self.callback_timeout:g} s") from None
 
-    async def _counted(self, scope: Scope, receive: Receive, text: dict[str, Any], files: list[Any]) -> ASGIApp:
+    async def _counted(self, scope: Scope, receive: Receive, text: Any, files: list[Any]) -> ASGIApp:
         self.inflight += 1
         started = time.perf_counter()
         try:

@@ -18,7 +18,10 @@ from ..files import UploadedFile
 from .forms import finish_fields, parse_json, parse_urlencoded
 from .multipart import MultipartReader
 
-__all__ = ["Limits", "ClientDisconnected", "read_request", "media_type_of"]
+__all__ = ["Limits", "ClientDisconnected", "read_request", "media_type_of", "FORMS"]
+
+FORMS = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
+"""The media types whose fields are strings (coerced to a typed callback's types)."""
 
 logger = logging.getLogger("izzati")
 

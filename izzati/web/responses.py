@@ -13,8 +13,8 @@ from starlette.background import BackgroundTask
 from starlette.responses import FileResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..encoding import encode_json
 from ..exceptions import HTTPError
-from ..invoker import encode_json
 from ..jobs.model import ResultMeta, StoredResult
 
 __all__ = [
@@ -49,7 +49,7 @@ def error_code(status_code: int) -> str:
 
 def error_response(exc: HTTPError, *, headers: dict[str, str] | None = None, **extra: Any) -> Response:
     """The JSON error body `{"error": code, "detail": sentence}` with the error's status."""
-    return json_response({"error": exc.code, "detail": exc.detail, **extra}, exc.status_code, headers)
+    return json_response({**exc.body(), **extra}, exc.status_code, headers)
 
 
 class RawResponse:

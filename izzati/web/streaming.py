@@ -21,7 +21,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..invoker import ThreadRunner, encode_json
+from ..encoding import encode_json
+from ..invoker import ThreadRunner
 from ..jobs import Hangup
 from .producers import END as _END
 from .producers import LARGE as _LARGE
