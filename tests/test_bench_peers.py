@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.peers.report import goals
 from bench.peers.workloads import WORKLOADS, check_reply
 from bench.targets import peer_model
 from tests.support.processes import ROOT
@@ -46,8 +47,33 @@ def test_model_checker_computes_y_and_s_and_takes_any_float32_order() -> None:
     assert "is not" in check_reply(P2, body, 200, JSON, json.dumps([one]).encode())
 
 
+def _group(workload: str, ratios: dict[str, float], p99: dict[str, float]) -> dict[str, object]:
+    rows = [{"label": label, "rps": 1000.0, "p99_ms": ms} for label, ms in p99.items()]
+    return {"workload": workload, "processes": 1, "ratios": ratios, "rows": rows}
+
+
+def test_goals_pass_and_fail_on_their_figures() -> None:
+    # the verdicts the report prints: a goal met, one missed, a peer that did not run, a p99 goal
+    found = goals(
+        [
+            _group("P1", {"izzati / fastapi": 3.2, "izzati / litserve": 7.4}, {"izzati": 2.0, "fastapi": 2.5}),
+            _group("P2", {"izzati / litserve": 2.6}, {"izzati": 9.0, "litserve": 8.0}),
+        ]
+    )
+    verdicts = {g["goal"].split(" (")[0]: g["verdict"] for g in found}
+    assert verdicts["P1 x1: izzati / fastapi >= 3x"] == "PASS"
+    assert verdicts["P1 x1: izzati / litserve >= 7.5x"] == "FAIL"
+    assert verdicts["P1 x1: izzati / bentoml >= 19x"] == "not run"
+    assert verdicts["P2 x1: izzati / litserve >= 2.6x"] == "PASS"  # the bound itself is met
+    assert verdicts["P1 x1: izzati p99 <= the best peer's"] == "PASS"
+    assert verdicts["P2 x1: izzati p99 <= the best peer's"] == "FAIL"
+
+
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (scripts/test installs it)")
 def test_smoke_run_of_p1_with_izzati_and_fastapi(tmp_path: Path) -> None:
+    """A smoke test, not a performance check: the run works end to end and its report is consistent.
+    Whether izzati keeps its lead is judged by a real `python -m bench peers` on a quiet machine (a
+    loaded 2-core test machine cannot hold a 3x ratio); here the verdict must only match the figure."""
     argv = [sys.executable, "-m", "bench", "peers", "--quick", "--only", "P1", "--processes", "1"]
     argv += ["--targets", "izzati,fastapi", "--results", str(tmp_path)]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=90)
@@ -61,7 +87,9 @@ def test_smoke_run_of_p1_with_izzati_and_fastapi(tmp_path: Path) -> None:
         assert row["rps"] > 0 and row["errors"] == 0 and row["note"] == "", row
         assert row["p99_ms"] >= row["p50_ms"] > 0 and row["server_cpu"] > 0
     assert group["ratios"]["izzati / fastapi"] == pytest.approx(rows["izzati"]["rps"] / rows["fastapi"]["rps"])
-    goals = {g["goal"]: g for g in results["goals"]}
-    assert goals["P1 x1: izzati / fastapi >= 3x (keep the lead measured before)"]["verdict"] in ("PASS", "FAIL")
-    assert goals["P1 x1: izzati / litserve >= 7.5x (keep the lead measured before)"]["verdict"] == "not run"
+    reported = {g["goal"]: g for g in results["goals"]}
+    lead = reported["P1 x1: izzati / fastapi >= 3x (keep the lead measured before)"]
+    assert lead["value"] == group["ratios"]["izzati / fastapi"]
+    assert lead["verdict"] == ("PASS" if lead["value"] >= 3 else "FAIL")
+    assert reported["P1 x1: izzati / litserve >= 7.5x (keep the lead measured before)"]["verdict"] == "not run"
     assert "| izzati |" in (tmp_path / "peers-latest.md").read_text()

@@ -12,6 +12,7 @@ import copy
 import math
 import os
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,69 @@ def test_every_object_is_valid_against_its_schema(objects: list[Manifest]) -> No
     kinds = {o["kind"] for o in objects}
     assert {"Deployment", "Service", "ConfigMap", "Secret", "PodDisruptionBudget", "ScaledObject"} <= kinds
     for obj in objects:
+        validate(obj)
+
+
+def _set(path: str, value: Any) -> Callable[[Manifest], None]:
+    """An edit that sets the field at `path` (keys and list indexes, split by /)."""
+
+    def edit(obj: Manifest) -> None:
+        *parents, last = [int(p) if p.isdigit() else p for p in path.split("/")]
+        node: Any = obj
+        for key in parents:
+            node = node[key]
+        node[last] = value
+
+    return edit
+
+
+RESOURCES = "spec/template/spec/containers/0/resources"
+
+
+# what the API server refuses and the JSON schemas let pass ("string or number", "string")
+@pytest.mark.parametrize(
+    ("kind", "edit", "expected"),
+    [
+        ("Deployment", _set(RESOURCES + "/requests/memory", "256MiBs"), "'256MiBs' is not a quantity"),
+        ("Deployment", _set(RESOURCES + "/requests/cpu", "250mm"), "'250mm' is not a quantity"),
+        ("Deployment", _set(RESOURCES + "/limits/memory", "1 Gi"), "'1 Gi' is not a quantity"),
+        ("Deployment", _set("metadata/name", "Izzati_Web"), "'Izzati_Web' is not a DNS-1123 subdomain"),
+        ("Service", _set("metadata/name", "9izzati"), "'9izzati' is not a DNS-1035 label"),
+        ("Deployment", _set("metadata/labels", {"app": "izzati web"}), "'izzati web' .* is not a label value"),
+        ("Deployment", _set("metadata/labels", {"-app": "izzati"}), "key '-app' is not a qualified name"),
+        ("Deployment", _set("metadata/labels", {"Example.com/app": "x"}), "prefix is not a DNS-1123 subdomain"),
+        ("Deployment", _set("spec/template/metadata/labels", {"app": "x" * 64}), "is not a label value"),
+        ("Service", _set("spec/selector", {"app!": "web"}), "key 'app!' is not a qualified name"),
+        ("Deployment", _set("spec/template/spec/containers/0/name", "Web"), "'Web' is not a DNS-1123 label"),
+        ("ScaledObject", _set("metadata/name", "Izzati_Worker"), "'Izzati_Worker' is not a DNS-1123 subdomain"),
+        ("ScaledObject", _set("metadata/labelz", {"app": "x"}), "'labelz' was unexpected"),
+        ("ScaledObject", _set("metadata/labels", {"app": 1}), "value 1 of 'app' is not a label value"),
+    ],
+    ids=[
+        "memory-256MiBs",
+        "cpu-250mm",
+        "memory-with-a-space",
+        "name-Izzati_Web",
+        "service-name-starts-with-a-digit",
+        "label-value-with-a-space",
+        "label-key-starts-with-a-dash",
+        "label-prefix-upper-case",
+        "label-value-too-long",
+        "service-selector-key",
+        "container-name-upper-case",
+        "keda-name",
+        "keda-metadata-unknown-field",
+        "keda-metadata-label-type",
+    ],
+)
+def test_validation_refuses_what_the_api_server_refuses(
+    kind: str, edit: Callable[[Manifest], None], expected: str
+) -> None:
+    objects = render(DEPLOY / "base")
+    obj = copy.deepcopy(next(o for o in objects if o["kind"] == kind))
+    validate(obj)
+    edit(obj)
+    with pytest.raises(AssertionError, match=expected):
         validate(obj)
 
 

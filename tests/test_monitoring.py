@@ -20,7 +20,18 @@ import pytest
 import yaml
 
 from izzati import RedisQueue
-from tests.support.dashboards import exposed, load_dashboard, metric_names, panels, promql, queries, unknown_metrics
+from tests.support.dashboards import (
+    Labels,
+    exposed,
+    exposed_labels,
+    load_dashboard,
+    metric_names,
+    panels,
+    promql,
+    queries,
+    unknown_labels,
+    unknown_metrics,
+)
 from tests.support.http import wait_for_http
 from tests.support.net import free_tcp_port
 from tests.support.processes import PYTHON, ROOT, Proc
@@ -65,9 +76,9 @@ def _until(what: str, predicate: Callable[[], bool], timeout: float = 30) -> Non
 
 
 @pytest.fixture
-def exposed_names(redis_server: str, spawn: Spawn, tmp_path: Path) -> set[str]:
-    """Every sample name of a real service's scrapes: a web server (a batch callback, jobs, a
-    redis:// queue) and a worker's metrics port, after requests, a batch, a job and queue items."""
+def scrapes(redis_server: str, spawn: Spawn, tmp_path: Path) -> list[str]:
+    """A real service's scrapes: a web server (a batch callback, jobs, a redis:// queue) and a
+    worker's metrics port, after requests, a batch, a job and queue items."""
     metrics_port, web_port = free_tcp_port(), free_tcp_port()
     common = {
         "IZZATI_QUEUE_URL": redis_server,
@@ -98,17 +109,59 @@ def exposed_names(redis_server: str, spawn: Spawn, tmp_path: Path) -> set[str]:
         _until("the worker's taken items", lambda: "izzati_queue_items_taken_total{" in _scrape(worker_url))
     finally:
         queue.close()
-    return exposed(_scrape(url + "metrics")) | exposed(_scrape(worker_url))
+    assert httpx.get(url + "ready", timeout=30).status_code in (200, 503)
+    _scrape(url + "metrics")  # a scrape is counted after it: the next one shows route="/metrics"
+    return [_scrape(url + "metrics"), _scrape(worker_url)]
 
 
-def test_every_dashboard_query_names_a_metric_a_real_service_exposes(exposed_names: set[str]) -> None:
+def _labels(scrapes: list[str]) -> Labels:
+    merged: Labels = {}
+    for text in scrapes:
+        for name, labels in exposed_labels(text).items():
+            for label, values in labels.items():
+                merged.setdefault(name, {}).setdefault(label, set()).update(values)
+    return merged
+
+
+def test_every_dashboard_query_names_a_metric_a_real_service_exposes(scrapes: list[str]) -> None:
+    exposed_names = set().union(*map(exposed, scrapes))
     dashboard = load_dashboard()
+    assert queries(dashboard) and exposed_names and _documented_metrics()  # nothing checked passes nothing
     assert unknown_metrics(dashboard, exposed_names) == {}
+    # every label a query uses (selectors, by/without, on/ignoring) is on the series it selects
+    assert unknown_labels(dashboard, _labels(scrapes)) == {}
     used = set().union(*(metric_names(expr) for _, expr in queries(dashboard)))
     # the dashboard shows every metric of the table in docs/metrics.md (under one of its series)
     families = {re.sub(r"_(bucket|sum|count)$", "", name) for name in used}
     assert _documented_metrics() - families == set()
     assert _documented_metrics() <= {re.sub(r"_(bucket|sum|count)$", "", n) for n in exposed_names}
+
+
+def test_the_check_catches_a_label_no_series_has() -> None:
+    scrape = (
+        '# TYPE izzati_jobs gauge\nizzati_jobs{state="done"} 1.0\nizzati_jobs{state="queued"} 0.0\n'
+        "# TYPE d histogram\n"
+        'd_bucket{le="1.0",where="web"} 1.0\nd_bucket{le="+Inf",where="web"} 1.0\nd_count{where="web"} 1.0\n'
+    )
+    labels = exposed_labels(scrape)
+
+    def problems(expr: str) -> dict[str, set[str]]:
+        return unknown_labels({"panels": [{"title": "t", "targets": [{"refId": "A", "expr": expr}]}]}, labels)
+
+    assert problems('sum by (le, where) (rate(d_bucket[5m])) + max by (instance) (izzati_jobs{state="done"})') == {}
+    assert problems("sum by (le, wherre) (rate(d_bucket[5m]))") == {
+        "panel 't' target A": {"sum by/without 'wherre': no such label"}
+    }
+    assert problems('max(izzati_jobs{state="donee"})') == {
+        "panel 't' target A": {"izzati_jobs{state='donee'} is never exposed"}
+    }
+    assert problems('max(izzati_jobs{state=~"done|donee"})') == {
+        "panel 't' target A": {"izzati_jobs{state='donee'} is never exposed"}
+    }
+    assert problems('max(izzati_jobs{stat="done"})') == {"panel 't' target A": {"izzati_jobs has no label 'stat'"}}
+    assert problems("d_count / on(where, route) izzati_jobs") == {
+        "panel 't' target A": {"on/ignoring/group 'route': no such label"}
+    }
 
 
 def test_the_check_catches_a_metric_no_service_exposes() -> None:

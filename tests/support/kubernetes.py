@@ -17,6 +17,7 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
+from tests.support.kube_rules import metadata_errors, rule_errors
 from tests.support.processes import ROOT
 
 __all__ = [
@@ -97,6 +98,10 @@ def secret_data(objects: list[Manifest], name: str) -> dict[str, str]:
 
 def validate(obj: Manifest) -> str:
     """Validate one object; return what it was validated against. Raises AssertionError."""
+    for version in KUBERNETES_VERSIONS:  # what the API server checks beyond any schema
+        errors = rule_errors(obj, version)
+        if errors:
+            raise AssertionError(f"{obj['kind']} {obj['metadata'].get('name')}: Kubernetes {version}: {errors}")
     if obj["apiVersion"].split("/")[0] == "keda.sh":
         return _validate_crd(obj)
     for version in KUBERNETES_VERSIONS:
@@ -144,7 +149,7 @@ def _strict(schema: dict[str, Any]) -> dict[str, Any]:
                 walk(value)
 
     walk(schema)
-    # apiVersion, kind and metadata: the CRD schema lists them without their content
+    # the CRD schema lists metadata without its content: _validate_crd checks it as an ObjectMeta
     schema["properties"]["metadata"] = {"type": "object", "required": ["name"]}
     return schema
 
@@ -155,7 +160,8 @@ def _validate_crd(obj: Manifest) -> str:
     if schema is None:
         raise AssertionError(f"{obj['kind']} {obj['apiVersion']}: no vendored CRD serves it (in {SCHEMAS})")
     errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(obj), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = [f"  {'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors]
+    lines = [f"  {'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors]
+    lines += [f"  {error}" for version in KUBERNETES_VERSIONS for error in metadata_errors(obj["metadata"], version)]
+    if lines:
         raise AssertionError(f"{obj['kind']} {obj['metadata'].get('name')}:\n" + "\n".join(lines))
     return f"KEDA CRD schema ({obj['apiVersion']}, strict)"
