@@ -29,7 +29,7 @@ class DirectoryJobStore:
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         (self.root / "keys").mkdir(mode=0o700, exist_ok=True)
         self._events = EventLog(lambda job_id: self._dir(job_id) / "events.jsonl")
-        self.add_event, self.events = self._events.append, self._events.read
+        self.add_event, self.events, self.ended_at = self._events.append, self._events.read, self._events.ended_at
 
     def _dir(self, job_id: str) -> Path:
         if not valid_job_id(job_id):

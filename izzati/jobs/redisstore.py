@@ -21,9 +21,9 @@ from ..defaults import JOB_TTL, QUEUE_CONNECT_TIMEOUT, QUEUE_NAME
 from ..exceptions import ConfigError, JobStoreUnavailable, QueueUnavailable
 from ..queues import check_login
 from ..queues._stream import connect, mask_url, retry, text
-from .events import Event
 from .model import JobChanges, JobRecord, ResultMeta, ResultStream, valid_job_id
 from .objects import ObjectStore
+from .redisevents import RedisEventLog
 from .rediskeys import CLAIM, KINDS, MEAN, RELEASE, JobKeys, decode_record
 from .store import Decide, FileDescription, JobInput
 
@@ -63,6 +63,8 @@ class RedisJobStore:
         self._claim = self.client.register_script(CLAIM)
         self._release = self.client.register_script(RELEASE)
         self._mean = self.client.register_script(MEAN)
+        log = RedisEventLog(self.client, self.keys, self._call, self.ttl_ms)
+        self.add_event, self.events, self.ended_at = log.append, log.read, log.ended_at
 
     def _call(self, op: Callable[[], T]) -> T:
         """Run `op`, retrying while Redis is unreachable; then `JobStoreUnavailable` (503)."""
@@ -251,21 +253,6 @@ class RedisJobStore:
         """About how long a job runs, over the last jobs (None before the first)."""
         raw = self._call(lambda: self.client.get(self.keys.stats))
         return None if raw is None else float(raw)
-
-    def add_event(self, job_id: str, kind: str, data: Any) -> None:
-        """Append an event to the job's list."""
-        key, line = self._k("ev", job_id), json.dumps({"event": kind, "data": data}, ensure_ascii=False)
-        self._pipe(lambda pipe: (pipe.rpush(key, line), pipe.pexpire(key, self.ttl_ms)))
-
-    def events(self, job_id: str, after: int = 0) -> list[Event]:
-        """The events after the cursor `after` (how many were read before), each with its cursor."""
-        try:
-            key = self._k("ev", job_id)
-        except KeyError:
-            return []
-        start = max(after, 0)
-        found = [json.loads(line) for line in self._call(lambda: self.client.lrange(key, start, -1))]
-        return [(start + index + 1, entry["event"], entry["data"]) for index, entry in enumerate(found)]
 
     def sweep(self, ttl: float) -> int:
         """Delete the jobs last changed more than `ttl` seconds ago: their objects (their Redis

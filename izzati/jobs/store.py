@@ -87,7 +87,10 @@ class JobStore(Protocol):
         """Record an event of the job (see `izzati.jobs.events`)."""
 
     def events(self, job_id: str, after: int = 0) -> list[Event]:
-        """The job's events after the cursor `after`."""
+        """The job's events after the cursor `after` (`BadCursor` for one never given)."""
+
+    def ended_at(self, job_id: str, cursor: int) -> bool:
+        """Whether the event that ends at the cursor `cursor` is the job's final one."""
 
     def mean_duration(self) -> float | None:
         """About how long a job runs, over the last jobs (None before the first)."""

@@ -17,8 +17,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope
 
 from .._process import backoff
-from ..exceptions import HTTPError
-from ..jobs.events import FINAL
+from ..exceptions import BadRequest, HTTPError
+from ..jobs.events import FINAL, BadCursor, Event
 from ..jobs.model import TERMINAL, JobRecord, JobStatus, ResultStream, public_status
 from ..jobs.service import JobService
 from .hangup import HangupWatch
@@ -100,12 +100,14 @@ def _result_file(jobs: JobService, job_id: str) -> Response:
     return response
 
 
-async def _events(jobs: JobService, job_id: str, after: int, request: Request) -> AsyncIterator[bytes]:
-    """The job's events from the cursor `after` on, as they are written, until its final one."""
+async def _events(
+    jobs: JobService, job_id: str, after: int, found: list[Event], request: Request
+) -> AsyncIterator[bytes]:
+    """The job's events (`found` first: those after the cursor `after`), as they are written,
+    until its final one."""
     delays = backoff(0.02, 0.5)
     quiet_since = time.monotonic()
     while True:
-        found = await asyncio.to_thread(jobs.store.events, job_id, after)
         for cursor, kind, data in found:
             after = cursor
             yield f"id: {cursor}\nevent: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
@@ -119,6 +121,36 @@ async def _events(jobs: JobService, job_id: str, after: int, request: Request) -
             quiet_since = time.monotonic()
             yield b": still running\n\n"  # keeps proxies from closing a quiet stream
         await asyncio.sleep(next(delays))
+        found = await asyncio.to_thread(jobs.store.events, job_id, after)
+
+
+_CURSOR = re.compile(r"\d{1,18}")  # what the stores give: a count or a byte offset, within int64
+
+
+def _cursor(job_id: str, value: str) -> int:
+    """The cursor of a `Last-Event-ID` header (0 when there is none)."""
+    if not value:
+        return 0
+    if _CURSOR.fullmatch(value) is None:
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise BadRequest(f"Last-Event-ID {shown!r} is not the id of an event of job {job_id}")
+    return int(value)
+
+
+async def _open_events(jobs: JobService, job_id: str, last_event_id: str) -> tuple[int, list[Event]] | Response:
+    """The cursor and the first events of a stream, 204 when the client has seen the final
+    event already, or the error reply (no such job, a Last-Event-ID never given)."""
+    try:
+        await asyncio.to_thread(jobs.status, job_id)
+        after = _cursor(job_id, last_event_id)
+        found = await asyncio.to_thread(jobs.store.events, job_id, after)
+        if not found and await asyncio.to_thread(jobs.store.ended_at, job_id, after):
+            return Response(status_code=204)  # nothing will come; EventSource reconnects on 200, not on 204
+    except BadCursor as exc:
+        return error_response(BadRequest(f"Last-Event-ID: {exc}"))
+    except HTTPError as exc:
+        return error_response(exc)
+    return after, found
 
 
 def _status_with_place(jobs: JobService, job_id: str) -> Response:
@@ -152,15 +184,10 @@ def add_job_routes(app: FastAPI, jobs: JobService) -> None:
 
     @app.get("/jobs/{job_id}/events", summary="A job's events as Server-Sent Events, until it ends", tags=["jobs"])
     async def job_events(job_id: str, request: Request) -> Response:
-        try:
-            await asyncio.to_thread(jobs.status, job_id)
-        except HTTPError as exc:
-            return error_response(exc)
-        try:
-            after = int(request.headers.get("last-event-id", "0") or 0)
-        except ValueError:
-            after = 0
-        stream = _events(jobs, job_id, after, request)
+        opened = await _open_events(jobs, job_id, request.headers.get("last-event-id", ""))
+        if isinstance(opened, Response):
+            return opened
+        stream = _events(jobs, job_id, *opened, request)
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
 
