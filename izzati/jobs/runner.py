@@ -46,7 +46,7 @@ logger = logging.getLogger("izzati.jobs")
 
 
 class _Cancelled(Exception):
-    """A streamed job was cancelled between two items."""
+    """A streamed job was cancelled between two items: its generator is closed, and nothing more written."""
 
 
 def _unwrap(result: Any) -> Any:
@@ -275,7 +275,6 @@ class JobRunner:
         the events (the JSON itself when small, else where to fetch it)."""
 
         def item(value: Any) -> None:
-            # checked before each item: a cancelled job's generator is closed, and writes nothing more
             if self.store.cancel_requested(job_id):
                 raise _Cancelled
             self.store.add_event(job_id, "item", value)
