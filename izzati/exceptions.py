@@ -15,6 +15,7 @@ __all__ = [
     "ServiceUnavailable",
     "JobStoreUnavailable",
     "Overloaded",
+    "SettingUp",
     "IdempotencyConflict",
     "Unauthorized",
     "HeadersTooLarge",
@@ -104,6 +105,12 @@ class Overloaded(HTTPError):
     def __init__(self, detail: str, *, retry_after: int = 1) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class SettingUp(Overloaded):
+    """The callback's `setup()` had not finished within the callback timeout: try again later."""
+
+    code = "setting_up"
 
 
 class CallbackTimeout(HTTPError):

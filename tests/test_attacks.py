@@ -138,6 +138,8 @@ def test_json_of_any_shape_never_5xx(client: httpx.Client, value: Any) -> None:
         ("multipart/form-data; boundary=b", multipart([("x" * 100_000, None, b"v")], "b"), 413),
         ("multipart/form-data; boundary=b", multipart([("f", None, b"v")] * 5000, "b"), 413),
         ("multipart/form-data; boundary=b", multipart([("file", "a", b"v")] * 5000, "b"), 413),
+        # empty nameless file parts (a browser's empty file input) are no files, but they are parts
+        ("multipart/form-data; boundary=b", multipart([("file", "", b"")] * 5000, "b"), 413),
         (
             "multipart/form-data; boundary=b",
             multipart([("f", "x", b"1")], "b").replace(b"Content-Disposition", b"X"),
@@ -154,6 +156,7 @@ def test_json_of_any_shape_never_5xx(client: httpx.Client, value: Any) -> None:
         "huge-part-header",
         "thousands-of-fields",
         "thousands-of-files",
+        "thousands-of-empty-nameless-files",
         "no-disposition",
         "surrogate-in-json",
     ],

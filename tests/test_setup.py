@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.http import wait_for_http
 from tests.support.net import free_tcp_port
@@ -137,3 +140,67 @@ def test_a_redis_worker_sets_up_before_its_first_job(redis_server: str, spawn: S
     pids = [int(line.split()[0]) for line in log.read_text().splitlines()]
     assert sorted(pids) == sorted([web.popen.pid, worker.popen.pid])  # once in each process
     assert "setup of setupmodel:Model took" in worker.output()
+
+
+def _group(pgid: int) -> list[int]:
+    """The live (not zombie) processes of a process group."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+def _post_quietly(url: str) -> None:
+    with contextlib.suppress(httpx.HTTPError):  # whatever the answer, or none when the server goes
+        httpx.post(url, timeout=30)
+
+
+def _start_hanging(spawn: Spawn, **env: str) -> tuple[Proc, str]:
+    port = free_tcp_port()
+    full = {
+        "IZZATI_HOST": "127.0.0.1",
+        "IZZATI_PORT": str(port),
+        "IZZATI_CALLBACK": "hangingsetup:Model",
+        "IZZATI_GRACEFUL_TIMEOUT": "3",
+        **env,
+    }
+    proc = spawn([PYTHON, "-m", "app"], env=full)
+    url = f"http://127.0.0.1:{port}/"
+    wait_for_http(url + "health", proc=proc.popen)
+    return proc, url
+
+
+def test_a_request_during_a_hanging_setup_is_answered_within_the_callback_timeout(spawn: Spawn) -> None:
+    proc, url = _start_hanging(spawn, IZZATI_CALLBACK_TIMEOUT="1")
+    started = time.monotonic()
+    r = httpx.post(url, data={"a": "1"}, timeout=30)
+    assert time.monotonic() - started < 10
+    assert r.status_code == 503, r.text
+    assert r.json()["error"] == "setting_up" and "setting up" in r.json()["detail"]
+    assert int(r.headers["retry-after"]) >= 1
+    assert httpx.get(url + "health").status_code == 200  # the server lives on, still setting up
+
+
+@pytest.mark.parametrize("signals", [[signal.SIGTERM], [signal.SIGTERM, signal.SIGTERM], [signal.SIGINT]])
+def test_a_hanging_setup_does_not_keep_the_process_tree_alive(spawn: Spawn, signals: list[int]) -> None:
+    proc, url = _start_hanging(spawn)
+    deadline = time.monotonic() + 20
+    while len(_group(proc.popen.pid)) < 2:  # the web process and its memory:// job runner
+        assert time.monotonic() < deadline, _group(proc.popen.pid)
+        time.sleep(0.05)
+    waiting = threading.Thread(target=_post_quietly, args=(url,), daemon=True)
+    waiting.start()  # a request waiting for the setup, as a client's would
+    time.sleep(0.2)
+    for sig in signals:
+        proc.signal(sig)
+        time.sleep(0.2)
+    proc.popen.wait(3 + 10)  # the grace period, and time to stop (SIGKILL of a stuck child included)
+    deadline = time.monotonic() + 5
+    while _group(proc.popen.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _group(proc.popen.pid) == []

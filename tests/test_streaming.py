@@ -259,3 +259,43 @@ def test_job_events_stream_status_progress_items_and_result_and_resume(client_fo
     finally:
         runner.stop()
         thread.join(10)
+
+
+def test_cancelling_a_streamed_job_closes_its_generator_and_writes_no_item_after(
+    client_for: Client, tmp_path: Any
+) -> None:
+    from izzati.invoker import Invoker
+
+    made: list[int] = []
+    closed = threading.Event()
+
+    def endless(text: dict[str, Any], data: list[Any]) -> Iterator[int]:
+        try:
+            n = 0
+            while True:  # never checks cancelled(): only the runner can stop it
+                made.append(n)
+                yield n
+                n += 1
+                time.sleep(0.005)
+        finally:
+            closed.set()
+
+    jobs = JobService.local(tmp_path / "jobs")
+    runner = jobs.runner(Invoker(endless))
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    try:
+        client = client_for(Backend(endless, job_service=jobs).app)
+        job = client.post("/jobs", data={}).json()["id"]
+        deadline = time.monotonic() + 20
+        while len(made) < 5:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert client.delete(f"/jobs/{job}").json()["status"] == "cancelled"
+        assert closed.wait(10), f"the generator runs on: {len(made)} items"  # closed: it makes no more
+        events = _sse(client.get(f"/jobs/{job}/events").text)
+        kinds = [kind for _, kind, _ in events]
+        assert kinds[-1] == "cancelled" and "item" not in kinds[kinds.index("cancelled") :], kinds
+        assert client.get(f"/jobs/{job}").json()["status"] == "cancelled"
+    finally:
+        runner.stop()

@@ -25,14 +25,22 @@ def _seen(item: Any, on_item: Callable[[Any], None] | None) -> Any:
 
 
 async def _collect(items: Any, on_item: Callable[[Any], None] | None) -> list[Any]:
-    return [_seen(item, on_item) async for item in items]
+    try:
+        return [_seen(item, on_item) async for item in items]
+    finally:
+        await items.aclose()  # `on_item` raised (the job was cancelled): the generator's finally runs now
 
 
 def stored_result(result: Any, on_item: Callable[[Any], None] | None = None) -> StoredResult:
     """What to keep of a callback's return value: the reply the synchronous call would send; for
-    a generator, the list of what it yields (each item also to `on_item`, as it comes)."""
+    a generator, the list of what it yields (each item also to `on_item`, as it comes; when
+    `on_item` raises, the generator is closed and the exception raised)."""
     if inspect.isgenerator(result):
-        result = [_seen(item, on_item) for item in result]
+        generator = result
+        try:
+            result = [_seen(item, on_item) for item in generator]
+        finally:
+            generator.close()
     elif inspect.isasyncgen(result):
         result = asyncio.run(_collect(result, on_item))
     if isinstance(result, (bytes, bytearray, memoryview)):

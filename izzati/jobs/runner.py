@@ -45,6 +45,10 @@ _HEARTBEAT = 10.0  # seconds between renewals of a running job's record
 logger = logging.getLogger("izzati.jobs")
 
 
+class _Cancelled(Exception):
+    """A streamed job was cancelled between two items: its generator is closed, and nothing more written."""
+
+
 def _unwrap(result: Any) -> Any:
     """A batch item's result; its exception raised."""
     if isinstance(result, BaseException):
@@ -271,10 +275,14 @@ class JobRunner:
         the events (the JSON itself when small, else where to fetch it)."""
 
         def item(value: Any) -> None:
+            if self.store.cancel_requested(job_id):
+                raise _Cancelled
             self.store.add_event(job_id, "item", value)
 
         try:
             stored = stored_result(call(), item)
+        except _Cancelled:
+            return None, False, None  # settled as cancelled by `_complete`
         except HTTPError as exc:
             return failure(exc.code, exc.detail, exc.status_code), False, None
         except Exception as exc:

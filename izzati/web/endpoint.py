@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .. import defaults, tracing
 from .._process import per_process
 from ..batching import Batcher
-from ..exceptions import CallbackTimeout, Overloaded
+from ..exceptions import CallbackTimeout, Overloaded, SettingUp
 from ..invoker import Invoker, describe
 from ..jobs import Hangup, current_request
 from ..jobs.service import JobService
@@ -29,11 +29,15 @@ from .inputs import FORMS, ClientDisconnected, Limits, media_type_of, read_reque
 from .jobroutes import submit_job, wants_async
 from .responses import error_response, render
 from .streaming import ItemStream, is_stream, wants_events
-from .threadpool import CallbackPool
+from .threadpool import CallbackPool, in_daemon_thread
 
 __all__ = ["Endpoint"]
 
 logger = logging.getLogger("izzati")
+
+# what a request that found the callback still setting up is told to wait: setups take seconds to
+# minutes, and a client that asks again every second only adds load meanwhile
+_SETUP_RETRY_AFTER = 5
 
 
 class Endpoint:
@@ -96,7 +100,8 @@ class Endpoint:
     async def _run_setup(self) -> None:
         self.board.setting_up()
         try:
-            await asyncio.to_thread(self.invoker.setup)
+            # a daemon thread: a setup that hangs must not keep the process from exiting on SIGTERM
+            await in_daemon_thread(self.invoker.setup, "izzati-setup")
         except Exception:
             # a server without its model cannot serve: exit (code 1) rather than answer 500s
             logger.critical("setup of %s raised: this server process exits", self.name, exc_info=True)
@@ -164,10 +169,7 @@ class Endpoint:
 
     async def _respond(self, scope: Scope, receive: Receive, text: Any, files: list[Any]) -> ASGIApp:
         if self.invoker.needs_setup and not self.invoker.ready:
-            # a request before setup finished (or an app whose lifespan never ran) waits for it
-            task = self.start_setup()
-            if task is not None:
-                await asyncio.shield(task)
+            await self._wait_for_setup()
         hangup = Hangup()
         current_request.set(hangup)  # before the call: a plain callback's thread copies this context
         if self.invoker.batch is not None:
@@ -197,6 +199,22 @@ class Endpoint:
             raise
         except Exception as exc:
             return self._error(exc)
+
+    async def _wait_for_setup(self) -> None:
+        """A request before setup finished (or in an app whose lifespan never ran) waits for it,
+        as long as it would wait for the callback: past the callback timeout, 503 `setting_up`."""
+        task = self.start_setup()
+        if task is None:
+            return
+        try:
+            async with asyncio.timeout(self.callback_timeout):
+                await asyncio.shield(task)
+        except TimeoutError:
+            raise SettingUp(
+                f"the callback is still setting up after {self.callback_timeout:g} s "
+                "(IZZATI_CALLBACK_TIMEOUT): try again later",
+                retry_after=_SETUP_RETRY_AFTER,
+            ) from None
 
     async def _await(self, call: Awaitable[Any]) -> Any:
         if self.callback_timeout is None:

@@ -41,6 +41,12 @@ class Limits:
     spool_bytes: int = defaults.SPOOL_BYTES
     upload_dir: str | None = field(default=None)
 
+    @property
+    def max_parts(self) -> int:
+        """Most parts of a multipart body: its fields and files, counting the nameless empty file
+        parts (a browser's empty file input) that are no file but still cost parsing."""
+        return self.max_files + self.max_fields
+
 
 # what browsers and HTTP libraries send, read without the general parser (which gives the same)
 _MULTIPART = re.compile(rb"multipart/form-data; boundary=([!#$%&'*+.^_`|~0-9A-Za-z-]+)")

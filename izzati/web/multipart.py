@@ -46,7 +46,7 @@ class MultipartReader:
         self.limits = limits
         self.text: dict[str, Any] = {}
         self.files: list[UploadedFile] = []
-        self.fields = 0
+        self.fields = self.parts = 0
         self.ended = False
         self.fed = False
         self.text_bytes = 0
@@ -171,6 +171,9 @@ class MultipartReader:
         return end + (2 if end == pos else 4)
 
     def _part_begin(self, headers: dict[str, bytes]) -> None:
+        self.parts += 1  # every part, also a nameless empty file part that is dropped (as max_form_parts)
+        if self.parts > self.limits.max_parts:
+            raise PayloadTooLarge(f"more than {self.limits.max_parts} multipart parts")
         name_raw, filename = read_disposition(headers)
         self._name = name_raw.decode("utf-8", errors="replace")
         if filename is None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..defaults import THREADS
 
-__all__ = ["CallbackPool"]
+__all__ = ["CallbackPool", "in_daemon_thread"]
 
 _Item = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", contextvars.Context, Callable[[], Any]]
 
@@ -83,3 +83,23 @@ class CallbackPool:
             for _ in self._threads:
                 self._calls.put(None)
             self._threads.clear()
+
+
+async def in_daemon_thread(call: Callable[[], Any], name: str) -> Any:
+    """Await `call()` run on a daemon thread of its own. Unlike `asyncio.to_thread` (an executor
+    thread, joined at exit), a call that never returns does not keep the process from exiting."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def run() -> None:
+        try:
+            ok, value = True, call()
+        except BaseException as exc:  # handed to the awaiting task, which decides
+            ok, value = False, exc
+        try:
+            loop.call_soon_threadsafe(_settle, future, ok, value)
+        except RuntimeError:  # the loop is closed: the server stopped while the call ran
+            pass
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return await future
