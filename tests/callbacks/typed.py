@@ -8,10 +8,11 @@ import decimal
 import enum
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict
 
 import izzati
 
@@ -130,3 +131,17 @@ def with_queue(q: Any, n: int) -> dict[str, int]:
     """A typed callback that also takes the queue."""
     q.put({"n": n})
     return {"queued": n}
+
+
+class Item(BaseModel):
+    n: int
+
+
+class Doubled(BaseModel):
+    doubled: int
+
+
+@izzati.batched(max_size=8, max_wait_ms=100)
+def double_batch(batch: list[Item]) -> list[Doubled]:
+    """A typed batch callback: each request validated alone; item 13 returns a wrong result."""
+    return [Doubled(doubled=item.n * 2) if item.n != 13 else {"doubled": "x"} for item in batch]  # type: ignore[misc]
