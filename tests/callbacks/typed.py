@@ -145,3 +145,22 @@ class Doubled(BaseModel):
 def double_batch(batch: list[Item]) -> list[Doubled]:
     """A typed batch callback: each request validated alone; item 13 returns a wrong result."""
     return [Doubled(doubled=item.n * 2) if item.n != 13 else {"doubled": "x"} for item in batch]  # type: ignore[misc]
+
+
+def sensor(temperature: float, humidity: int) -> dict[str, Any]:
+    """The ESP8266 shape: two form fields, typed."""
+    return {
+        "temperature": temperature,
+        "humidity": humidity,
+        "types": [type(temperature).__name__, type(humidity).__name__],
+    }
+
+
+def uploaded(file: izzati.File, name: str = "", user: str = "", count: int = 0) -> dict[str, Any]:
+    """The original clients' shape: a file part named `file` and text fields."""
+    return {"name": name, "user": user, "count": count, "file": [file.filename, len(file.read())]}
+
+
+def uploads(name: str, file: list[izzati.File]) -> dict[str, Any]:
+    """Several files under one name (React Native)."""
+    return {"name": name, "files": [each.filename for each in file]}
