@@ -11,7 +11,6 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import TypeAdapter, ValidationError
 
-from ..encoding import default_json
 from ..exceptions import InvalidResult
 
 __all__ = ["Outputs", "output_type"]
@@ -66,7 +65,9 @@ class Outputs:
                 for each in error.errors(include_url=False)
             )
             raise InvalidResult(f"the callback's {where} does not match its return type {self.name}: {said}") from None
-        return self.adapter.dump_python(checked, mode="json", fallback=default_json)
+        # python mode: models and dataclasses become dicts, and the one encoder (izzati.encoding)
+        # writes the rest (datetime, numpy under Any) as it does for every callback
+        return self.adapter.dump_python(checked)
 
     def result(self, value: Any) -> Any:
         """A callback's return value made ready to send: one value, or a stream of checked items."""

@@ -17,6 +17,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
+from pydantic.errors import PydanticUserError
 
 from ..exceptions import ConfigError
 from .inputs import Inputs, Validated
@@ -121,6 +122,15 @@ def read_signature(
         return None
     if any(param.annotation is param.empty for param in parameters):
         return None
+    try:
+        return _build(callback, signature, parameters, batch)
+    except PydanticUserError as exc:  # e.g. typing.TypedDict on Python 3.11, a type pydantic cannot check
+        raise ConfigError(f"the signature of the callback {callback!r} cannot be validated: {exc.message}") from exc
+
+
+def _build(
+    callback: Callable[..., Any], signature: inspect.Signature, parameters: list[inspect.Parameter], batch: bool
+) -> Typed | None:
     outputs = output_type(signature.return_annotation)
     if not parameters and outputs is None:
         return None

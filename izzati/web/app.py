@@ -145,5 +145,5 @@ class IzzatiApp(FastAPI):
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI schema: the FastAPI routes plus `POST /` (served outside FastAPI's routing)."""
         if self.openapi_schema is None:
-            self.openapi_schema = service_schema(self)
+            self.openapi_schema = service_schema(self, self.endpoint.invoker.typed)
         return self.openapi_schema

@@ -7,6 +7,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from ..typed import Typed
+from .openapi_typed import typed_components, typed_operation
+
 __all__ = ["service_schema"]
 
 _ERROR = {
@@ -81,8 +84,9 @@ POST_JOBS: dict[str, Any] = {
 }
 
 
-def service_schema(app: FastAPI) -> dict[str, Any]:
-    """The OpenAPI schema of `app`'s FastAPI routes plus `POST /` (and `POST /jobs`)."""
+def service_schema(app: FastAPI, typed: Typed | None = None) -> dict[str, Any]:
+    """The OpenAPI schema of `app`'s FastAPI routes plus `POST /` (and `POST /jobs`), described
+    from the signature when the callback is `typed`."""
     schema = get_openapi(
         title=app.title,
         version=app.version,
@@ -90,8 +94,22 @@ def service_schema(app: FastAPI) -> dict[str, Any]:
         description=app.description,
         routes=app.routes,
     )
-    schema.setdefault("paths", {}).setdefault("/", {})["post"] = POST_ROOT
-    if any(getattr(route, "path", None) == "/jobs" for route in app.routes):
-        schema["paths"].setdefault("/jobs", {})["post"] = POST_JOBS
-    schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = _ERROR
+    jobs = any(getattr(route, "path", None) == "/jobs" for route in app.routes)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Error"] = _ERROR
+    paths = schema.setdefault("paths", {})
+    if typed is None:
+        paths.setdefault("/", {})["post"] = POST_ROOT
+        if jobs:
+            paths.setdefault("/jobs", {})["post"] = POST_JOBS
+        return schema
+    paths.setdefault("/", {})["post"], used = typed_operation(typed, POST_ROOT)
+    components.update(used)
+    if jobs:
+        paths.setdefault("/jobs", {})["post"], used = typed_operation(typed, POST_JOBS, job=True)
+        components.update(used)
+        result = paths.get("/jobs/{job_id}/result", {}).get("get")
+        output = typed_components(typed)
+        if result is not None and output:
+            result["responses"]["200"]["content"] = {"application/json": {"schema": output}}
     return schema

@@ -8,10 +8,11 @@ import decimal
 import enum
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict
 
 import izzati
 
@@ -130,3 +131,36 @@ def with_queue(q: Any, n: int) -> dict[str, int]:
     """A typed callback that also takes the queue."""
     q.put({"n": n})
     return {"queued": n}
+
+
+class Item(BaseModel):
+    n: int
+
+
+class Doubled(BaseModel):
+    doubled: int
+
+
+@izzati.batched(max_size=8, max_wait_ms=100)
+def double_batch(batch: list[Item]) -> list[Doubled]:
+    """A typed batch callback: each request validated alone; item 13 returns a wrong result."""
+    return [Doubled(doubled=item.n * 2) if item.n != 13 else {"doubled": "x"} for item in batch]  # type: ignore[misc]
+
+
+def sensor(temperature: float, humidity: int) -> dict[str, Any]:
+    """The ESP8266 shape: two form fields, typed."""
+    return {
+        "temperature": temperature,
+        "humidity": humidity,
+        "types": [type(temperature).__name__, type(humidity).__name__],
+    }
+
+
+def uploaded(file: izzati.File, name: str = "", user: str = "", count: int = 0) -> dict[str, Any]:
+    """The original clients' shape: a file part named `file` and text fields."""
+    return {"name": name, "user": user, "count": count, "file": [file.filename, len(file.read())]}
+
+
+def uploads(name: str, file: list[izzati.File]) -> dict[str, Any]:
+    """Several files under one name (React Native)."""
+    return {"name": name, "files": [each.filename for each in file]}
