@@ -38,6 +38,8 @@ def run_app(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
 
     full = {k: v for k, v in os.environ.items() if not k.startswith("IZZATI_")}
     full["PYTHONPATH"] = str(ROOT)
+    # a free loopback port: the start-up checks look at the port first, and 5020 may be taken on a shared machine
+    full.update({"IZZATI_HOST": "127.0.0.1", "IZZATI_PORT": str(free_tcp_port())})
     full.update(env)
     return subprocess.run([PYTHON, "-m", "app", *args], env=full, cwd=cwd, capture_output=True, text=True, timeout=60)
 
