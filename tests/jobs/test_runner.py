@@ -212,6 +212,8 @@ def test_finished_jobs_feed_the_measured_job_time(jobs: JobService) -> None:
         time.sleep(0.05)
         return "ok"
 
+    started = time.monotonic()
     _run(jobs, quick)
+    whole = time.monotonic() - started
     mean = jobs.store.mean_duration()
-    assert mean is not None and 0.04 < mean < 5
+    assert mean is not None and 0.05 <= mean <= whole  # seconds: the callback's sleep, within the run
