@@ -62,6 +62,7 @@ class JobKeys:
         self.prefix = f"{name}:job:"
         self.ids = f"{self.prefix}ids"
         self.stats = f"{self.prefix}stats"
+        self.queued = f"{self.prefix}queued"  # the queued jobs, scored by when they were queued
 
     def of(self, kind: str, job_id: str) -> str:
         """A job's key of one kind (`KINDS`); KeyError for a malformed id."""

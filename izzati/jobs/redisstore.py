@@ -21,7 +21,7 @@ from ..defaults import JOB_TTL, QUEUE_CONNECT_TIMEOUT, QUEUE_NAME
 from ..exceptions import ConfigError, JobStoreUnavailable, QueueUnavailable
 from ..queues import check_login
 from ..queues._stream import connect, mask_url, retry, text
-from .model import JobChanges, JobRecord, ResultMeta, ResultStream, valid_job_id
+from .model import JobChanges, JobRecord, JobStatus, ResultMeta, ResultStream, valid_job_id
 from .objects import ObjectStore
 from .redisevents import RedisEventLog
 from .rediskeys import CLAIM, KINDS, MEAN, RELEASE, JobKeys, decode_record
@@ -101,6 +101,10 @@ class RedisJobStore:
         if record.get("idempotency_key"):
             pipe.pexpire(self.keys.idempotency(str(record["idempotency_key"])), self.ttl_ms)
         pipe.zadd(self.keys.ids, {job_id: record["updated"]})
+        if record["status"] == JobStatus.QUEUED:  # in line from when it was queued (again)
+            pipe.zadd(self.keys.queued, {job_id: record["updated"]}, nx=True)
+        else:
+            pipe.zrem(self.keys.queued, job_id)
 
     def reserve(self, job_id: str) -> None:
         """Mark the job as being created, and list it for the sweep (its files may come first)."""
@@ -119,7 +123,8 @@ class RedisJobStore:
         """Remove the job: its objects, its keys, its place in the index."""
         self.objects.delete_job(job_id)
         keys = self.keys.all_of(job_id)
-        self._pipe(lambda pipe: (pipe.delete(*keys), pipe.zrem(self.keys.ids, job_id)))
+        lists = (self.keys.ids, self.keys.queued)
+        self._pipe(lambda pipe: (pipe.delete(*keys), *(pipe.zrem(key, job_id) for key in lists)))
 
     def create(self, job: JobRecord, text: dict[str, Any], files: list[tuple[FileDescription, IO[bytes]]]) -> None:
         """Store a new job: its files as objects (streamed), then its request and record at once."""
@@ -245,6 +250,11 @@ class RedisJobStore:
         """The ids of every job in the index (some may have expired since: `get` says None)."""
         return [text(member) for member in self._call(lambda: self.client.zrange(self.keys.ids, 0, -1))]
 
+    def place(self, job_id: str) -> int | None:
+        """How many queued jobs were queued before this one (None: it is not queued): O(log n)."""
+        rank: Any = self._call(lambda: self.client.zrank(self.keys.queued, job_id))
+        return None if rank is None else int(rank)
+
     def add_duration(self, seconds: float) -> None:
         """Fold a job's run time into the moving mean."""
         self._call(lambda: self._mean(keys=[self.keys.stats], args=[repr(float(seconds))]))
@@ -267,6 +277,7 @@ class RedisJobStore:
             self.objects.delete_job(job_id)
             keys = self.keys.all_of(job_id)
             self._call(lambda: self.client.delete(*keys))
+            self._call(lambda: self.client.zrem(self.keys.queued, job_id))
         # out of the index last: a sweep that dies before this is done again by the next one
         return int(self._call(lambda: self.client.zrem(self.keys.ids, job_id)))
 

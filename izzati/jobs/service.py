@@ -30,7 +30,7 @@ from .model import (
     new_record,
     public_status,
 )
-from .store import FileDescription, JobStore, records
+from .store import FileDescription, JobStore, Placing, records
 from .webhook import check_callback_url, notify
 
 if TYPE_CHECKING:
@@ -213,14 +213,17 @@ class JobService:
 
     def position(self, job_id: str) -> tuple[int | None, float | None]:
         """A queued job's place in its queue (0: next) and the seconds until it is expected to
-        start; (None, None) where the queue cannot be listed (memory://)."""
-        if not isinstance(self.queue, Listing):
-            return None, None
-        ids = [item.get("id") for item in self.queue.items() if isinstance(item, dict)]
-        if job_id not in ids:
-            return None, None
-        place = ids.index(job_id)
-        return place, self._eta(place)
+        start; (None, None) where the queue cannot be listed (memory://). A store that keeps its
+        queued jobs in line (Redis: a sorted set) answers at once; a folder's jobs on a listing
+        queue cost a read of the whole queue."""
+        if isinstance(self.store, Placing):
+            place = self.store.place(job_id)
+        elif isinstance(self.queue, Listing):
+            ids = [item.get("id") for item in self.queue.items() if isinstance(item, dict)]
+            place = ids.index(job_id) if job_id in ids else None
+        else:
+            place = None
+        return (None, None) if place is None else (place, self._eta(place))
 
     def cancel(self, job_id: str) -> JobRecord:
         """Cancel the job: a queued one never runs, a running one's result is dropped."""

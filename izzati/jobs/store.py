@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, runtime_checkable
 
 from .events import Event
 from .model import JobChanges, JobRecord, ResultMeta, ResultStream
 
-__all__ = ["JobStore", "FileDescription", "Decide", "JobInput", "records"]
+__all__ = ["JobStore", "Placing", "FileDescription", "Decide", "JobInput", "records"]
 
 FileDescription = dict[str, str]
 """An input file's `filename`, `name` (form field) and `content_type`."""
@@ -94,6 +94,14 @@ class JobStore(Protocol):
 
     def mean_duration(self) -> float | None:
         """About how long a job runs, over the last jobs (None before the first)."""
+
+
+@runtime_checkable
+class Placing(Protocol):
+    """A store that keeps its queued jobs in line, so a job's place costs no read of the queue."""
+
+    def place(self, job_id: str) -> int | None:
+        """How many queued jobs are ahead of this one (None: it is not queued)."""
 
 
 def records(store: JobStore) -> Iterator[JobRecord]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .._process import backoff
 from ..exceptions import ConfigError, QueueUnavailable
 from ..tracing import Traced
+from .heartbeats import Heartbeats
 from .urls import mask_url, url_of
 
 if TYPE_CHECKING:
@@ -102,15 +103,6 @@ def retry(url: str, op: Callable[[], Any], block: bool, deadline: float) -> Any:
             time.sleep(min(next(delays), remaining))
 
 
-def heartbeat(client: redis.Redis, key: str, ttl_ms: int, interval: float, stop: threading.Event) -> None:
-    """Refresh ``key`` every ``interval`` seconds until ``stop`` is set (a daemon thread)."""
-    while not stop.wait(interval):
-        try:
-            client.set(key, os.getpid(), px=ttl_ms)
-        except Exception:  # an outage must not kill the heartbeat; retry next tick
-            pass
-
-
 def group_lost(exc: BaseException) -> bool:
     """Whether a Redis error says the stream or its group is gone: Redis restarted without its
     data (NOGROUP), or the stream was deleted under a blocked XREADGROUP (a DEL, a FLUSHDB, an
@@ -159,7 +151,7 @@ class Consumer:
         self.key = f"{name}:stream"
         self.redelivery_timeout = redelivery_timeout
         self.consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-        self.heartbeat_key = f"{name}:hb:{self.consumer}"
+        self.heartbeats = Heartbeats(client, name)
         self._heartbeat_stop: threading.Event | None = None
         self._sha: str | None = None
 
@@ -168,10 +160,10 @@ class Consumer:
         if self._heartbeat_stop is not None:
             return
         ttl_ms = max(int(self.redelivery_timeout * 500), 100)
-        self.client.set(self.heartbeat_key, os.getpid(), px=ttl_ms)
+        self.heartbeats.beat(self.consumer, ttl_ms)
         stop = self._heartbeat_stop = threading.Event()
-        args = (self.client, self.heartbeat_key, ttl_ms, self.redelivery_timeout / 8, stop)
-        threading.Thread(target=heartbeat, args=args, daemon=True, name="izzati-hb").start()
+        args = (self.consumer, ttl_ms, self.redelivery_timeout / 8, stop)
+        threading.Thread(target=self.heartbeats.keep, args=args, daemon=True, name="izzati-hb").start()
 
     def stop_heartbeat(self) -> None:
         """Stop refreshing the heartbeat (it expires on its own)."""
@@ -184,7 +176,7 @@ class Consumer:
             return
         self.stop_heartbeat()
         try:
-            self.client.delete(self.heartbeat_key)
+            self.heartbeats.forget(self.consumer)
             if forget:
                 self.client.xgroup_delconsumer(self.key, GROUP, self.consumer)
         except Exception:  # best effort; the heartbeat expires anyway
@@ -234,7 +226,7 @@ class Consumer:
 
     def workers_alive(self) -> int:
         """How many consumers of this queue have a fresh heartbeat."""
-        return sum(1 for _ in self.client.scan_iter(match=f"{self.name}:hb:*", count=1000))
+        return len(self.heartbeats.live())
 
     def waiting(self) -> int:
         """How many entries no consumer has taken yet."""
@@ -263,12 +255,10 @@ class Consumer:
         if not others:
             return []
         taken: list[Entry] = []
-        pipe = self.client.pipeline(transaction=False)
+        live = self.heartbeats.live()
         for c in others:
-            pipe.exists(f"{self.name}:hb:{text(c['name'])}")
-        for c, alive in zip(others, pipe.execute(), strict=True):
             dead = text(c["name"])
-            if alive:
+            if dead in live:
                 continue
             if int(c["pending"]) == 0:
                 if int(c["idle"]) > self.redelivery_timeout * 1000:

@@ -6,7 +6,7 @@ Design (Redis streams, the consumer-group pattern):
   consumer name unique to this process and instance (renewed after ``fork``). A taken entry stays
   in the group's pending list until acknowledged: ``task_done()`` or the next ``get()`` runs
   ``XACK`` + ``XDEL`` atomically (a Lua script that, on ``get``, also reads the next entry).
-- A consumer that has called ``get()`` keeps ``{name}:hb:{consumer}`` alive (TTL
+- A consumer that has called ``get()`` keeps its heartbeat in ``{name}:hb`` alive (TTL
   ``redelivery_timeout / 2``, refreshed every ``redelivery_timeout / 8`` by a daemon thread).
   Every ``redelivery_timeout / 4`` a consumer in ``get()`` looks for consumers without heartbeat
   and ``XCLAIM``s their pending entries, so a killed worker's item comes back within about
@@ -53,7 +53,7 @@ class RedisQueue:
     """A queue on a Redis stream shared by any number of processes and machines.
 
     Items travel as JSON. ``url`` (``redis://`` or ``rediss://``) or a ready redis-py ``client``
-    names the server; ``name`` prefixes every key (``{name}:stream``, ``{name}:hb:{consumer}``,
+    names the server; ``name`` prefixes every key (``{name}:stream``, ``{name}:hb``,
     ``{name}:dead``). ``redelivery_timeout`` bounds how long an item taken by a dead worker stays
     invisible; ``connect_timeout`` how long ``put()`` retries while Redis is unreachable;
     ``maxsize`` > 0 makes ``put()`` wait (best effort) while that many items wait; ``prefetch`` is
