@@ -18,6 +18,7 @@ __all__ = [
     "Unauthorized",
     "HeadersTooLarge",
     "CallbackError",
+    "BatchFailed",
     "ConfigError",
     "QueueError",
     "QueueUnavailable",
@@ -138,6 +139,11 @@ class CallbackError(HTTPError):
 
     status_code = 500
     code = "callback_failed"
+
+
+class BatchFailed(CallbackError):
+    """A batch callback raised: each call of the batch gets this, caused by what it raised (whose
+    traceback is logged once, for the batch)."""
 
 
 class ConfigError(IzzatiError, ValueError):
