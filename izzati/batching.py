@@ -10,18 +10,24 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
+import logging
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from . import defaults
-from .exceptions import CallbackError
+from .exceptions import BatchFailed, CallbackError, HTTPError
 
 __all__ = ["BatchPolicy", "batched", "batch_policy_of", "resolve_policy", "Batcher", "split_results"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _MARK = "__izzati_batch__"
+
+_MAX_LOGGED = 16384  # characters of a failed batch's traceback in the log: its head and its tail
+
+logger = logging.getLogger("izzati")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,6 +184,19 @@ class Batcher:
         self._running.discard(task)
         self._send()
 
+    def _failed(self, exc: Exception, size: int) -> BatchFailed:
+        """Log what the batch callback raised, once for the batch and at most `_MAX_LOGGED`
+        characters (a message can be megabytes), and make the error each call of it gets."""
+        text = "".join(traceback.format_exception(exc))
+        if len(text) > _MAX_LOGGED:
+            half = _MAX_LOGGED // 2
+            text = f"{text[:half]}\n... ({len(text) - 2 * half} characters left out) ...\n{text[-half:]}"
+        kind = type(exc).__name__
+        logger.error("batch callback %s raised %s (a batch of %d calls):\n%s", self.name, kind, size, text)
+        failed = BatchFailed(f"the callback raised {kind}")
+        failed.__cause__ = exc
+        return failed
+
     async def _run(self, batch: Sequence[Pending]) -> None:
         started = time.perf_counter()
         try:
@@ -192,9 +211,10 @@ class Batcher:
                 future.cancel()
             raise
         except Exception as exc:  # the whole batch fails: every call gets this error
+            error = exc if isinstance(exc, HTTPError) else self._failed(exc, len(batch))
             for _, _, future, _ in batch:
                 if not future.done():
-                    future.set_exception(exc)
+                    future.set_exception(error)
             return
         for (_, _, future, _), result in zip(batch, results, strict=True):
             if future.done():

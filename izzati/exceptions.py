@@ -22,6 +22,7 @@ __all__ = [
     "CallbackError",
     "InvalidInput",
     "InvalidResult",
+    "BatchFailed",
     "ConfigError",
     "QueueError",
     "QueueUnavailable",
@@ -169,6 +170,11 @@ class InvalidResult(CallbackError):
     the service, logged)."""
 
     code = "invalid_result"
+
+
+class BatchFailed(CallbackError):
+    """A batch callback raised: each call of the batch gets this, caused by what it raised (whose
+    traceback is logged once, for the batch)."""
 
 
 class ConfigError(IzzatiError, ValueError):

@@ -4,6 +4,7 @@ errors, wrong-length results, async and setup() callbacks, jobs batched, workers
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -228,3 +229,20 @@ def test_jobs_are_taken_in_batches_by_the_job_runner(spawn: Callable[..., Proc],
     assert [r["n"] for r in results] == [str(i) for i in range(6)]
     runner = [size for _, name, size in batches(tmp_path / "batches.log") if name == "izzati-jobs"]
     assert sum(runner) == 7 and max(runner) > 1  # the runner took several queued jobs at once
+
+
+def test_a_raising_batch_logs_one_bounded_traceback_for_the_batch(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    @batched(max_size=4, max_wait_ms=60_000)  # goes when full: the 4 requests are one batch
+    def huge_error(batch: list[Any]) -> list[Any]:
+        raise ValueError("x" * 1_000_000)
+
+    url = serve(Backend(huge_error, access_log=False).app) + "/"
+    with caplog.at_level(logging.INFO):
+        replies = asyncio.run(post_all(url, [{"n": str(i)} for i in range(4)]))
+    assert [r.status_code for r in replies] == [500] * 4
+    assert all(r.json() == {"error": "callback_failed", "detail": "the callback raised ValueError"} for r in replies)
+    assert caplog.text.count("Traceback (most recent call last)") == 1, caplog.text[:2000]
+    assert "raise ValueError" in caplog.text and "batch of 4" in caplog.text
+    assert len(caplog.text) < 40_000

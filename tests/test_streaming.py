@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
+import pytest
 
 from izzati import Backend, cancelled
 from izzati.jobs.service import JobService
@@ -299,3 +301,29 @@ def test_cancelling_a_streamed_job_closes_its_generator_and_writes_no_item_after
         assert client.get(f"/jobs/{job}").json()["status"] == "cancelled"
     finally:
         runner.stop()
+
+
+@pytest.mark.parametrize("events", [False, True])
+def test_an_item_that_is_not_json_ends_the_stream_after_the_items_before_it_with_an_error(
+    client_for: Client, caplog: pytest.LogCaptureFixture, events: bool
+) -> None:
+    def mixed(text: dict[str, Any], data: list[Any]) -> Iterator[Any]:
+        yield from [1, 2, object(), 3]  # made at once: one batch
+
+    client = client_for(Backend(mixed).app)
+    headers = {"Accept": "text/event-stream"} if events else {}
+    with caplog.at_level(logging.INFO):
+        reply = client.post("/", data={}, headers=headers)
+    assert reply.status_code == 200
+    if events:
+        blocks = reply.text.strip().split("\n\n")
+        assert blocks[:2] == ["data: 1", "data: 2"] and blocks[2].startswith("event: error\ndata: ")
+        error = json.loads(blocks[2].split("data: ", 1)[1])
+        assert len(blocks) == 3
+    else:
+        lines = reply.text.splitlines()
+        assert lines[:2] == ["1", "2"] and len(lines) == 3
+        error = json.loads(lines[2])
+    assert error["error"] == "callback_failed" and "object" in error["detail"]
+    assert "Exception in ASGI application" not in caplog.text
+    assert "a streamed item cannot be sent" in caplog.text

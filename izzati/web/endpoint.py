@@ -26,7 +26,8 @@ from ..supervisor import ReadyBoard
 from .errors import error_reply
 from .hangup import HangupWatch
 from .inputs import FORMS, ClientDisconnected, Limits, media_type_of, read_request
-from .jobroutes import submit_job, wants_async
+from .jobroutes import submit_job
+from .prefer import wants_async
 from .responses import error_response, render
 from .streaming import ItemStream, is_stream, wants_events
 from .threadpool import CallbackPool, in_daemon_thread

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..exceptions import (
+    BatchFailed,
     CallbackError,
     HTTPError,
     Overloaded,
@@ -39,7 +40,11 @@ def error_reply(
     `callback` is given, else by the server. `debug` puts a callback's traceback in the reply."""
     source = f"callback {describe(callback)}" if callback is not None else where
     if isinstance(exc, HTTPError):
-        if isinstance(exc, CallbackError):  # e.g. a return value that is not JSON
+        if isinstance(exc, BatchFailed):  # logged once, for its batch
+            cause = exc.__cause__
+            if debug and isinstance(cause, Exception):
+                return error_response(exc, traceback=format_traceback(cause))
+        elif isinstance(exc, CallbackError):  # e.g. a return value that is not JSON
             logger.error("%s: %s", source, exc.detail)
         # the rest of the body may still be on its way: close, or it would be read as a request
         headers = {"Connection": "close"} if isinstance(exc, (RequestTimeout, PayloadTooLarge)) else {}

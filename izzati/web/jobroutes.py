@@ -22,27 +22,10 @@ from ..jobs.events import FINAL, BadCursor, Event
 from ..jobs.model import TERMINAL, JobRecord, JobStatus, ResultStream, public_status
 from ..jobs.service import JobService
 from .hangup import HangupWatch
+from .prefer import preferred_wait
 from .responses import FileReturn, error_response, json_response
 
-__all__ = ["add_job_routes", "submit_job", "wants_async", "preferred_wait"]
-
-
-def wants_async(scope: Scope) -> bool:
-    """Whether the request asks to be run as a job (`Prefer: respond-async`, RFC 7240)."""
-    for key, value in scope["headers"]:
-        if key == b"prefer" and b"respond-async" in value.lower():
-            return True
-    return False
-
-
-_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)", re.IGNORECASE)
-_MAX_WAIT = 600.0  # seconds: longer than any proxy keeps a quiet request open anyway
-
-
-def preferred_wait(prefer: str) -> float | None:
-    """The `wait=N` of a `Prefer` header (RFC 7240), in seconds (at most 600), or None."""
-    match = _WAIT.search(prefer)
-    return None if match is None else min(float(match.group(1)), _MAX_WAIT)
+__all__ = ["add_job_routes", "submit_job"]
 
 
 async def submit_job(
@@ -60,7 +43,7 @@ async def submit_job(
         idempotency_key=headers.get("idempotency-key") or None,
         callback_url=headers.get("callback-url") or text.pop("callback_url", None),
     )
-    wait = preferred_wait(headers.get("prefer", ""))
+    wait = preferred_wait(scope)
     if wait is not None:
         ended = await watch.wait(receive, _wait_for_end(jobs, record["id"], wait))
         if ended is not None and ended["status"] in (JobStatus.DONE, JobStatus.FAILED):

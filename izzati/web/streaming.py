@@ -22,6 +22,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..encoding import encode_json
+from ..exceptions import HTTPError
 from ..invoker import ThreadRunner
 from ..jobs import Hangup
 from .producers import END as _END
@@ -127,19 +128,36 @@ class ItemStream:
             watcher.cancel()
             await self._close()
 
-    async def _send_batch(self, send: Send, items: list[Any], raw: bool) -> None:
+    def _error_chunk(self, exc: Exception, raw: bool) -> bytes:
+        """What tells the client that the stream ends early: an `error` event, or an error line
+        (nothing fits in a stream of raw bytes)."""
+        error = {"error": getattr(exc, "code", "callback_failed"), "detail": getattr(exc, "detail", str(exc))}
+        if self.events:
+            return b"event: error\ndata: " + encode_json(error) + b"\n\n"
+        return b"" if raw else encode_json(error) + b"\n"
+
+    async def _send_batch(self, send: Send, items: list[Any], raw: bool) -> bool:
+        """Send the items; False when one cannot be sent: those before it go, then an error."""
         small: list[bytes] = []
+        sendable = True
         for item in items:
-            chunk = self._encode(item, raw)
+            try:
+                chunk = self._encode(item, raw)
+            except (HTTPError, TypeError, ValueError) as exc:
+                logger.error("a streamed item cannot be sent (%s): the stream ends here", exc)
+                chunk, sendable = self._error_chunk(exc, raw), False
             if len(chunk) < _LARGE:
                 small.append(chunk)
-                continue
-            if small:
-                await send({"type": "http.response.body", "body": b"".join(small), "more_body": True})
-                small = []
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            else:
+                if small:
+                    await send({"type": "http.response.body", "body": b"".join(small), "more_body": True})
+                    small = []
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if not sendable:
+                break
         if small:
             await send({"type": "http.response.body", "body": b"".join(small), "more_body": True})
+        return sendable
 
     async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -157,11 +175,8 @@ class ItemStream:
             # what the generator made meanwhile goes in one message (small items) or one message
             # each (large ones, not copied again): no item waits for another
             ended = batch[-1] is _END
-            try:
-                await self._send_batch(send, batch[:-1] if ended else batch, raw)
-            except (TypeError, ValueError) as exc:  # the status is sent: end the stream, say why in the log
-                logger.error("a streamed item cannot be sent (%s): the stream ends here", exc)
-                break
+            if not await self._send_batch(send, batch[:-1] if ended else batch, raw):
+                break  # the status is sent: the stream ends with the error, and the log says why
             producer = self._producer or self._async
             if producer is not None:
                 producer.sent(sum(weight(item) for item in batch))
