@@ -7,6 +7,7 @@
     python -m bench stream [--items N]             streamed replies vs FastAPI (bench/stream.py)
     python -m bench overload [--seconds S]         load shedding, IZZATI_MAX_INFLIGHT (bench/overload.py)
     python -m bench metrics [--runs 5]             W1 with metrics on vs off (bench/metrics_overhead.py)
+    python -m bench typed [--runs 5]               W1 typed vs untyped; orjson vs json.dumps (bench/typed.py)
     python -m bench jobstore [--jobs 200]          jobs/s, S3 vs directory store; RSS serving 1 GiB (bench/jobstore.py)
     python -m bench peers [--quick] [--only P1,P2,P3] [--processes 1,2] [--seconds S] [--runs N]
                                                    izzati beside LitServe, BentoML, FastAPI (bench/peers/)
@@ -28,6 +29,7 @@ COMMANDS = {
     "stream": ("bench.stream", "streamed replies: time to first item and items/s, izzati vs FastAPI"),
     "overload": ("bench.overload", "load shedding at 4x the sustainable load of a 50 ms callback"),
     "metrics": ("bench.metrics_overhead", "W1 with metrics on vs off, interleaved (the cost of /metrics)"),
+    "typed": ("bench.typed", "W1 typed vs untyped callback, and orjson vs json.dumps replies, interleaved"),
     "jobstore": ("bench.jobstore", "jobs/s through the S3 store vs the directory store; web RSS serving 1 GiB results"),
     "peers": ("bench.peers.cli", "izzati beside LitServe, BentoML and FastAPI: overhead and models, batched too"),
 }

@@ -216,6 +216,8 @@ def server_for(kind: str, workload: str, port: int, pin: bool, **extra: Any) -> 
             args += ["--max-body-bytes", str(extra["max_body_bytes"])]
         if kind == "izzati-async":
             args.append("--async")
+        if extra.get("stdlib_json"):
+            args.append("--stdlib-json")
         argv = [sys.executable, str(BENCH / "targets" / "izzati_target.py"), *args]
     elif kind == "fastapi":
         argv = [sys.executable, str(BENCH / "targets" / "fastapi_target.py"), *args]

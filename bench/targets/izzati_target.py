@@ -4,13 +4,18 @@ workload's plain callback. No access log: no target of the suite writes one (lik
 The access log is off (`Backend(cb, access_log=False)`), as in every target of the suite: izzati's
 default writes one line per request, which the others would not.
 
-PYTHONPATH=<repo> python bench/targets/izzati_target.py --port P --workload echo|size|file
-    [--file PATH] [--workers N] [--max-body-bytes N] [--async] [--no-metrics]
+PYTHONPATH=<repo> python bench/targets/izzati_target.py --port P --workload echo|size|file|typed
+    [--file PATH] [--workers N] [--max-body-bytes N] [--async] [--no-metrics] [--stdlib-json]
+
+`typed` is W1 with a typed callback (`name: str, n: int`); `--stdlib-json` answers with the
+encoder izzati used before orjson (json.dumps), the baseline of `python -m bench typed`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+from collections.abc import Callable
 from typing import Any
 
 from izzati import Backend, file_return
@@ -18,17 +23,27 @@ from izzati import Backend, file_return
 CHUNK = 1024 * 1024
 
 
+def stdlib_json(result: Any) -> bytes:
+    """The reply encoder of izzati 2.0 (json.dumps), for comparison."""
+    return json.dumps(result, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--workload", choices=["echo", "size", "file"], required=True)
+    parser.add_argument("--workload", choices=["echo", "size", "file", "typed"], required=True)
     parser.add_argument("--file", help="the file W4 returns")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--max-body-bytes", type=int)
     parser.add_argument("--threads", type=int, help="Backend(threads=N), for experiments (default: izzati's)")
     parser.add_argument("--async", dest="use_async", action="store_true", help="an async def callback")
     parser.add_argument("--no-metrics", dest="metrics", action="store_false", help="Backend(metrics=False)")
+    parser.add_argument("--stdlib-json", action="store_true", help="reply with json.dumps, as before orjson")
     opts = parser.parse_args()
+    if opts.stdlib_json:
+        import izzati.web.responses
+
+        setattr(izzati.web.responses, "encode_json", stdlib_json)  # noqa: B010 - where render() finds it
     path = opts.file
 
     def echo(text: dict[str, Any], data: list[Any]) -> Any:
@@ -50,7 +65,10 @@ def main() -> None:
     async def size_async(text: dict[str, Any], data: list[Any]) -> Any:
         return size(text, data)
 
-    plain = {"echo": echo, "size": size, "file": send_file}
+    def typed(name: str, n: int) -> dict[str, Any]:
+        return {"name": name, "n": n}
+
+    plain: dict[str, Callable[..., Any]] = {"echo": echo, "size": size, "file": send_file, "typed": typed}
     coroutine = {"echo": echo_async, "size": size_async}
     callback = coroutine[opts.workload] if opts.use_async else plain[opts.workload]
     options: dict[str, Any] = {"access_log": False}

@@ -25,6 +25,7 @@ from .. import tracing
 from ..jobs.service import JobService
 from ..metrics.collect import Scrape
 from ..queues import Queue
+from .docpages import add_doc_pages
 from .endpoint import Endpoint
 from .errors import exception_handler
 from .jobroutes import add_job_routes
@@ -85,7 +86,11 @@ class IzzatiApp(FastAPI):
             endpoint.shutdown()
             await asyncio.to_thread(endpoint.invoker.teardown)
 
-        super().__init__(title=title, summary=summary, lifespan=lifespan, **_NO_NATIVE_TELEMETRY)
+        # FastAPI's own /docs and /redoc load their assets from a CDN: izzati serves them itself
+        super().__init__(
+            title=title, summary=summary, lifespan=lifespan, docs_url=None, redoc_url=None, **_NO_NATIVE_TELEMETRY
+        )
+        self.docs_url, self.redoc_url = "/docs", "/redoc"
         self.endpoint = endpoint
         self.router.routes.append(Route("/", endpoint, methods=["POST"], include_in_schema=False))
         if jobs is not None:
@@ -102,6 +107,7 @@ class IzzatiApp(FastAPI):
         )
         for caught in (StarletteHTTPException, RequestValidationError, Exception):
             self.add_exception_handler(caught, exception_handler)
+        add_doc_pages(self, self.docs_url, self.redoc_url)
         if try_page:
             add_try_page(self)
         if metrics is not None:
