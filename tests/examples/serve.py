@@ -1,4 +1,5 @@
-"""Serve an example of examples/ with its documented command, `izzati run MODULE:CALLBACK`."""
+"""Serve an example of examples/ with its documented command, `izzati run MODULE:CALLBACK`, and
+read how it batched."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.http import wait_for_http
 from tests.support.net import free_tcp_port
@@ -38,3 +41,10 @@ def serve(
     url = f"http://127.0.0.1:{port}"
     wait_for_http(url + "/ready", timeout=ready_within, proc=proc.popen)
     return proc, url
+
+
+def batch_sizes(url: str) -> tuple[float, float]:
+    """(batches, requests in them) from the server's izzati_batch_size histogram."""
+    text = httpx.get(url + "/metrics").text
+    found = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    return found.get("izzati_batch_size_count", 0.0), found.get("izzati_batch_size_sum", 0.0)

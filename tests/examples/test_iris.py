@@ -6,18 +6,10 @@ import concurrent.futures
 from collections.abc import Callable
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 from sklearn.datasets import load_iris  # the examples extra: pip install -e '.[examples]'
 
-from tests.examples.serve import serve
+from tests.examples.serve import batch_sizes, serve
 from tests.support.processes import Proc
-
-
-def batch_sizes(url: str) -> tuple[float, float]:
-    """(batches, requests in them) from the server's izzati_batch_size histogram."""
-    text = httpx.get(url + "/metrics").text
-    found = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
-    return found.get("izzati_batch_size_count", 0.0), found.get("izzati_batch_size_sum", 0.0)
 
 
 def test_every_flower_through_http_in_batches(spawn: Callable[..., Proc]) -> None:
