@@ -43,10 +43,11 @@ services:
       network: host
 """
 # Flowers of the iris data set (which ships with scikit-learn) and their species.
+FIELDS = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 FLOWERS = [
-    ([5.1, 3.5, 1.4, 0.2], "setosa"),
-    ([7.0, 3.2, 4.7, 1.4], "versicolor"),
-    ([6.3, 3.3, 6.0, 2.5], "virginica"),
+    (dict(zip(FIELDS, (5.1, 3.5, 1.4, 0.2), strict=True)), "setosa"),
+    (dict(zip(FIELDS, (7.0, 3.2, 4.7, 1.4), strict=True)), "versicolor"),
+    (dict(zip(FIELDS, (6.3, 3.3, 6.0, 2.5), strict=True)), "virginica"),
 ]
 
 
@@ -127,7 +128,7 @@ def test_web_and_worker_run_the_one_image_built_with_the_requirements(project: P
 
 def test_a_prediction(client: httpx.Client) -> None:
     for features, species in FLOWERS:
-        r = client.post("/", json={"features": features})
+        r = client.post("/", json=features)
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["species"] == species, body
@@ -135,8 +136,8 @@ def test_a_prediction(client: httpx.Client) -> None:
     form = {"sepal_length": "6.3", "sepal_width": "3.3", "petal_length": "6.0", "petal_width": "2.5"}
     r = client.post("/", data=form)
     assert r.status_code == 200 and r.json()["species"] == "virginica", r.text
-    bad = client.post("/", json={"features": [1, 2]})
-    assert bad.status_code == 400 and bad.json()["error"] == "bad_features", bad.text
+    bad = client.post("/", json={"sepal_length": 1})
+    assert bad.status_code == 422 and bad.json()["error"] == "invalid_input", bad.text
 
 
 def _job_status(client: httpx.Client, job: str) -> dict[str, Any]:
@@ -147,7 +148,7 @@ def _job_status(client: httpx.Client, job: str) -> dict[str, Any]:
 def test_a_job_runs_in_a_worker_container(project: Project, client: httpx.Client) -> None:
     # With no worker container, a job stays queued: on redis:// the web never runs jobs itself.
     project("stop", "-t", "5", "worker")
-    r = client.post("/jobs", json={"features": FLOWERS[2][0]})
+    r = client.post("/jobs", json=FLOWERS[2][0])
     assert r.status_code == 202, r.text
     job = r.json()["id"]
     time.sleep(3)
