@@ -1,6 +1,14 @@
 # izzati container image: `docker run IMAGE` serves the built-in example on port 5020,
 # `docker run IMAGE worker` runs a queue worker. Settings are IZZATI_* environment variables.
+#
+# Your code and its packages: CALLBACKS names a directory of the build context (default
+# `callbacks`). It is copied to /callbacks (on IZZATI_CALLBACK_PATH), and its requirements.txt,
+# when it has one, is installed into the image's virtualenv:
+#   docker build --build-arg CALLBACKS=examples/iris -t iris .
+#   docker run -e IZZATI_CALLBACK=iris:Classifier iris
+# docker-compose.yml passes IZZATI_CALLBACKS from .env as CALLBACKS.
 ARG PYTHON_IMAGE=python:3.12-slim
+ARG CALLBACKS=callbacks
 
 # ---- builder: a virtualenv with the package and its Redis extra ----------------------------
 FROM ${PYTHON_IMAGE} AS builder
@@ -16,6 +24,14 @@ COPY pyproject.toml README.md* ./
 RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
 print('\n'.join(p['dependencies'] + p['optional-dependencies']['redis']))" > /tmp/requirements.txt \
  && pip install --no-cache-dir -r /tmp/requirements.txt
+# The user's requirements before izzati's own code, so that editing izzati does not reinstall
+# them either. `requirements.tx[t]` matches nothing when there is no such file (BuildKit copies
+# nothing then); pyproject.toml is there so the COPY always has a source.
+ARG CALLBACKS
+COPY pyproject.toml ${CALLBACKS}/requirements.tx[t] /tmp/callbacks/
+RUN if [ -f /tmp/callbacks/requirements.txt ]; then \
+        pip install --no-cache-dir -r /tmp/callbacks/requirements.txt; \
+    fi
 COPY izzati ./izzati
 RUN pip install --no-cache-dir --no-deps . \
   && python -I -c "import izzati, redis, uvicorn"
@@ -29,7 +45,8 @@ ENV PYTHONUNBUFFERED=1 \
     PYTHONPATH=/srv \
     IZZATI_HOST=0.0.0.0 \
     IZZATI_PORT=5020 \
-    IZZATI_JOB_DIR=/jobs
+    IZZATI_JOB_DIR=/jobs \
+    IZZATI_CALLBACK_PATH=/callbacks
 # a regular user with a fixed uid (--system would warn: 10001 is above the system range);
 # --no-log-init keeps a large uid from making a huge sparse /var/log/lastlog
 RUN useradd --no-log-init --uid 10001 --user-group --create-home --home-dir /home/izzati \
@@ -38,6 +55,9 @@ RUN useradd --no-log-init --uid 10001 --user-group --create-home --home-dir /hom
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /srv
 COPY app ./app
+# the user's code (compose also mounts ./callbacks here, read-only, to edit without a rebuild)
+ARG CALLBACKS
+COPY ${CALLBACKS} /callbacks
 USER 10001:10001
 EXPOSE 5020
 # Standard library only (no curl in the image); follows IZZATI_PORT. A worker container

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -36,6 +35,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support import docker
 from tests.support.dashboards import load_dashboard, metric_names, promql, queries
 from tests.support.net import free_tcp_port
 from tests.support.prometheus import Prometheus
@@ -43,7 +43,6 @@ from tests.support.prometheus import Prometheus
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else (shutil.which("docker") or "docker")
 TIMINGS: dict[str, float | str] = {}
 
 OVERRIDE = """\
@@ -58,71 +57,9 @@ services:
 """
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    # Debian's docker client has BuildKit built in; a newer client earlier on PATH may lack buildx.
-    env["PATH"] = "/usr/bin:" + env.get("PATH", "")
-    env["DOCKER_BUILDKIT"] = "1"
-    env["COMPOSE_DOCKER_CLI_BUILD"] = "1"
-    return env
-
-
-def _run(
-    cmd: list[str],
-    *,
-    cwd: Path | None = None,
-    check: bool = True,
-    timeout: float = 300,
-    env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        cmd,
-        cwd=cwd,
-        env=env or _env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"command failed ({proc.returncode}): {' '.join(cmd)}\n"
-            f"--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}"
-        )
-    return proc
-
-
-def _logs(container: str) -> str:
-    proc = _run([DOCKER, "logs", container], check=False)
-    return proc.stdout + proc.stderr
-
-
 def _http_ok_inside(container: str, port: int = 5020) -> bool:
     probe = f"import urllib.request as r; r.urlopen('http://127.0.0.1:{port}/health', timeout=2)"
-    return _run([DOCKER, "exec", container, "python", "-c", probe], check=False).returncode == 0
-
-
-def _compose_cmd() -> list[str]:
-    if shutil.which("docker-compose", path=_env()["PATH"]):
-        return ["docker-compose"]
-    if _run([DOCKER, "compose", "version"], check=False).returncode == 0:
-        return [DOCKER, "compose"]
-    pytest.fail("neither docker-compose nor `docker compose` is available: run scripts/docker-setup")
-
-
-def _wait(what: str, predicate: Any, timeout: float, interval: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-        except Exception as exc:  # keep polling; report the last error
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
+    return docker.run([docker.DOCKER, "exec", container, "python", "-c", probe], check=False).returncode == 0
 
 
 class Stack:
@@ -136,7 +73,7 @@ class Stack:
         self.project = f"izzatie2e{uuid.uuid4().hex[:8]}"
         self.out = workdir / "out"
         self.base = f"http://127.0.0.1:{port}"
-        self.compose = _compose_cmd() + [
+        self.compose = docker.compose_command() + [
             "-p",
             self.project,
             "-f",
@@ -152,9 +89,9 @@ class Stack:
         timeout: float = 180,
         extra_env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        env = _env()
+        env = docker.env()
         env.update(extra_env or {})
-        return _run(self.compose + list(args), cwd=self.dir, check=check, timeout=timeout, env=env)
+        return docker.run(self.compose + list(args), cwd=self.dir, check=check, timeout=timeout, environment=env)
 
     def container_ids(self, service: str) -> list[str]:
         return self("ps", "-q", service).stdout.split()
@@ -163,25 +100,25 @@ class Stack:
         """The services of this project that have a running container (whatever the profile)."""
         label = "com.docker.compose.project=" + self.project
         fmt = '{{.Label "com.docker.compose.service"}}'
-        return set(_run([DOCKER, "ps", "--filter", f"label={label}", "--format", fmt]).stdout.split())
+        return set(docker.run([docker.DOCKER, "ps", "--filter", f"label={label}", "--format", fmt]).stdout.split())
 
     def health(self, service: str) -> str:
         ids = self.container_ids(service)
         if not ids:
             return "no container"
-        return _run([DOCKER, "inspect", "-f", "{{.State.Health.Status}}", ids[0]]).stdout.strip()
+        return docker.run([docker.DOCKER, "inspect", "-f", "{{.State.Health.Status}}", ids[0]]).stdout.strip()
 
     def running(self, service: str) -> int:
         ids = self.container_ids(service)
         if not ids:
             return 0
-        states = _run([DOCKER, "inspect", "-f", "{{.State.Running}}", *ids]).stdout.split()
+        states = docker.run([docker.DOCKER, "inspect", "-f", "{{.State.Running}}", *ids]).stdout.split()
         return states.count("true")
 
     def workers_ready(self, n: int) -> bool:
         """n worker containers running, each having logged that its worker started."""
         ids = self.container_ids("worker")
-        return len(ids) == n and self.running("worker") == n and all("started" in _logs(cid) for cid in ids)
+        return len(ids) == n and self.running("worker") == n and all("started" in docker.logs(cid) for cid in ids)
 
     def pending(self) -> str:
         """Items taken by a worker and not yet acknowledged (XPENDING of the izzati stream)."""
@@ -218,23 +155,16 @@ def _post_ids(client: httpx.Client, ids: list[str]) -> None:
 
 @pytest.fixture(scope="module")
 def image() -> Iterator[str]:
-    info = _run([DOCKER, "info", "--format", "{{.ServerVersion}} {{.Driver}}"], check=False)
-    if info.returncode != 0:
-        pytest.fail(
-            "Docker is not usable here (`docker info` failed): run scripts/docker-setup first "
-            f"(or deselect with -m 'not docker').\n{info.stderr.strip()}"
-        )
-    TIMINGS["engine"] = info.stdout.strip()
+    TIMINGS["engine"] = docker.require_engine()
     tag = f"izzati:e2e-{uuid.uuid4().hex[:8]}"
     t0 = time.monotonic()
-    _run([DOCKER, "build", "--network", "host", "-t", tag, str(ROOT)], timeout=600)
+    docker.run([docker.DOCKER, "build", "--network", "host", "-t", tag, str(ROOT)], timeout=600)
     TIMINGS["build_s"] = round(time.monotonic() - t0, 1)
-    size = int(_run([DOCKER, "image", "inspect", "-f", "{{.Size}}", tag]).stdout.strip())
-    TIMINGS["image_mb"] = round(size / 1e6, 1)
+    TIMINGS["image_mb"] = docker.image_size_mb(tag)
     try:
         yield tag
     finally:
-        _run([DOCKER, "rmi", "-f", tag], check=False)
+        docker.run([docker.DOCKER, "rmi", "-f", tag], check=False)
         print("\n[compose e2e] " + json.dumps(TIMINGS), flush=True)
 
 
@@ -259,7 +189,7 @@ def stack(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stac
     t0 = time.monotonic()
     try:
         s("up", "-d", "--no-build")
-        _wait("GET /health", lambda: httpx.get(s.base + "/health", timeout=2).status_code == 200, 90)
+        docker.wait("GET /health", lambda: httpx.get(s.base + "/health", timeout=2).status_code == 200, 90)
         TIMINGS["up_to_http_ok_s"] = round(time.monotonic() - t0, 1)
         yield s
     finally:
@@ -280,7 +210,7 @@ def test_health_and_container_healthy(stack: Stack, client: httpx.Client) -> Non
     assert r.status_code == 200
     assert r.json() == {"status": "ok"}
     t0 = time.monotonic()
-    _wait("web container health == healthy", lambda: stack.health("web") == "healthy", 90)
+    docker.wait("web container health == healthy", lambda: stack.health("web") == "healthy", 90)
     TIMINGS["healthy_after_http_s"] = round(time.monotonic() - t0, 1)
     assert stack.health("redis") == "healthy"
 
@@ -304,12 +234,12 @@ def test_multipart_upload_reaches_callback_and_worker(stack: Stack, client: http
     body = r.json()
     assert body["files"] == ["hello.txt"], body  # the user callback in callbacks/example.py answered
     assert body["text"]["id"] == marker
-    _wait(
+    docker.wait(
         "the upload's item in a worker's output file",
         lambda: stack.ids_seen(marker)[marker] >= 1,
         30,
     )
-    _wait(
+    docker.wait(
         "the upload's item in `docker-compose logs worker`",
         lambda: marker in stack("logs", "--no-color", "worker").stdout,
         30,
@@ -323,7 +253,7 @@ def test_job_runs_in_a_worker_container(stack: Stack, client: httpx.Client) -> N
     r = client.post("/jobs", data={"id": marker}, files={"file": ("job.txt", b"job input\n", "text/plain")})
     assert r.status_code == 202, r.text
     job = r.json()["id"]
-    status = _wait(
+    status = docker.wait(
         "the job done by a worker container",
         lambda: (s := client.get(f"/jobs/{job}").json())["status"] in ("done", "failed") and s,
         60,
@@ -335,12 +265,12 @@ def test_job_runs_in_a_worker_container(stack: Stack, client: httpx.Client) -> N
 
 def test_two_workers_process_each_item_exactly_once(stack: Stack, client: httpx.Client) -> None:
     stack("up", "-d", "--no-build", "--scale", "worker=2")
-    _wait("2 started workers", lambda: stack.workers_ready(2), 60)
+    docker.wait("2 started workers", lambda: stack.workers_ready(2), 60)
     prefix = f"scale-{uuid.uuid4().hex[:6]}-"
     ids = [f"{prefix}{n:03d}" for n in range(200)]
     t0 = time.monotonic()
     _post_ids(client, ids)
-    _wait("200 distinct items processed", lambda: len(stack.ids_seen(prefix)) == 200, 60)
+    docker.wait("200 distinct items processed", lambda: len(stack.ids_seen(prefix)) == 200, 60)
     TIMINGS["200_items_s"] = round(time.monotonic() - t0, 2)
     time.sleep(2)  # give a duplicate the chance to show up
     seen = stack.ids_seen(prefix)
@@ -356,12 +286,12 @@ def test_killed_worker_loses_nothing(stack: Stack, client: httpx.Client) -> None
     # Slow workers, so items are in flight (taken, not acknowledged) when they are killed.
     delay = {"CALLBACKS_DELAY": "0.1"}
     stack("up", "-d", "--no-build", "--scale", "worker=2", extra_env=delay)
-    _wait("2 running workers", lambda: stack.running("worker") == 2, 60)
+    docker.wait("2 running workers", lambda: stack.running("worker") == 2, 60)
     prefix = f"kill-{uuid.uuid4().hex[:6]}-"
     first = [f"{prefix}a{n:02d}" for n in range(40)]
     second = [f"{prefix}b{n:02d}" for n in range(40)]
     _post_ids(client, first)
-    _wait("some items processed", lambda: len(stack.ids_seen(prefix)) >= 4, 30, interval=0.05)
+    docker.wait("some items processed", lambda: len(stack.ids_seen(prefix)) >= 4, 30, interval=0.05)
     stack("kill", "worker")
     done_at_kill = len(stack.ids_seen(prefix))
     TIMINGS["kill_in_flight_at_kill"] = stack.pending()
@@ -369,7 +299,7 @@ def test_killed_worker_loses_nothing(stack: Stack, client: httpx.Client) -> None
     _post_ids(client, second)  # queued while no worker runs
     t0 = time.monotonic()
     stack("up", "-d", "--no-build", "--scale", "worker=2", extra_env=delay)
-    _wait("all 80 items processed after the restart", lambda: len(stack.ids_seen(prefix)) == 80, 90)
+    docker.wait("all 80 items processed after the restart", lambda: len(stack.ids_seen(prefix)) == 80, 90)
     TIMINGS["after_kill_all_done_s"] = round(time.monotonic() - t0, 1)
     seen = stack.ids_seen(prefix)
     assert set(seen) == set(first + second)
@@ -380,7 +310,7 @@ def test_killed_worker_loses_nothing(stack: Stack, client: httpx.Client) -> None
 
 def test_redis_restart_recovers_on_its_own(stack: Stack, client: httpx.Client) -> None:
     stack("up", "-d", "--no-build", "--scale", "worker=2")  # back to full speed
-    _wait("2 running workers", lambda: stack.running("worker") == 2, 60)
+    docker.wait("2 running workers", lambda: stack.running("worker") == 2, 60)
     t0 = time.monotonic()
     stack("restart", "redis")
     TIMINGS["redis_restart_cmd_s"] = round(time.monotonic() - t0, 1)
@@ -392,11 +322,11 @@ def test_redis_restart_recovers_on_its_own(stack: Stack, client: httpx.Client) -
         ids.append(item_id)
         return client.post("/", json={"id": item_id}, timeout=15).status_code == 200
 
-    _wait("a POST that succeeds after `restart redis`", post_ok, 60, interval=0.5)
+    docker.wait("a POST that succeeds after `restart redis`", post_ok, 60, interval=0.5)
     TIMINGS["redis_restart_post_ok_s"] = round(time.monotonic() - t0, 1)
     more = [f"{prefix}x{n:02d}" for n in range(20)]
     _post_ids(client, more)
-    _wait(
+    docker.wait(
         "items flow to workers after `restart redis`",
         lambda: set(more) <= set(stack.ids_seen(prefix)),
         60,
@@ -404,16 +334,16 @@ def test_redis_restart_recovers_on_its_own(stack: Stack, client: httpx.Client) -
     TIMINGS["redis_restart_items_ok_s"] = round(time.monotonic() - t0, 1)
     assert client.get("/health").status_code == 200
     assert stack.running("web") == 1 and stack.running("worker") == 2
-    _wait("web container healthy again", lambda: stack.health("web") == "healthy", 60)
+    docker.wait("web container healthy again", lambda: stack.health("web") == "healthy", 60)
 
 
 def test_a_crashed_worker_is_restarted(stack: Stack, client: httpx.Client) -> None:
     # restart: unless-stopped, with init: true as PID 1: a worker process that dies (SIGKILL, as
     # the OOM killer sends) ends its container, and Docker starts it again
     stack("up", "-d", "--no-build", "--scale", "worker=1")
-    _wait("1 ready worker", lambda: stack.workers_ready(1), 60)
+    docker.wait("1 ready worker", lambda: stack.workers_ready(1), 60)
     [cid] = stack.container_ids("worker")
-    before = int(_run([DOCKER, "inspect", "-f", "{{.RestartCount}}", cid]).stdout.strip())
+    before = int(docker.run([docker.DOCKER, "inspect", "-f", "{{.RestartCount}}", cid]).stdout.strip())
     kill = (
         "import os\n"
         "for p in filter(str.isdigit, os.listdir('/proc')):\n"
@@ -421,18 +351,18 @@ def test_a_crashed_worker_is_restarted(stack: Stack, client: httpx.Client) -> No
         "    if c[1:4] == [b'-m', b'app', b'worker']: os.kill(int(p), 9)\n"
     )
     # the container stops with its worker: this exec may be killed with it (137) before it returns
-    assert _run([DOCKER, "exec", cid, "python", "-c", kill], check=False).returncode in (0, 137)
-    _wait(
+    assert docker.run([docker.DOCKER, "exec", cid, "python", "-c", kill], check=False).returncode in (0, 137)
+    docker.wait(
         "the worker container restarted",
         lambda: (
-            int(_run([DOCKER, "inspect", "-f", "{{.RestartCount}}", cid]).stdout.strip()) > before
+            int(docker.run([docker.DOCKER, "inspect", "-f", "{{.RestartCount}}", cid]).stdout.strip()) > before
             and stack.running("worker") == 1
         ),
         60,
     )
     prefix = f"crash-{uuid.uuid4().hex[:6]}-"
     _post_ids(client, [f"{prefix}{n}" for n in range(5)])
-    _wait("items processed by the restarted worker", lambda: len(stack.ids_seen(prefix)) == 5, 60)
+    docker.wait("items processed by the restarted worker", lambda: len(stack.ids_seen(prefix)) == 5, 60)
 
 
 def _sample(text: str, name: str, **labels: str) -> float | None:
@@ -447,12 +377,12 @@ def _sample(text: str, name: str, **labels: str) -> float | None:
 def _worker_scrape(container: str) -> str:
     """A worker container's own GET /metrics (its port is not published: asked from inside)."""
     fetch = "import urllib.request as r; print(r.urlopen('http://127.0.0.1:9100/metrics', timeout=5).read().decode())"
-    return _run([DOCKER, "exec", container, "python", "-c", fetch]).stdout
+    return docker.run([docker.DOCKER, "exec", container, "python", "-c", fetch]).stdout
 
 
 def _address(container: str) -> str:
     fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
-    return _run([DOCKER, "inspect", "-f", fmt, container]).stdout.strip()
+    return docker.run([docker.DOCKER, "inspect", "-f", fmt, container]).stdout.strip()
 
 
 def _taken(container: str) -> float | None:
@@ -463,10 +393,10 @@ def _taken(container: str) -> float | None:
 def _start_prometheus(stack: Stack) -> None:
     t0 = time.monotonic()
     stack("--profile", "monitoring", "up", "-d", "--no-build", "--scale", "worker=2", "web", "worker", "prometheus")
-    _wait("2 started workers", lambda: stack.workers_ready(2), 60)
-    TIMINGS["prometheus_version"] = _wait("Prometheus's API", stack.prometheus.version, 60)
-    _wait("the web scraped", lambda: stack.prometheus.healthy("izzati-web", 1), 60)
-    _wait("both workers scraped", lambda: stack.prometheus.healthy("izzati-worker", 2), 60)
+    docker.wait("2 started workers", lambda: stack.workers_ready(2), 60)
+    TIMINGS["prometheus_version"] = docker.wait("Prometheus's API", stack.prometheus.version, 60)
+    docker.wait("the web scraped", lambda: stack.prometheus.healthy("izzati-web", 1), 60)
+    docker.wait("both workers scraped", lambda: stack.prometheus.healthy("izzati-worker", 2), 60)
     TIMINGS["prometheus_up_to_targets_up_s"] = round(time.monotonic() - t0, 1)
 
 
@@ -487,25 +417,25 @@ def test_monitoring_profile_scrapes_the_web_and_every_worker(stack: Stack, clien
     taken_before = sum(_taken(c) or 0 for c in workers.values())
     prefix = f"prom-{uuid.uuid4().hex[:6]}-"
     _post_ids(client, [f"{prefix}{n:02d}" for n in range(30)])
-    _wait("30 items processed", lambda: len(stack.ids_seen(prefix)) == 30, 60)
+    docker.wait("30 items processed", lambda: len(stack.ids_seen(prefix)) == 30, 60)
     web_after = _sample(client.get("/metrics").text, "izzati_requests_total", **labels)
     assert web_after == web_before + 30
     t0 = time.monotonic()
-    _wait(f"Prometheus's {posted} == {web_after}", lambda: prom.value(posted) == web_after, 60)
+    docker.wait(f"Prometheus's {posted} == {web_after}", lambda: prom.value(posted) == web_after, 60)
     TIMINGS["prometheus_caught_up_s"] = round(time.monotonic() - t0, 1)
 
     taken = {address: _taken(c) for address, c in workers.items()}
     assert sum(v or 0 for v in taken.values()) == taken_before + 30  # each item taken once, by one worker
     for address, count in taken.items():  # every replica is scraped on its own
         series = f'izzati_queue_items_taken_total{{job="izzati-worker",instance="{address}:9100",queue="izzati"}}'
-        _wait(f"Prometheus's {series} == {count}", lambda s=series, c=count: prom.value(s) == c, 60)
+        docker.wait(f"Prometheus's {series} == {count}", lambda s=series, c=count: prom.value(s) == c, 60)
     total = 'sum(izzati_queue_items_taken_total{job="izzati-worker",queue="izzati"})'
     assert prom.value(total) == taken_before + 30
 
     # broker-level gauges: every target (web and the two workers) reports the same figure
     assert prom.value('count(izzati_queue_up{queue="izzati"})') == 3
     assert prom.value('min(izzati_queue_up{queue="izzati"})') == 1
-    _wait("2 live workers", lambda: prom.value('max(izzati_workers_live{queue="izzati"})') == 2, 60)
+    docker.wait("2 live workers", lambda: prom.value('max(izzati_workers_live{queue="izzati"})') == 2, 60)
     done = _sample(client.get("/metrics").text, "izzati_jobs", state="done")
     assert done is not None and done >= 1  # test_job_runs_in_a_worker_container's job
     assert prom.value('max(izzati_jobs{state="done"})') == done
@@ -527,7 +457,7 @@ def test_every_dashboard_query_runs_on_the_real_prometheus(stack: Stack) -> None
         return pending
 
     try:
-        _wait("every query but the batch ones returns data", lambda: not all_answered(), 90, interval=3)
+        docker.wait("every query but the batch ones returns data", lambda: not all_answered(), 90, interval=3)
     except AssertionError as exc:
         raise AssertionError(f"{exc}; no data from: {pending}") from None
     for _, expr in dashboard:
@@ -543,16 +473,16 @@ def test_prometheus_sends_the_api_key_from_env(stack: Stack, client: httpx.Clien
     try:
         stack("--profile", "monitoring", "up", "-d", "--no-build", "web", "prometheus")
         assert stack.container_ids("prometheus") != prometheus_before  # recreated with the key
-        _wait("web /health", lambda: client.get("/health").status_code == 200, 60)
+        docker.wait("web /health", lambda: client.get("/health").status_code == 200, 60)
         assert client.get("/metrics").status_code == 401
         assert client.get("/metrics", headers={"Authorization": f"Bearer {key}"}).status_code == 200
         keyed = datetime.now(UTC)  # a scrape after this one reached the keyed web
-        _wait("the keyed web scraped", lambda: stack.prometheus.healthy("izzati-web", 1, since=keyed), 60)
+        docker.wait("the keyed web scraped", lambda: stack.prometheus.healthy("izzati-web", 1, since=keyed), 60)
     finally:
         env.write_text(plain)
         stack("up", "-d", "--no-build", "web")
         stack("--profile", "monitoring", "rm", "-s", "-f", "-v", "prometheus", check=False)
-    _wait("web /health without a key", lambda: client.get("/metrics").status_code == 200, 60)
+    docker.wait("web /health without a key", lambda: client.get("/metrics").status_code == 200, 60)
     assert stack.services_running() == {"web", "worker", "redis"}
 
 
@@ -571,12 +501,12 @@ def test_plain_docker_run_stops_promptly(image: str) -> None:
     tag = uuid.uuid4().hex[:8]
     net, redis, web, worker = (f"izzatie2e-{tag}-{n}" for n in ("net", "redis", "web", "worker"))
     try:
-        _run([DOCKER, "network", "create", net])
-        _run([DOCKER, "run", "-d", "--name", redis, "--network", net, "redis:7-alpine"])
-        _run([DOCKER, "run", "-d", "--name", web, image])  # the built-in example, memory://
-        _run(
+        docker.run([docker.DOCKER, "network", "create", net])
+        docker.run([docker.DOCKER, "run", "-d", "--name", redis, "--network", net, "redis:7-alpine"])
+        docker.run([docker.DOCKER, "run", "-d", "--name", web, image])  # the built-in example, memory://
+        docker.run(
             [
-                DOCKER,
+                docker.DOCKER,
                 "run",
                 "-d",
                 "--name",
@@ -589,11 +519,11 @@ def test_plain_docker_run_stops_promptly(image: str) -> None:
                 "worker",
             ]
         )
-        _wait("plain `docker run IMAGE` answering /health", lambda: _http_ok_inside(web), 60)
-        _wait("plain `docker run IMAGE worker` started", lambda: "started" in _logs(worker), 60)
+        docker.wait("plain `docker run IMAGE` answering /health", lambda: _http_ok_inside(web), 60)
+        docker.wait("plain `docker run IMAGE worker` started", lambda: "started" in docker.logs(worker), 60)
         for name, label in ((web, "web"), (worker, "worker")):
             t0 = time.monotonic()
-            _run([DOCKER, "stop", "-t", "10", name])
+            docker.run([docker.DOCKER, "stop", "-t", "10", name])
             took = time.monotonic() - t0
             TIMINGS[f"plain_docker_stop_{label}_s"] = round(took, 1)
             assert took < 5, (
@@ -601,5 +531,5 @@ def test_plain_docker_run_stops_promptly(image: str) -> None:
                 "Python as PID 1 ignores SIGTERM unless it installs a handler"
             )
     finally:
-        _run([DOCKER, "rm", "-f", "-v", web, worker, redis], check=False)  # -v: anonymous /data
-        _run([DOCKER, "network", "rm", net], check=False)
+        docker.run([docker.DOCKER, "rm", "-f", "-v", web, worker, redis], check=False)  # -v: anonymous /data
+        docker.run([docker.DOCKER, "network", "rm", net], check=False)

@@ -25,7 +25,12 @@ from tests.support.kubernetes import DEPLOY, Manifest, container_env, find, rend
 DIRECTORIES = [DEPLOY / "base", *sorted(p.parent for p in DEPLOY.glob("overlays/*/kustomization.yaml"))]
 # Settings that another branch is adding. Each is accepted only while `Settings` lacks it: once
 # the field exists, the manifests' value is checked like any other.
-PENDING = {"IZZATI_JOB_STORE"}  # the S3 job store (`s3://bucket/prefix`), being built elsewhere
+PENDING = {
+    "IZZATI_JOB_STORE",  # the S3 job store (`s3://bucket/prefix`), being built elsewhere
+    # devices (issue 19): the GPU overlay's processes per device, being built elsewhere
+    "IZZATI_DEVICES",
+    "IZZATI_WORKERS_PER_DEVICE",
+}
 # The standard AWS variables the S3 job store reads (endpoint, credentials, region), and only those.
 AWS = {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_DEFAULT_REGION"}
 # The trigger metadata KEDA's redis-streams scaler reads (v2.20.2, pkg/scalers/redis_streams_scaler.go
@@ -338,3 +343,24 @@ def test_ingress_lets_izzati_answer_first(monkeypatch: pytest.MonkeyPatch) -> No
                     assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
             checked += 1
     assert checked >= 1, "no overlay has an Ingress to check"
+
+
+def test_the_gpu_overlay_gives_each_model_pod_one_gpu_it_names() -> None:
+    objects = render(DEPLOY / "overlays" / "gpu")
+    for name in ("izzati-web", "izzati-worker"):
+        deployment = find(objects, "Deployment", name)
+        [container] = pod(deployment)["containers"]
+        limits, requests = container["resources"]["limits"], container["resources"]["requests"]
+        gpus = int(limits["nvidia.com/gpu"])
+        assert gpus >= 1, name
+        # an extended resource cannot be overcommitted: a request, if any, equals the limit
+        assert requests.get("nvidia.com/gpu", limits["nvidia.com/gpu"]) == limits["nvidia.com/gpu"], name
+        tolerations = pod(deployment)["tolerations"]
+        assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in tolerations, name
+        # the device plugin shows the pod its GPUs as cuda:0 .. cuda:n-1, and only those
+        devices = container_env(objects, container)["IZZATI_DEVICES"].split(",")
+        assert devices == ["auto"] or devices == [f"cuda:{i}" for i in range(gpus)], (name, devices)
+    base = render(DEPLOY / "base")
+    for _, container in izzati_containers(base):
+        assert "nvidia.com/gpu" not in container["resources"]["limits"], "the base must schedule on any node"
+        assert "IZZATI_DEVICES" not in container_env(base, container)
