@@ -18,7 +18,7 @@ ENV_PREFIX = "IZZATI_"
 
 # settings where an empty value (IZZATI_API_KEY=) means "not set"
 _EMPTY_IS_NONE: tuple[str, ...] = ("callback_timeout", "api_key", "max_inflight", "max_queued_jobs", "batch_size")
-_EMPTY_IS_NONE += ("batch_wait_ms", "metrics_port")
+_EMPTY_IS_NONE += ("batch_wait_ms", "metrics_port", "workers_per_device")
 
 
 class Settings(BaseSettings):
@@ -49,7 +49,18 @@ class Settings(BaseSettings):
     workers: int = Field(
         1,
         ge=1,
-        description="number of web server processes",
+        description="number of web server processes (on each device: see IZZATI_WORKERS_PER_DEVICE)",
+    )
+    devices: str = Field(
+        "cpu",
+        description="devices the server processes run on: cpu, a list such as cuda:0,cuda:1 (each GPU process "
+        "gets CUDA_VISIBLE_DEVICES=N, and setup(self, device) gets 'cuda:0'), or auto (the GPUs nvidia-smi -L "
+        "lists, else cpu)",
+    )
+    workers_per_device: int | None = Field(
+        None,
+        ge=1,
+        description="server processes on each device (default: IZZATI_WORKERS)",
     )
     queue_url: str = Field(
         "memory://",

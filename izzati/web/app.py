@@ -22,7 +22,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import tracing
+from ..defaults import GRACEFUL_TIMEOUT
 from ..jobs.service import JobService
+from ..jobs.thread import JobThread
 from ..metrics.collect import Scrape
 from ..queues import Queue
 from .endpoint import Endpoint
@@ -44,6 +46,13 @@ _NO_NATIVE_TELEMETRY: dict[str, Any] = (
 )
 
 
+async def _start_jobs(setup: asyncio.Task[None] | None, job_thread: JobThread) -> None:
+    """Take jobs once the callback is set up in this process (the model it already holds)."""
+    if setup is not None:
+        await asyncio.shield(setup)
+    job_thread.start()
+
+
 class IzzatiApp(FastAPI):
     """The FastAPI app of a `Backend`; `POST /` takes a lean path when no middleware is added.
 
@@ -51,13 +60,15 @@ class IzzatiApp(FastAPI):
         endpoint: the endpoint of `POST /` (it holds the callback and the limits).
         queue: the queue the readiness probe asks about.
         problems: names what else makes the service unready (e.g. a dead worker process).
-        setting_up: names the other local processes whose setup has not finished (job runner).
+        setting_up: names the other local processes whose setup has not finished.
         jobs: serve the job routes for these jobs.
         api_key, cors_origins, access_log: see `Backend`.
         title, summary: shown in the OpenAPI docs and on the try-it page.
         try_page: serve the try-it page to browsers at `GET /`.
         metrics: serve `GET /metrics` from this scrape (None: no metrics).
         ready_without_workers: `/ready` does not wait for a live worker (see `Backend`).
+        job_grace: seconds a job running here may take to finish when the server stops (jobs
+            whose queue reaches only this process tree run in its server processes).
     """
 
     def __init__(
@@ -76,12 +87,19 @@ class IzzatiApp(FastAPI):
         try_page: bool = True,
         metrics: Scrape | None = None,
         ready_without_workers: bool = False,
+        job_grace: float = GRACEFUL_TIMEOUT,
     ) -> None:
         @asynccontextmanager
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             tracing.refresh()  # a tracer provider the application set up by now turns tracing on
-            endpoint.start_setup()  # in the background: the server answers probes meanwhile
+            setup = endpoint.start_setup()  # in the background: the server answers probes meanwhile
+            job_thread = JobThread(jobs, endpoint.invoker) if jobs is not None and jobs.runs_here else None
+            starting = asyncio.create_task(_start_jobs(setup, job_thread)) if job_thread is not None else None
             yield
+            if starting is not None:
+                starting.cancel()
+            if job_thread is not None:
+                await asyncio.to_thread(job_thread.stop, job_grace)
             endpoint.shutdown()
             await asyncio.to_thread(endpoint.invoker.teardown)
 

@@ -22,7 +22,7 @@ from ..invoker import Invoker, describe
 from ..jobs import Hangup, current_request
 from ..jobs.service import JobService
 from ..metrics import CALLBACK_SECONDS, RECORDER
-from ..supervisor import ReadyBoard
+from ..supervisor import ReadyBoard, State, report
 from .errors import error_reply
 from .hangup import HangupWatch
 from .inputs import FORMS, ClientDisconnected, Limits, media_type_of, read_request
@@ -103,8 +103,10 @@ class Endpoint:
             # a daemon thread: a setup that hangs must not keep the process from exiting on SIGTERM
             await in_daemon_thread(self.invoker.setup, "izzati-setup")
         except Exception:
-            # a server without its model cannot serve: exit (code 1) rather than answer 500s
+            # a server without its model cannot serve: exit (code 1) rather than answer 500s; its
+            # supervisor stops the service (a new process would load the same broken model)
             logger.critical("setup of %s raised: this server process exits", self.name, exc_info=True)
+            report(State.FAILED)
             os._exit(1)
         self.board.ready()
 
