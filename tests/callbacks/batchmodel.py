@@ -1,4 +1,4 @@
-"""Batch callbacks: each batch is recorded (pid, process name, size) in the file named by
+"""Batch callbacks: each batch is recorded (pid, process/thread name, size) in the file named by
 BATCH_LOG; an item's text says how it should fail."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import threading
 import time
 from typing import Any
 
@@ -20,7 +21,10 @@ def _note(size: int) -> None:
     if path:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, f"{os.getpid()} {multiprocessing.current_process().name} {size}\n".encode())
+            os.write(
+                fd,
+                f"{os.getpid()} {multiprocessing.current_process().name}/{threading.current_thread().name.replace(' ', '_')} {size}\n".encode(),
+            )
         finally:
             os.close(fd)
 
