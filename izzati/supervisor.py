@@ -34,7 +34,7 @@ from . import devices
 from ._process import backoff, mp_context, process_problem, run_quietly, signals_handled, stop_processes
 from .defaults import GRACEFUL_TIMEOUT
 
-__all__ = ["Supervisor", "Child", "Policy", "State", "ReadyBoard", "die_with_parent", "report"]
+__all__ = ["Supervisor", "Child", "Policy", "State", "die_with_parent", "report"]
 
 logger = logging.getLogger("izzati")
 
@@ -266,43 +266,3 @@ class Supervisor:
                 logger.exception("%s: preparing its restart failed", child.name)
         self._spawn(child)
         logger.info("%s started again (pid %s) on %s", child.name, child.pid.value, child.device)
-
-
-class ReadyBoard:
-    """Shared memory in which each of `size` server processes says whether its setup is done, so
-    any of them can tell a readiness probe about all of them."""
-
-    def __init__(self, size: int) -> None:
-        # a slot holds 0 (no process yet), the pid of a process setting up, or minus the pid of a
-        # ready one
-        self._slots = mp_context().Array("i", max(size, 1))
-
-    def _values(self) -> list[int]:
-        return [int(self._slots[index]) for index in range(len(self._slots))]
-
-    def setting_up(self) -> None:
-        """This process starts its setup: it takes a slot (a free one, or one of a dead process)."""
-        with self._slots.get_lock():
-            pid = os.getpid()
-            for index, value in enumerate(self._values()):
-                if value == 0 or abs(value) == pid or process_problem(abs(value), "") is not None:
-                    self._slots[index] = pid
-                    return
-
-    def ready(self) -> None:
-        """This process finished its setup."""
-        with self._slots.get_lock():
-            pid = os.getpid()
-            for index, value in enumerate(self._values()):
-                if value == pid:
-                    self._slots[index] = -pid
-
-    def waiting(self) -> list[str]:
-        """A line for each server process that is starting or setting up."""
-        found = []
-        for value in self._values():
-            if value == 0:
-                found.append("a server process is starting")
-            elif value > 0:
-                found.append(f"server process (pid {value}) is setting up")
-        return found

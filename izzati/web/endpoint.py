@@ -22,11 +22,12 @@ from ..invoker import Invoker, describe
 from ..jobs import Hangup, current_request
 from ..jobs.service import JobService
 from ..metrics import CALLBACK_SECONDS, RECORDER
-from ..supervisor import ReadyBoard, State, report
+from ..supervisor import State, report
 from .errors import error_reply
 from .hangup import HangupWatch
 from .inputs import FORMS, ClientDisconnected, Limits, media_type_of, read_request
 from .jobroutes import submit_job, wants_async
+from .readyboard import ReadyBoard
 from .responses import error_response, render
 from .streaming import ItemStream, is_stream, wants_events
 from .threadpool import CallbackPool, in_daemon_thread

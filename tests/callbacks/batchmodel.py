@@ -20,11 +20,9 @@ def _note(size: int) -> None:
     path = os.environ.get("BATCH_LOG")
     if path:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        where = f"{multiprocessing.current_process().name}/{threading.current_thread().name}".replace(" ", "_")
         try:
-            os.write(
-                fd,
-                f"{os.getpid()} {multiprocessing.current_process().name}/{threading.current_thread().name.replace(' ', '_')} {size}\n".encode(),
-            )
+            os.write(fd, f"{os.getpid()} {where} {size}\n".encode())
         finally:
             os.close(fd)
 
