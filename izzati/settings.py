@@ -30,6 +30,11 @@ class Settings(BaseSettings):
         description="'module:function' of the web callback (default echoes text and file names "
         "and puts text on the queue)",
     )
+    routes: str = Field(
+        "",
+        description="several callbacks, each on its path: '/=mymodule:echo,/classify=mymodel:Classifier' "
+        "(replaces IZZATI_CALLBACK; jobs run the callback at /)",
+    )
     worker: str = Field(
         "izzati.examples:print_items",
         description="'module:function' of the background target, called as target(q, *args, **kwargs) "

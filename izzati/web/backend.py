@@ -22,6 +22,7 @@ from ..supervisor import Child, Supervisor
 from .app import IzzatiApp
 from .endpoint import Endpoint
 from .inputs import Limits
+from .routes import route_callbacks
 from .server import serve, server_children, server_config
 
 __all__ = ["Backend"]
@@ -31,12 +32,15 @@ WORKER = "izzati-worker"
 
 
 class Backend:
-    """Serve one callback over HTTP: `Backend(callback).run()`.
+    """Serve one callback over HTTP: `Backend(callback).run()`; or several, each on its path:
+    `Backend({"/": echo, "/classify": Classifier})`.
 
     Arguments:
         callback: called as `callback(text, data, *args, **kwargs)` for each `POST /`; with
             `background=True` as `callback(q, text, data, *args, **kwargs)`. A plain function runs
-            in a worker thread, an `async def` is awaited.
+            in a worker thread, an `async def` is awaited. A mapping of paths to callbacks serves
+            each on its path, each with its own setup, batching and streaming; `args`, `kwargs` and
+            the batch settings apply to each; jobs run the callback at `/` (the first, without one).
         args, kwargs: extra arguments for the callback, after `text` and `data`.
         background: `run()` starts the server in a child process and returns `(process, queue)`.
         queue: a queue (or queue URL) for the callback: with `background=True` it replaces the
@@ -72,7 +76,7 @@ class Backend:
 
     def __init__(
         self,
-        callback: Callable[..., Any] = echo,
+        callback: Callable[..., Any] | Mapping[str, Callable[..., Any]] = echo,
         args: Sequence[Any] = (),
         kwargs: Mapping[str, Any] | None = None,
         background: bool = False,
@@ -102,15 +106,21 @@ class Backend:
         self.callback = callback
         self.background = background
         self.q: Queue | None = resolve_queue(queue) if background or queue is not None else None
-        self.invoker = Invoker(
-            callback,
-            args,
-            kwargs,
-            queue=self.q,
-            queue_first=background,
-            batch_size=batch_size,
-            batch_wait_ms=batch_wait_ms,
-        )
+        callbacks = route_callbacks(callback)
+        self.invokers = {
+            path: Invoker(
+                target,
+                args,
+                kwargs,
+                queue=self.q,
+                queue_first=background,
+                batch_size=batch_size,
+                batch_wait_ms=batch_wait_ms,
+            )
+            for path, target in callbacks.items()
+        }
+        self.invoker = self.invokers.get("/") or next(iter(self.invokers.values()))
+        """The invoker of `/` (of the first route, when none is at `/`): the one jobs run with."""
         limits = limits or Limits()
         if max_body_bytes is not None:
             limits = dataclasses.replace(limits, max_body_bytes=max_body_bytes)
@@ -119,16 +129,22 @@ class Backend:
         self.jobs: JobService | None = JobService.local() if self.local_jobs else job_service
         self.supervisor = Supervisor(on_restart=self._restarting, grace=defaults.GRACEFUL_TIMEOUT)
         """The process tree of this service (server processes, a memory:// worker), once declared."""
-        self.endpoint = Endpoint(
-            self.invoker,
-            limits,
-            debug=debug,
-            threads=threads,
-            callback_timeout=callback_timeout,
-            jobs=self.jobs,
-            max_inflight=max_inflight,
-            metrics=metrics,
-        )
+        self.routes = {
+            path: Endpoint(
+                invoker,
+                limits,
+                debug=debug,
+                threads=threads,
+                callback_timeout=callback_timeout,
+                jobs=self.jobs if invoker is self.invoker else None,
+                max_inflight=max_inflight,
+                metrics=metrics,
+                path=path,
+            )
+            for path, invoker in self.invokers.items()
+        }
+        """Each route's path and endpoint (the endpoint holds its invoker)."""
+        self.endpoint = next(endpoint for endpoint in self.routes.values() if endpoint.invoker is self.invoker)
         self.metrics = metrics
         self.traces = traces
         scrape = None
@@ -144,6 +160,7 @@ class Backend:
             scrape = Scrape(queues, self.jobs.store if self.jobs is not None else None)
         self.app = IzzatiApp(
             self.endpoint,
+            routes=self.routes,
             queue=self.q,
             problems=self.supervisor.problems,
             setting_up=self.supervisor.setting_up,
@@ -152,7 +169,7 @@ class Backend:
             cors_origins=cors_origins,
             access_log=access_log,
             title=title,
-            summary=f"izzati backend for {describe(callback)}",
+            summary=f"izzati backend for {', '.join(describe(i.callback) for i in self.invokers.values())}",
             try_page=try_page,
             metrics=scrape,
             ready_without_workers=ready_without_workers,
@@ -210,7 +227,8 @@ class Backend:
         """Run uvicorn until SIGINT/SIGTERM, in-flight requests finishing: in this process, or with
         `workers` > 1 (or jobs to run) as that many supervised server processes on one port."""
         if workers <= 1 and not (self.jobs is not None and self.jobs.runs_here):
-            self.endpoint.expect_processes(1)
+            for endpoint in self.routes.values():
+                endpoint.expect_processes(1)
             serve(server_config(self.app, host, port, self.limits, **uvicorn_options))
             return
         children, sock = self.server_children(host, port, per_device=workers, **uvicorn_options)
@@ -229,7 +247,8 @@ class Backend:
         that holds the port meanwhile (`supervise` closes it). Other keyword arguments go to
         `uvicorn.Config`."""
         config = server_config(self.app, host, port, self.limits, **uvicorn_options)
-        self.endpoint.expect_processes(len(devices) * per_device)
+        for endpoint in self.routes.values():
+            endpoint.expect_processes(len(devices) * per_device)
         return server_children(config, devices, per_device)
 
     def supervise(

@@ -55,6 +55,7 @@ class Endpoint:
         max_inflight: most calls running or waiting for a thread in this process; beyond it a
             request gets 503 `overloaded` at once, its body unread (None: no bound).
         metrics: time the calls and count the batches (`izzati.metrics`).
+        path: the route's path (in readiness lines and error logs).
     """
 
     def __init__(
@@ -69,8 +70,10 @@ class Endpoint:
         always_job: bool = False,
         max_inflight: int | None = None,
         metrics: bool = True,
+        path: str = "/",
     ) -> None:
         self.invoker = invoker
+        self.path = path
         self.name = describe(invoker.callback)
         self.limits = limits
         self.debug = debug
@@ -260,7 +263,7 @@ class Endpoint:
         return error_response(error, headers={"Retry-After": str(retry_after), "Connection": "close"})
 
     def _error(self, exc: Exception) -> ASGIApp:
-        return error_reply(exc, where="POST /", callback=self.invoker.callback, debug=self.debug)
+        return error_reply(exc, where=f"POST {self.path}", callback=self.invoker.callback, debug=self.debug)
 
     def _stream(self, scope: Scope, items: Any, hangup: Hangup) -> ASGIApp:
         # the generator's body runs from here on, lazily, in this task or in pool threads that
