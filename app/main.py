@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from izzati.assembly import configure_logging, load_settings
 from izzati.exceptions import IzzatiError
 from izzati.launch import run_web, run_worker
-from izzati.settings import settings_help
+from izzati.settingshelp import settings_help
 
 __all__ = ["main", "usage"]
 

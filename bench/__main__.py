@@ -9,6 +9,8 @@
     python -m bench metrics [--runs 5]             W1 with metrics on vs off (bench/metrics_overhead.py)
     python -m bench typed [--runs 5]               W1 typed vs untyped; orjson vs json.dumps (bench/typed.py)
     python -m bench jobstore [--jobs 200]          jobs/s, S3 vs directory store; RSS serving 1 GiB (bench/jobstore.py)
+    python -m bench tree [--model-mb 200] [--workers 2] [--baseline DIR]
+                                                   summed RSS of the service's process tree (bench/tree_memory.py)
     python -m bench peers [--quick] [--only P1,P2,P3] [--processes 1,2] [--seconds S] [--runs N]
                                                    izzati beside LitServe, BentoML, FastAPI (bench/peers/)
 
@@ -31,6 +33,7 @@ COMMANDS = {
     "metrics": ("bench.metrics_overhead", "W1 with metrics on vs off, interleaved (the cost of /metrics)"),
     "typed": ("bench.typed", "W1 typed vs untyped callback, and orjson vs json.dumps replies, interleaved"),
     "jobstore": ("bench.jobstore", "jobs/s through the S3 store vs the directory store; web RSS serving 1 GiB results"),
+    "tree": ("bench.tree_memory", "summed RSS of a service's whole process tree, a 200 MiB model, 2 workers"),
     "peers": ("bench.peers.cli", "izzati beside LitServe, BentoML and FastAPI: overhead and models, batched too"),
 }
 

@@ -35,6 +35,7 @@ __all__ = [
     "configure_logging",
     "is_memory",
     "load_callback",
+    "load_routes",
     "load_worker",
     "open_settings_queue",
     "default_job_dir",
@@ -77,9 +78,27 @@ def is_memory(settings: Settings) -> bool:
 
 
 def load_callback(settings: Settings) -> Callable[..., Any]:
-    """Import the web callback named by IZZATI_CALLBACK."""
+    """Import the web callback named by IZZATI_CALLBACK (with IZZATI_ROUTES: the one at `/`, or
+    the first: the callback jobs run)."""
+    routes = load_routes(settings)
+    if routes is None:
+        extend_path(settings.callback_path)
+        return import_callable(settings.callback, "IZZATI_CALLBACK")
+    return routes.get("/") or next(iter(routes.values()))
+
+
+def load_routes(settings: Settings) -> dict[str, Callable[..., Any]] | None:
+    """Import the callbacks IZZATI_ROUTES names, by path; None when it is not set."""
+    if not settings.routes.strip():
+        return None
+    from .web.routes import parse_routes
+
+    try:
+        named = parse_routes(settings.routes)
+    except ValueError as exc:
+        raise ConfigError(f"IZZATI_ROUTES={settings.routes!r}: {exc}") from None
     extend_path(settings.callback_path)
-    return import_callable(settings.callback, "IZZATI_CALLBACK")
+    return {path: import_callable(target, "IZZATI_ROUTES") for path, target in named.items()}
 
 
 def load_worker(settings: Settings) -> Callable[..., Any]:
@@ -183,7 +202,7 @@ def build_backend(settings: Settings, queue: Queue | None, jobs: JobService | No
     """Import the callback and make its `Backend`; a wrong signature is a ConfigError."""
     from .web.backend import Backend
 
-    callback = load_callback(settings)
+    callback: Callable[..., Any] | dict[str, Callable[..., Any]] = load_routes(settings) or load_callback(settings)
     try:
         return Backend(
             callback,
@@ -205,7 +224,14 @@ def build_backend(settings: Settings, queue: Queue | None, jobs: JobService | No
             job_service=jobs,
         )
     except TypeError as exc:
-        raise ConfigError(f"IZZATI_CALLBACK={settings.callback!r}: wrong signature: {exc}") from None
+        setting = (
+            f"IZZATI_ROUTES={settings.routes!r}"
+            if settings.routes.strip()
+            else f"IZZATI_CALLBACK={settings.callback!r}"
+        )
+        raise ConfigError(f"{setting}: wrong signature: {exc}") from None
+    except ValueError as exc:  # a route's path
+        raise ConfigError(f"IZZATI_ROUTES={settings.routes!r}: {exc}") from None
 
 
 def serve_worker_metrics(settings: Settings, queue: Queue, jobs: JobService | None) -> None:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, cast
 
+from . import devices
 from ._process import current_pid
 from .batching import BatchPolicy, resolve_policy
 from .encoding import encode_json
@@ -61,6 +62,18 @@ def signature_problem(
     return None
 
 
+def _takes_one_argument(func: Callable[..., Any]) -> bool:
+    """Whether `func` (a bound `setup`) takes a positional argument (the device)."""
+    signature = _signature(func)
+    if signature is None:
+        return False
+    try:
+        signature.bind(None)
+    except TypeError:
+        return False
+    return True
+
+
 def _is_async(func: Callable[..., Any]) -> bool:
     while isinstance(func, functools.partial):
         func = func.func
@@ -105,6 +118,7 @@ class Invoker:
         self.callback = callback
         self.batch: BatchPolicy | None = resolve_policy(callback, batch_size, batch_wait_ms)
         self.needs_setup = callable(getattr(callback, "setup", None))
+        self.setup_takes_device = self.needs_setup and _takes_one_argument(getattr(callback, "setup"))  # noqa: B009
         self._setup_pid = 0
         self._lock_pid = 0
         self._lock = threading.Lock()
@@ -157,7 +171,8 @@ class Invoker:
 
     def setup(self) -> None:
         """Run the callback's `setup()` once in this process, logging how long it took; a no-op
-        for a callback without one. What setup() keeps on the object reaches every call here."""
+        for a callback without one. What setup() keeps on the object reaches every call here.
+        A `setup(self, device)` gets this process's device (`izzati.devices.current()`)."""
         pid = current_pid()
         if not self.needs_setup or self._setup_pid == pid:
             return
@@ -167,9 +182,11 @@ class Invoker:
             if self._setup_pid == pid:
                 return
             name = describe(self.callback)
-            logger.info("setting up %s (pid %d)", name, pid)
+            device = devices.current()
+            logger.info("setting up %s (pid %d, device %s)", name, pid, devices.assigned())
             started = time.perf_counter()
-            getattr(self.callback, "setup")()  # noqa: B009 - checked callable in __init__
+            setup = getattr(self.callback, "setup")  # noqa: B009 - checked callable in __init__
+            setup(device) if self.setup_takes_device else setup()
             logger.info("setup of %s took %.2f s (pid %d)", name, time.perf_counter() - started, pid)
             self._setup_pid = pid
 

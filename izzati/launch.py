@@ -1,11 +1,13 @@
 """Settings → the processes of a service. `run_web` and `run_worker` are the whole process tree:
 
-    python -m app / izzati run                    python -m app worker / izzati worker
-    (IZZATI_QUEUE_URL=memory://)                  (IZZATI_QUEUE_URL=redis://...)
-    web process: uvicorn, IZZATI_WORKERS of them  worker process: the worker target (main thread)
-     ├─ izzati-worker: the worker target           └─ izzati-jobs thread: the job runner
-     └─ izzati-jobs: the job runner
-    (IZZATI_QUEUE_URL=redis://...): web process(es) only; workers run apart, any number of them.
+    python -m app / izzati run                        python -m app worker / izzati worker
+    supervisor (the first process; serves nothing)    worker process (redis://): the worker target
+     ├─ izzati-server-0 … N-1: uvicorn, on their       └─ izzati-jobs thread: the job runner
+     │   devices (IZZATI_DEVICES × IZZATI_WORKERS_PER_DEVICE); each sets the callback up once,
+     │   and on memory:// runs jobs in its izzati-jobs thread with that same model
+     │   policy RESTART: a crashed one starts again, its jobs given back; a failed setup stops all
+     └─ izzati-worker (memory://): the worker target    policy RESTART
+    (IZZATI_QUEUE_URL=redis://...): server processes only; workers run apart, any number of them.
 
 Both take the callback and the worker target from the settings, fail fast with one line naming
 the setting (`ConfigError`), and stop gracefully on SIGTERM.
@@ -18,19 +20,9 @@ import os
 import signal
 import threading
 import time
-from typing import TYPE_CHECKING
 
-from . import tracing
+from . import devices, tracing
 from ._process import critical_thread
-from .exceptions import ConfigError
-from .invoker import Invoker
-from .jobs.runner import JobRunner
-from .queues import mask_url
-from .settings import Settings
-from .worker import run_worker as run_worker_target
-
-if TYPE_CHECKING:
-    pass
 from .assembly import (
     batch_options,
     build_backend,
@@ -42,42 +34,52 @@ from .assembly import (
     open_settings_queue,
     serve_worker_metrics,
 )
+from .exceptions import ConfigError
+from .invoker import Invoker
+from .jobs.runner import JobRunner
+from .queues import mask_url
+from .settings import Settings
+from .supervisor import Child, Policy
+from .worker import run_worker as run_worker_target
 
-__all__ = ["run_web", "run_worker"]
+__all__ = ["run_web", "run_worker", "server_devices"]
 
 logger = logging.getLogger("izzati.service")
 
 
+def server_devices(settings: Settings) -> list[str]:
+    """The devices the settings name (IZZATI_DEVICES; `auto` asks nvidia-smi), as a ConfigError."""
+    try:
+        return devices.parse(settings.devices)
+    except ValueError as exc:
+        raise ConfigError(f"IZZATI_DEVICES={settings.devices!r}: {exc}") from None
+
+
 def run_web(settings: Settings) -> None:
-    """Serve the callback; with memory:// also start the worker and the job runner next to it."""
+    """Serve the callback from supervised server processes; with memory:// also run the worker
+    target next to them (and the jobs inside them)."""
     check_port(settings.host, settings.port)
+    found = server_devices(settings)
     target = load_worker(settings) if is_memory(settings) else None
     queue = open_settings_queue(settings)
     jobs = build_jobs(settings)
     backend = build_backend(settings, queue, jobs)
-    if target is not None:
-        # the same graceful stop as `python -m app worker`: on SIGTERM the current item finishes;
-        # Ctrl+C reaches this child too, but the web process alone stops it (one SIGTERM at exit)
-        backend.start_child(
-            run_worker_target,
-            "izzati-worker",
-            target,
-            queue,
-            settings.worker_args,
-            settings.worker_kwargs,
-            grace=settings.graceful_timeout,
-            stop_signals=(signal.SIGTERM,),
-        )
-        if jobs is not None:
-            backend.start_job_runner()  # memory://: this machine's own job runner
-    backend.run(
+    servers, sock = backend.server_children(
         settings.host,
         settings.port,
+        devices=found,
+        per_device=settings.workers_per_device or settings.workers,
         log_level=settings.log_level,
-        workers=settings.workers,
         timeout_graceful_shutdown=settings.graceful_timeout,
         limit_concurrency=settings.max_connections,
     )
+    tree = list(servers)
+    if target is not None:
+        # the same graceful stop as `python -m app worker`: on SIGTERM the current item finishes
+        worker_args = (target, queue, settings.worker_args, settings.worker_kwargs)
+        options = {"grace": settings.graceful_timeout, "stop_signals": (signal.SIGTERM,)}
+        tree.append(Child("izzati-worker", run_worker_target, worker_args, options, policy=Policy.RESTART))
+    backend.supervise(tree, sock, grace=settings.graceful_timeout)
 
 
 def run_worker(settings: Settings) -> None:

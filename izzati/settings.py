@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -11,14 +10,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from . import defaults
 
-__all__ = ["Settings", "ENV_PREFIX", "env_example", "settings_help"]
+__all__ = ["Settings", "ENV_PREFIX"]
 
 ENV_PREFIX = "IZZATI_"
 
 
 # settings where an empty value (IZZATI_API_KEY=) means "not set"
 _EMPTY_IS_NONE: tuple[str, ...] = ("callback_timeout", "api_key", "max_inflight", "max_queued_jobs", "batch_size")
-_EMPTY_IS_NONE += ("batch_wait_ms", "metrics_port")
+_EMPTY_IS_NONE += ("batch_wait_ms", "metrics_port", "workers_per_device")
 
 
 class Settings(BaseSettings):
@@ -30,6 +29,11 @@ class Settings(BaseSettings):
         "izzati.examples:echo",
         description="'module:function' of the web callback (default echoes text and file names "
         "and puts text on the queue)",
+    )
+    routes: str = Field(
+        "",
+        description="several callbacks, each on its path: '/=mymodule:echo,/classify=mymodel:Classifier' "
+        "(replaces IZZATI_CALLBACK; jobs run the callback at /)",
     )
     worker: str = Field(
         "izzati.examples:print_items",
@@ -49,7 +53,18 @@ class Settings(BaseSettings):
     workers: int = Field(
         1,
         ge=1,
-        description="number of web server processes",
+        description="number of web server processes (on each device: see IZZATI_WORKERS_PER_DEVICE)",
+    )
+    devices: str = Field(
+        "cpu",
+        description="devices the server processes run on: cpu, a list such as cuda:0,cuda:1 (each GPU process "
+        "gets CUDA_VISIBLE_DEVICES=N, and setup(self, device) gets 'cuda:0'), or auto (the GPUs nvidia-smi -L "
+        "lists, else cpu)",
+    )
+    workers_per_device: int | None = Field(
+        None,
+        ge=1,
+        description="server processes on each device (default: IZZATI_WORKERS)",
     )
     queue_url: str = Field(
         "memory://",
@@ -271,28 +286,3 @@ class Settings(BaseSettings):
     def variables(cls) -> list[tuple[str, str, str]]:
         """Each setting as `(IZZATI_NAME, default, description)`, for --help and .env.example."""
         return [(ENV_PREFIX + name.upper(), default, description) for name, default, description in cls.rows()]
-
-
-def settings_help() -> str:
-    """Every setting with its default and meaning, as `izzati settings` and `python -m app --help` print it."""
-    lines = ["Settings come from IZZATI_* environment variables or a .env file in the working directory:", ""]
-    for name, default, description in Settings.variables():
-        lines.append(f"  {name}={default}")
-        lines.extend(textwrap.wrap(description, 90, initial_indent="      ", subsequent_indent="      "))
-    return "\n".join(lines)
-
-
-def env_example() -> str:
-    """The text of `.env.example`: every setting, commented out, with its default and meaning."""
-    lines = [
-        "# izzati settings: copy to .env (cp .env.example .env), then uncomment and edit what you change.",
-        "# Every line shows the default; `izzati settings` (or `python -m app --help`) prints the same list.",
-        "# docker-compose.yml sets IZZATI_QUEUE_URL=redis://redis:6379/0 for its services itself, and",
-        "# defaults IZZATI_CALLBACK / IZZATI_WORKER to the examples in ./callbacks; its workers serve their",
-        "# metrics on IZZATI_METRICS_PORT=9100 (for `--profile monitoring`), never published.",
-        "# Regenerate: python -c 'from izzati.settings import env_example as e; print(e(), end=\"\")' > .env.example",
-        "",
-    ]
-    for name, default, description in Settings.variables():
-        lines += [f"# {description}", f"# {name}={default}", ""]
-    return "\n".join(lines).rstrip() + "\n"

@@ -1,43 +1,63 @@
-"""Child processes that a service cannot do without: restarted when they die, gone when it dies.
+"""One supervisor owns a service's process tree: every child declared once, with its policy.
 
-In memory:// mode the web process runs the worker and the job runner as children. A child that
-exits (a crash, an OOM kill, a callback calling `os._exit`) is started again after a pause that
-doubles with each quick death (1 s up to 30 s), and every restart is logged. A child dies with
-its parent, even a SIGKILLed one: Linux sends it SIGTERM (`PR_SET_PDEATHSIG`), and elsewhere a
-watchdog thread notices the new parent pid.
+A `Child` names a target to run in its own process, the device it serves on, and its `Policy`:
+`RESTART` starts a child that died (a crash, an OOM kill, a callback calling `os._exit`) again
+after a pause that doubles with each quick death (1 s up to 30 s); `STOP` stops the whole
+service when it exits. Either way a child whose setup failed stops the service with exit code 1:
+starting it again would load the same broken model. Each child's `State` lives in shared memory,
+so every process of the tree (a readiness probe in any server process) can read all of them.
+
+`Supervisor.run()` watches from the main thread until SIGTERM/SIGINT, then stops the children
+(graceful, then terminate, then kill, each step logged). A child dies with its parent, even a
+SIGKILLed one: Linux sends it SIGTERM (`PR_SET_PDEATHSIG`), elsewhere a watchdog thread notices
+the new parent pid. After uvicorn's `supervisors/multiprocess.py` and cog's worker states.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import ctypes
+import enum
 import logging
 import os
 import signal
-import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from multiprocessing import current_process
 from multiprocessing.process import BaseProcess
 from multiprocessing.sharedctypes import Synchronized
+from types import FrameType
 from typing import Any
 
-from ._process import backoff, mp_context, process_problem, run_quietly
+from . import devices
+from ._process import backoff, mp_context, process_problem, run_quietly, signals_handled, stop_processes
+from .defaults import GRACEFUL_TIMEOUT
 
-__all__ = ["Supervisor", "ReadyBoard", "die_with_parent"]
+__all__ = ["Supervisor", "Child", "Policy", "State", "die_with_parent", "report"]
 
 logger = logging.getLogger("izzati")
 
 _PR_SET_PDEATHSIG = 1
-_QUICK_DEATH = 60.0
+_QUICK_DEATH = 60.0  # a child that lived longer than this starts again after the shortest pause
 
 
-def _restart_delays() -> Any:
-    """The pauses before a dead child starts again: 1 s, doubling with each quick death, up to 30 s."""
-    return backoff(1.0, 30.0)  # a child that lived longer than this starts again after the shortest pause
+class Policy(enum.Enum):
+    """What the supervisor does when a child exits."""
+
+    RESTART = "restart with backoff"
+    STOP = "stop the service"
+
+
+class State(enum.IntEnum):
+    """Where a child is in its life (an int in shared memory, readable from every process)."""
+
+    STARTING = 0
+    SETTING_UP = 1
+    READY = 2
+    FAILED = 3  # its setup raised: the service stops
+    WAITING = 4  # exited; starts again after its pause
+    STOPPED = 5
 
 
 def die_with_parent(parent: int) -> None:
@@ -58,164 +78,177 @@ def die_with_parent(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-SETTING_UP, READY, FAILED = 0, 1, 2
+_own_state: Synchronized[int] | None = None  # in a child: its slot in the supervisor's shared memory
 
 
-def _dispositions() -> dict[int, Any]:
-    """This process's signal dispositions (handlers, SIG_DFL, SIG_IGN) that Python can set again."""
-    found: dict[int, Any] = {}
-    for sig in signal.valid_signals():
-        if sig in (signal.SIGKILL, signal.SIGSTOP):
-            continue
-        with contextlib.suppress(ValueError, OSError):
-            if (handler := signal.getsignal(sig)) is not None:
-                found[sig] = handler
-    return found
-
-
-def _child(
-    parent: int,
-    dispositions: dict[int, Any],
-    state: Synchronized[int],
-    setup: Callable[[], None] | None,
-    target: Callable[..., Any],
-    *args: Any,
-    **kwargs: Any,
-) -> Any:
-    # a restart forks from the running service (uvicorn's handlers in place): start as the first did
-    for sig, handler in dispositions.items():
-        with contextlib.suppress(ValueError, OSError):
-            signal.signal(sig, handler)
-    with contextlib.suppress(ValueError):
-        signal.set_wakeup_fd(-1)  # the running server's event loop is not this process's
-    die_with_parent(parent)
-    # Ctrl+C reaches the whole process group; the parent alone decides then (one SIGTERM at exit)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if setup is not None:
-        try:
-            setup()
-        except Exception:
-            state.value = FAILED
-            logger.exception("%s: setup raised: the process exits", current_process().name)
-            sys.exit(1)
-    state.value = READY
-    return run_quietly(target, *args, **kwargs)
+def report(state: State) -> None:
+    """Tell the supervisor where this child is (SETTING_UP, READY, FAILED); a no-op in a process
+    no supervisor started."""
+    if _own_state is not None:
+        _own_state.value = state
 
 
 @dataclass
-class _Child:
-    target: Callable[..., Any]
+class Child:
+    """A process of the tree, declared once.
+
+    Arguments:
+        name: its process name (in logs and readiness problems).
+        target, args, kwargs: what it runs: `target(*args, **kwargs)`.
+        policy: what its exit does (see `Policy`).
+        device: the device it serves on (`izzati.devices.current()` there); a GPU's
+            `CUDA_VISIBLE_DEVICES` is set from it.
+        setup: run there before `target`; a setup that raises is FAILED. Without one the child
+            is READY when it starts (a server process reports a failed setup itself: `report`).
+    """
+
     name: str
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    setup: Callable[[], None] | None
-    # shared memory: server processes forked later read the current pid and state
-    pid: Synchronized[int]
-    state: Synchronized[int]
-    # the signal handlers of the first start (before the server ran), given to every restart
-    dispositions: dict[int, Any] = field(default_factory=_dispositions)
+    target: Callable[..., Any]
+    args: Sequence[Any] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    policy: Policy = Policy.RESTART
+    device: str = devices.CPU
+    setup: Callable[[], None] | None = None
+    # shared memory, made with the child: processes forked later read its current pid and state
+    pid: Synchronized[int] = field(default_factory=lambda: mp_context().Value("i", 0, lock=False))
+    state: Synchronized[int] = field(default_factory=lambda: mp_context().Value("i", State.STARTING, lock=False))
     process: BaseProcess | None = None
     started: float = 0.0
-    delays: Any = field(default_factory=lambda: _restart_delays())
+    delays: Iterator[float] = field(default_factory=lambda: backoff(1.0, 30.0))
     restart_at: float = 0.0
+
+    def problem(self) -> str | None:
+        """Why this child cannot work now, or None (usable from any process: by pid)."""
+        problem = process_problem(self.pid.value, self.name)
+        if problem is not None and self.state.value == State.FAILED:
+            problem += "; its setup failed (see the log)"
+        return problem
+
+
+def _run_child(parent: int, child: Child) -> Any:
+    global _own_state
+    die_with_parent(parent)
+    # a child forked while the parent had other handlers (uvicorn's) gets the defaults back;
+    # Ctrl+C reaches the whole process group: the parent alone decides then (one SIGTERM at exit)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(ValueError):
+        signal.set_wakeup_fd(-1)  # an event loop of the parent's is not this process's
+    _own_state = child.state
+    devices.enter(child.device)
+    if child.setup is not None:
+        child.state.value = State.SETTING_UP
+        try:
+            child.setup()
+        except Exception:
+            child.state.value = State.FAILED
+            logger.exception("%s: setup raised: the process exits", child.name)
+            os._exit(1)
+    child.state.value = State.READY
+    return run_quietly(child.target, *child.args, **child.kwargs)
 
 
 class Supervisor:
-    """Starts children, restarts those that die, and reports the ones not running.
+    """Starts the declared children, restarts or stops as their policies say, and reports the ones
+    not running.
 
     Arguments:
-        on_restart: called in the parent with a child's name before that child starts again
+        children: the process tree.
+        on_restart: called in the parent with a child and the pid it had, before it starts again
             (e.g. to give the jobs it held back to the queue).
+        grace: seconds the children get to stop (their in-flight work finishing) before SIGKILL.
     """
 
-    def __init__(self, on_restart: Callable[[str], None] | None = None) -> None:
-        self.on_restart = on_restart
-        self._children: list[_Child] = []
-        self._lock = threading.Lock()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
-
-    def start(
+    def __init__(
         self,
-        target: Callable[..., Any],
-        name: str,
-        *args: Any,
-        setup: Callable[[], None] | None = None,
-        **kwargs: Any,
-    ) -> BaseProcess:
-        """Start `target(*args, **kwargs)` in a supervised daemon child process named `name`,
-        after `setup()` there (a setup that raises ends the child with exit code 1)."""
-        context = mp_context()
-        shared = context.Value("i", 0, lock=False), context.Value("i", SETTING_UP, lock=False)
-        child = _Child(target, name, args, kwargs, setup, *shared)
-        self._spawn(child)
-        with self._lock:
-            self._children.append(child)
-            if self._thread is None:
-                # runs before multiprocessing's own exit handler (atexit is last in, first out),
-                # which terminates daemon children: those are not deaths to restart
-                atexit.register(self.stop)
-                self._thread = threading.Thread(target=self._watch, name="izzati-supervisor", daemon=True)
-                self._thread.start()
-        assert child.process is not None
-        return child.process
+        children: Sequence[Child] = (),
+        *,
+        on_restart: Callable[[Child, int], None] | None = None,
+        grace: float = GRACEFUL_TIMEOUT,
+    ) -> None:
+        self.children = list(children)
+        self.on_restart = on_restart
+        self.grace = grace
+        self._stop = threading.Event()
+        self.exit_code = 0
+
+    def run(self, grace: float | None = None) -> int:
+        """Start every child and watch them until a signal or a policy stops the service; the
+        service's exit code (128 + the signal, 1 after a failed setup or a STOP child's exit).
+        `grace` overrides the constructor's."""
+        if grace is not None:
+            self.grace = grace
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            self.exit_code = 128 + signum
+            self._stop.set()
+
+        with signals_handled(on_signal):
+            try:
+                for child in self.children:
+                    self._spawn(child)
+                logger.info("izzati: %s", ", ".join(f"{c.name} on {c.device}" for c in self.children))
+                while not self._stop.wait(0.2):
+                    for child in self.children:
+                        self._check(child)
+            finally:
+                self._stop.set()
+                stop_processes([c.process for c in self.children if c.process is not None], self.grace + 5)
+                for child in self.children:
+                    child.state.value = State.STOPPED
+        return self.exit_code
+
+    def stop(self, code: int = 0) -> None:
+        """Stop the service (from another thread): the children are stopped, `run()` returns."""
+        self.exit_code = code
+        self._stop.set()
 
     def problems(self) -> list[str]:
         """A line for each child that is not running now (usable from any process: by pid)."""
-        found = []
-        for child in self._children:
-            if (problem := process_problem(child.pid.value, child.name)) is not None:
-                found.append(problem + ("; its setup failed (see the log)" if child.state.value == FAILED else ""))
-        return found
+        return [problem for child in self.children if (problem := child.problem()) is not None]
 
     def setting_up(self) -> list[str]:
         """A line for each running child whose setup has not finished."""
         return [
             f"{child.name} (pid {child.pid.value}) is setting up"
-            for child in self._children
-            if child.state.value == SETTING_UP and process_problem(child.pid.value, child.name) is None
+            for child in self.children
+            if child.state.value in (State.STARTING, State.SETTING_UP) and child.problem() is None
         ]
 
-    def alive(self, name: str) -> int:
-        """How many children named `name` run now (usable from any process: by pid)."""
-        return sum(1 for c in self._children if c.name == name and process_problem(c.pid.value, c.name) is None)
+    def declare(self, *children: Child) -> None:
+        """Add children to the tree (before `run()`)."""
+        self.children.extend(children)
 
-    def stop(self) -> None:
-        """Restart nothing from now on (the service is stopping)."""
-        self._stopping = True
+    def alive(self, prefix: str) -> int:
+        """How many children whose name starts with `prefix` run now (usable from any process)."""
+        return sum(1 for child in self.children if child.name.startswith(prefix) and child.problem() is None)
 
-    def _spawn(self, child: _Child) -> None:
-        child.state.value = SETTING_UP
-        process = mp_context().Process(
-            target=_child,
-            args=(os.getpid(), child.dispositions, child.state, child.setup, child.target, *child.args),
-            kwargs=child.kwargs,
-            daemon=True,
-            name=child.name,
-        )
+    def _spawn(self, child: Child) -> None:
+        child.state.value = State.STARTING
+        process = mp_context().Process(target=_run_child, args=(os.getpid(), child), daemon=True, name=child.name)
         process.start()
         child.process, child.started = process, time.monotonic()
         child.pid.value = process.pid or 0
 
-    def _watch(self) -> None:
-        while not self._stopping:
-            time.sleep(0.2)
-            with self._lock:
-                for child in self._children:
-                    self._check(child)
-
-    def _check(self, child: _Child) -> None:
+    def _check(self, child: Child) -> None:
         process = child.process
-        if self._stopping or process is None:
+        if process is None or process.is_alive() or self._stop.is_set():
             return
-        if process.is_alive():
+        if child.state.value == State.FAILED:
+            logger.critical("%s: its setup failed: stopping the service", child.name)
+            self.stop(1)
+            return
+        if child.policy is Policy.STOP:
+            logger.error("%s (pid %s) exited with %s: stopping the service", child.name, process.pid, process.exitcode)
+            self.stop(1)
             return
         now = time.monotonic()
-        if child.restart_at == 0.0:
+        if child.state.value != State.WAITING:
             if now - child.started > _QUICK_DEATH:
-                child.delays = _restart_delays()
+                child.delays = backoff(1.0, 30.0)
             delay = next(child.delays)
             child.restart_at = now + delay
+            child.state.value = State.WAITING
             logger.error(
                 "%s (pid %s) exited with %s: starting it again in %.0f s",
                 child.name,
@@ -226,49 +259,10 @@ class Supervisor:
             return
         if now < child.restart_at:
             return
-        child.restart_at = 0.0
         if self.on_restart is not None:
-            with contextlib.suppress(Exception):
-                self.on_restart(child.name)
+            try:
+                self.on_restart(child, process.pid or 0)
+            except Exception:
+                logger.exception("%s: preparing its restart failed", child.name)
         self._spawn(child)
-        logger.info("%s started again (pid %s)", child.name, child.pid.value)
-
-
-class ReadyBoard:
-    """Shared memory in which each of `size` server processes says whether its setup is done, so
-    any of them can tell a readiness probe about all of them."""
-
-    def __init__(self, size: int) -> None:
-        # a slot holds 0 (no process yet), the pid of a process setting up, or minus the pid of a
-        # ready one
-        self._slots = mp_context().Array("i", max(size, 1))
-
-    def _values(self) -> list[int]:
-        return [int(self._slots[index]) for index in range(len(self._slots))]
-
-    def setting_up(self) -> None:
-        """This process starts its setup: it takes a slot (a free one, or one of a dead process)."""
-        with self._slots.get_lock():
-            pid = os.getpid()
-            for index, value in enumerate(self._values()):
-                if value == 0 or abs(value) == pid or process_problem(abs(value), "") is not None:
-                    self._slots[index] = pid
-                    return
-
-    def ready(self) -> None:
-        """This process finished its setup."""
-        with self._slots.get_lock():
-            pid = os.getpid()
-            for index, value in enumerate(self._values()):
-                if value == pid:
-                    self._slots[index] = -pid
-
-    def waiting(self) -> list[str]:
-        """A line for each server process that is starting or setting up."""
-        found = []
-        for value in self._values():
-            if value == 0:
-                found.append("a server process is starting")
-            elif value > 0:
-                found.append(f"server process (pid {value}) is setting up")
-        return found
+        logger.info("%s started again (pid %s) on %s", child.name, child.pid.value, child.device)

@@ -102,6 +102,7 @@ def test_dotenv_and_callback_path(spawn: Spawn, tmp_path: Path) -> None:
         ({"IZZATI_JOB_DIR": "/dev/null"}, "IZZATI_JOB_DIR='/dev/null': cannot use the job folder"),
         ({"IZZATI_CALLBACK_ARGS": "[1,"}, "IZZATI_CALLBACK_ARGS: not valid JSON"),
         ({"IZZATI_PORT": "http"}, "IZZATI_PORT: Input should be a valid integer"),
+        ({"IZZATI_DEVICES": "gpu0"}, "IZZATI_DEVICES='gpu0': 'gpu0' is not a device: use auto, cpu, or cuda:N"),
         ({"IZZATI_LOG_LEVEL": "nonsense"}, "IZZATI_LOG_LEVEL: Input should be 'critical', 'error'"),
     ],
 )
@@ -414,30 +415,45 @@ def _rss(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-def test_ready_reports_dead_memory_worker_processes(spawn: Spawn) -> None:
-    proc, url = start_web(spawn, {})
+def test_ready_reports_a_dead_memory_worker_and_the_supervisor_restarts_it(spawn: Spawn) -> None:
+    proc, url = start_web(spawn, {"IZZATI_CALLBACK": "whoami:handle"})
     assert httpx.get(url + "ready").status_code == 200
     children = _children(proc.popen.pid)
-    assert len(children) == 2  # the memory:// worker and the job runner
-    for pid in children:
-        os.kill(pid, signal.SIGKILL)
+    assert len(children) == 2  # one server process (it runs the jobs too) and the memory:// worker
+    server = httpx.post(url).json()["pid"]
+    [worker] = children - {server}
+    os.kill(worker, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while httpx.get(url + "ready").status_code == 200 and time.monotonic() < deadline:
         time.sleep(0.05)
     r = httpx.get(url + "ready")
     assert r.status_code == 503
-    problems = r.json()["problems"]
-    assert {problem.split(" (pid")[0] for problem in problems} == {"izzati-worker", "izzati-jobs"}
-    assert all(any(f"(pid {pid}) is not running" in problem for problem in problems) for pid in children)
+    assert r.json()["problems"] == [f"izzati-worker (pid {worker}) is not running"]
     assert httpx.get(url + "health").status_code == 200  # liveness is not readiness
-    # supervised: both are started again, and the service is ready again
+    # supervised: started again, and the service is ready again
     deadline = time.monotonic() + 15
     while httpx.get(url + "ready").status_code != 200 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert httpx.get(url + "ready").status_code == 200
     restarted = _children(proc.popen.pid)
-    assert len(restarted) == 2 and not restarted & children
-    assert proc.output().count("exited with -9: starting it again") == 2
+    assert len(restarted) == 2 and server in restarted and worker not in restarted
+    assert proc.output().count("exited with -9: starting it again") == 1
+
+
+def test_a_killed_server_process_is_started_again_on_the_same_port(spawn: Spawn) -> None:
+    proc, url = start_web(spawn, {"IZZATI_CALLBACK": "whoami:handle", "IZZATI_JOBS": "false"})
+    server = httpx.post(url).json()["pid"]
+    os.kill(server, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            again = httpx.post(url).json()["pid"]
+            break
+        except httpx.TransportError:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    assert again != server and again in _children(proc.popen.pid)
+    assert "izzati-server-0 (pid" in proc.output() and proc.popen.poll() is None
 
 
 def test_ctrl_c_stops_the_service_quietly(spawn: Spawn) -> None:
@@ -462,23 +478,30 @@ def test_ctrl_c_stops_the_service_quietly(spawn: Spawn) -> None:
 
 def _wait_job(url: str, job_id: str, states: tuple[str, ...], timeout: float = 30) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
+    status: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        status: dict[str, Any] = httpx.get(f"{url}jobs/{job_id}").json()
+        try:
+            status = httpx.get(f"{url}jobs/{job_id}").json()
+        except httpx.TransportError:  # a server process killed by its job: the supervisor starts it again
+            time.sleep(0.1)
+            continue
         if status["status"] in states:
             return status
         time.sleep(0.1)
     raise AssertionError(f"job {job_id} not in {states} after {timeout} s: {status}")
 
 
-def test_a_memory_job_that_kills_its_runner_fails_and_jobs_go_on(spawn: Spawn) -> None:
-    proc, url = start_web(spawn, {"IZZATI_CALLBACK": "jobwork:handle", "IZZATI_JOB_MAX_ATTEMPTS": "2"})
+def test_a_memory_job_that_kills_its_server_process_fails_and_jobs_go_on(spawn: Spawn) -> None:
+    env = {"IZZATI_CALLBACK": "jobwork:handle", "IZZATI_JOB_MAX_ATTEMPTS": "2", "IZZATI_WORKERS": "2"}
+    proc, url = start_web(spawn, env)
     poison = httpx.post(url + "jobs", data={"mode": "die"}).json()["id"]
     status = _wait_job(url, poison, ("failed",))
     assert status["error"]["error"] == "worker_lost" and status["attempt"] == 2
     after = httpx.post(url + "jobs", data={"mode": "echo", "n": "1"}).json()["id"]
     assert _wait_job(url, after, ("done",))["status"] == "done"
     assert httpx.get(url + "ready").status_code == 200
-    assert proc.output().count("izzati-jobs (pid") >= 2  # each death logged, with the restart
+    deaths = [line for line in proc.output().splitlines() if "exited with" in line and "izzati-server-" in line]
+    assert len(deaths) == 2  # each death logged, with the restart
 
 
 def test_sigkill_of_the_web_process_leaves_no_children_and_no_job_files(spawn: Spawn, tmp_path: Path) -> None:

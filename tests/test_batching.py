@@ -227,7 +227,7 @@ def test_jobs_are_taken_in_batches_by_the_job_runner(spawn: Callable[..., Proc],
     assert finals[6]["error"]["error"] == "callback_failed"  # only the failing item's job failed
     results = [httpx.get(f"{url}jobs/{job_id}/result").json() for job_id in ids[:6]]
     assert [r["n"] for r in results] == [str(i) for i in range(6)]
-    runner = [size for _, name, size in batches(tmp_path / "batches.log") if name == "izzati-jobs"]
+    runner = [size for _, name, size in batches(tmp_path / "batches.log") if name == "izzati-server-0/izzati-jobs"]
     assert sum(runner) == 7 and max(runner) > 1  # the runner took several queued jobs at once
 
 

@@ -10,7 +10,8 @@ import pytest
 
 from izzati.assembly import default_job_dir
 from izzati.exceptions import ConfigError
-from izzati.settings import Settings, env_example
+from izzati.settings import Settings
+from izzati.settingshelp import env_example
 
 ROOT = Path(__file__).resolve().parent.parent
 

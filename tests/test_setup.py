@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -59,28 +60,43 @@ def test_setup_runs_once_per_process_before_work_and_ready_says_so(spawn: Spawn,
     reply = httpx.post(url, data={"a": "1"}).json()
     assert reply["sum"] == 6 and reply["loaded_by"] == reply["pid"]
     lines = log.read_text().splitlines()
-    # the server process and the memory:// job runner each set up once
-    assert sorted(line.split()[1] for line in lines) == ["MainProcess", "izzati-jobs"]
+    # one server process sets up once, and runs the memory:// jobs with that same model
+    assert [line.split()[1] for line in lines] == ["izzati-server-0"]
     job = httpx.post(url + "jobs", data={"a": "1"}).json()["id"]
     deadline = time.monotonic() + 20
     while (status := httpx.get(f"{url}jobs/{job}").json())["status"] != "done" and time.monotonic() < deadline:
         time.sleep(0.05)
     result = httpx.get(f"{url}jobs/{job}/result").json()
-    assert result["sum"] == 6 and result["loaded_by"] == result["pid"] != reply["pid"], status
+    assert result["sum"] == 6 and result["loaded_by"] == result["pid"] == reply["pid"], status
     assert "setup of setupmodel:Model took" in proc.output()
     proc.signal(signal.SIGTERM)
     proc.popen.wait(20)
-    assert str(proc.popen.pid) in (tmp_path / "teardowns.log").read_text().split()  # teardown at shutdown
-    assert len(log.read_text().splitlines()) == 2
+    assert (tmp_path / "teardowns.log").read_text().split() == [str(reply["pid"])]  # teardown at shutdown
+    assert len(log.read_text().splitlines()) == 1
 
 
-def test_with_two_server_processes_setup_runs_exactly_twice(spawn: Spawn, tmp_path: Path) -> None:
-    proc, url, log = start(spawn, tmp_path, SETUP_SECONDS="1", IZZATI_WORKERS="2", IZZATI_JOBS="false")
+def _job_results(url: str, count: int) -> list[dict[str, Any]]:
+    ids = [httpx.post(url + "jobs", data={"a": str(n)}).json()["id"] for n in range(count)]
+    results = []
+    for job in ids:
+        deadline = time.monotonic() + 30
+        while (status := httpx.get(f"{url}jobs/{job}").json())["status"] != "done":
+            assert time.monotonic() < deadline and status["status"] in ("queued", "running"), status
+            time.sleep(0.05)
+        results.append(httpx.get(f"{url}jobs/{job}/result").json())
+    return results
+
+
+def test_with_two_server_processes_setup_runs_exactly_twice_jobs_included(spawn: Spawn, tmp_path: Path) -> None:
+    # memory:// with jobs on (the defaults): no process loads a copy of the model of its own
+    proc, url, log = start(spawn, tmp_path, SETUP_SECONDS="1", IZZATI_WORKERS="2")
     wait_ready(url)
     pids = {httpx.post(url).json()["loaded_by"] for _ in range(60)}  # new connections: both processes
+    results = _job_results(url, 6)
     lines = log.read_text().splitlines()
     assert len(lines) == 2
     assert {int(line.split()[0]) for line in lines} == pids
+    assert {r["pid"] for r in results} <= pids and all(r["loaded_by"] == r["pid"] for r in results)
     assert proc.popen.pid not in pids
 
 
@@ -97,23 +113,33 @@ def test_a_setup_that_raises_ends_the_server_with_exit_code_1(spawn: Spawn, tmp_
     assert proc.popen.wait(30) == 1
     output = proc.output()
     assert "setup of setupmodel:Model raised" in output
-    assert "RuntimeError: no weights in MainProcess" in output  # the traceback is in the log
+    assert "RuntimeError: no weights in izzati-server-0" in output  # the traceback is in the log
 
 
-def test_a_job_runner_whose_setup_raises_is_named_and_not_retried_in_a_tight_loop(spawn: Spawn, tmp_path: Path) -> None:
-    proc, url, log = start(spawn, tmp_path, SETUP_FAIL_IN="izzati-jobs")
-    time.sleep(4)
-    ready = httpx.get(url + "ready")
-    assert ready.status_code == 503
-    assert any(
-        "izzati-jobs" in problem for problem in ready.json().get("problems", []) + ready.json().get("setting_up", [])
-    )
-    runner_setups = [line for line in log.read_text().splitlines() if line.endswith("izzati-jobs")]
-    assert 2 <= len(runner_setups) <= 3  # 1 s, then 2 s apart: backoff, not a tight loop
-    assert "RuntimeError: no weights in izzati-jobs" in proc.output()
-    assert httpx.post(url, data={}).json()["sum"] == 6  # the server itself serves
-    assert proc.popen.poll() is None
-    os.kill(proc.popen.pid, signal.SIGTERM)
+def test_a_server_killed_mid_job_starts_again_and_its_job_runs_again(spawn: Spawn, tmp_path: Path) -> None:
+    # the job runs in a server process: the process dies, the supervisor starts it again (its
+    # setup once more), and the job it held runs again there
+    proc, url, log = start(spawn, tmp_path, IZZATI_WORKERS="2", IZZATI_JOB_RETRIES="0", IZZATI_JOB_MAX_ATTEMPTS="3")
+    wait_ready(url)
+    held = tmp_path / "held"
+    job = httpx.post(url + "jobs", data={"hold": str(held)}).json()["id"]
+    deadline = time.monotonic() + 20
+    while not held.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    runner = int(held.read_text())
+    os.kill(runner, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while (status := httpx.get(f"{url}jobs/{job}").json())["status"] != "done":
+        assert time.monotonic() < deadline, status
+        time.sleep(0.1)
+    assert status["attempt"] == 2
+    result = httpx.get(f"{url}jobs/{job}/result").json()
+    assert result["pid"] != runner
+    setups = [int(line.split()[0]) for line in log.read_text().splitlines()]
+    assert len(setups) == 3 and runner in setups and result["loaded_by"] in setups  # 2, and the new one
+    assert "izzati-server-" in proc.output() and "exited with -9: starting it again" in proc.output()
+    wait_ready(url)
 
 
 def test_a_redis_worker_sets_up_before_its_first_job(redis_server: str, spawn: Spawn, tmp_path: Path) -> None:
@@ -138,7 +164,8 @@ def test_a_redis_worker_sets_up_before_its_first_job(redis_server: str, spawn: S
     result = httpx.get(f"{url}jobs/{job}/result").json()
     assert result["sum"] == 6 and result["loaded_by"] == result["pid"] == worker.popen.pid, status
     pids = [int(line.split()[0]) for line in log.read_text().splitlines()]
-    assert sorted(pids) == sorted([web.popen.pid, worker.popen.pid])  # once in each process
+    [server] = [pid for pid in pids if pid != worker.popen.pid]  # once in each process
+    assert Path(f"/proc/{server}/stat").read_text().rsplit(")", 1)[1].split()[2] == str(web.popen.pid)
     assert "setup of setupmodel:Model took" in worker.output()
 
 

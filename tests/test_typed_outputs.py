@@ -91,23 +91,19 @@ def test_a_typed_batch_gives_each_request_its_own_422_or_result(serve: Callable[
 
 
 def test_a_job_is_validated_at_submission_and_its_result_follows_the_type(client_for: Client) -> None:
-    backend = _backend(typed.classify, jobs=True)
-    backend.start_job_runner()
-    try:
-        client = client_for(backend.app)
-        refused = client.post("/jobs", data={"top": "two"})
-        assert refused.status_code == 422
-        assert [f["loc"] for f in refused.json()["fields"]] == [["text"], ["top"]]
-        also = client.post("/", data={"top": "x"}, headers={"Prefer": "respond-async"})
-        assert also.status_code == 422
-        accepted = client.post("/jobs", data={"text": "dog", "top": "2"})
-        assert accepted.status_code == 202, accepted.text
-        url = accepted.headers["Location"]
-        deadline = time.monotonic() + 60
-        while (status := client.get(url).json())["status"] not in ("done", "failed"):
-            assert time.monotonic() < deadline, status
-            time.sleep(0.1)
-        assert status["status"] == "done", status
-        assert client.get(f"{url}/result").json() == {"label": "DO", "score": 0.5}
-    finally:
-        backend.supervisor.stop()
+    backend = _backend(typed.classify, jobs=True)  # its jobs run in the process that serves it
+    client = client_for(backend.app)
+    refused = client.post("/jobs", data={"top": "two"})
+    assert refused.status_code == 422
+    assert [f["loc"] for f in refused.json()["fields"]] == [["text"], ["top"]]
+    also = client.post("/", data={"top": "x"}, headers={"Prefer": "respond-async"})
+    assert also.status_code == 422
+    accepted = client.post("/jobs", data={"text": "dog", "top": "2"})
+    assert accepted.status_code == 202, accepted.text
+    url = accepted.headers["Location"]
+    deadline = time.monotonic() + 60
+    while (status := client.get(url).json())["status"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, status
+        time.sleep(0.1)
+    assert status["status"] == "done", status
+    assert client.get(f"{url}/result").json() == {"label": "DO", "score": 0.5}

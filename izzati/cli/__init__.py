@@ -169,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return dlq(args)
         if args.command == "settings":
-            from ..settings import settings_help
+            from ..settingshelp import settings_help
 
             print(settings_help())
             return EXIT_OK

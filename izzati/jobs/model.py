@@ -79,6 +79,8 @@ class JobRecord(TypedDict):
     retry_at: float | None
     traceparent: NotRequired[str | None]
     """The W3C traceparent of the request that submitted it, when traced (see izzati.tracing)."""
+    runner: NotRequired[int | None]
+    """The pid of the process that started it last (a memory:// server process that dies gives its jobs back)."""
 
 
 class JobChanges(TypedDict, total=False):
@@ -92,6 +94,7 @@ class JobChanges(TypedDict, total=False):
     error: JobFailure | None
     retries: int
     retry_at: float | None
+    runner: int | None
 
 
 class ResultMeta(TypedDict):

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import tracing
+from .._process import current_pid
 from ..batching import split_results
 from ..exceptions import HTTPError, QueueUnavailable, WorkerStopped
 from ..files import UploadedFile
@@ -171,7 +172,8 @@ class JobRunner:
 
         def start(record: JobRecord) -> JobChanges | None:
             nonlocal decided  # a store may decide again after a conflicting change: the last counts
-            decided = start_changes(record, self.store.cancel_requested(record["id"]), self.jobs.max_attempts) or {}
+            cancel = self.store.cancel_requested(record["id"])
+            decided = start_changes(record, cancel, self.jobs.max_attempts, current_pid()) or {}
             return decided or None
 
         record = self.store.transition(job_id, start)

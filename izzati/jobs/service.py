@@ -243,12 +243,21 @@ class JobService:
             self.ended(record)
         return record
 
-    def requeue(self, states: Collection[JobStatus], *, retrying: bool = False) -> list[str]:
+    @property
+    def runs_here(self) -> bool:
+        """Whether the processes that serve also run these jobs (a memory queue: nothing else can
+        reach it), where the callback is already set up."""
+        return isinstance(self.queue, MemoryQueue)
+
+    def requeue(self, states: Collection[JobStatus], *, retrying: bool = False, runner: int | None = None) -> list[str]:
         """Queue again every job in one of `states` (jobs whose queue entry is known to be gone,
-        e.g. after the memory:// job runner died), and with `retrying` the queued ones waiting for
-        a retry (its timer died with the runner); their ids. Their next start counts an attempt."""
+        e.g. after a memory:// process that ran jobs died), and with `retrying` the queued ones
+        waiting for a retry (its timer died with the runner); with `runner`, only the jobs that
+        process started. Their ids; their next start counts an attempt."""
         requeued = []
         for record in records(self.store):
+            if runner is not None and record.get("runner") != runner:
+                continue
             waiting = retrying and record["status"] == JobStatus.QUEUED and record.get("retry_at") is not None
             if record["status"] in states or waiting:
                 self.queue.put({"id": record["id"]})

@@ -13,9 +13,11 @@ MAX_RETRY_DELAY = 300.0
 """The longest wait before a failed job is run again (the waits double from JOB_RETRY_DELAY)."""
 
 
-def start_changes(record: JobRecord, cancel_requested: bool, max_attempts: int) -> JobChanges | None:
-    """The changes that start the job (running), or fail it (its worker died `max_attempts`
-    times); None when it is not to run (settled, or its cancel was asked for)."""
+def start_changes(
+    record: JobRecord, cancel_requested: bool, max_attempts: int, runner: int | None = None
+) -> JobChanges | None:
+    """The changes that start the job (running, in the process `runner`), or fail it (its worker
+    died `max_attempts` times); None when it is not to run (settled, or its cancel was asked for)."""
     if record["status"] in TERMINAL or cancel_requested:
         return None
     attempt = int(record.get("attempt") or 0) + 1
@@ -23,7 +25,15 @@ def start_changes(record: JobRecord, cancel_requested: bool, max_attempts: int) 
     if deaths >= max_attempts:
         detail = f"the job's worker died {deaths} times (IZZATI_JOB_MAX_ATTEMPTS={max_attempts})"
         return {"status": JobStatus.FAILED, "error": failure("worker_lost", detail), "finished": time.time()}
-    return {"status": JobStatus.RUNNING, "attempt": attempt, "started": time.time(), "progress": None, "retry_at": None}
+    started = time.time()
+    return {
+        "status": JobStatus.RUNNING,
+        "attempt": attempt,
+        "started": started,
+        "progress": None,
+        "retry_at": None,
+        "runner": runner,
+    }
 
 
 def finish_changes(

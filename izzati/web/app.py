@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -22,7 +22,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import tracing
+from ..defaults import GRACEFUL_TIMEOUT
 from ..jobs.service import JobService
+from ..jobs.thread import JobThread
 from ..metrics.collect import Scrape
 from ..queues import Queue
 from .docpages import add_doc_pages
@@ -45,26 +47,37 @@ _NO_NATIVE_TELEMETRY: dict[str, Any] = (
 )
 
 
+async def _start_jobs(setup: asyncio.Task[None] | None, job_thread: JobThread) -> None:
+    """Take jobs once the callback is set up in this process (the model it already holds)."""
+    if setup is not None:
+        await asyncio.shield(setup)
+    job_thread.start()
+
+
 class IzzatiApp(FastAPI):
     """The FastAPI app of a `Backend`; `POST /` takes a lean path when no middleware is added.
 
     Arguments:
-        endpoint: the endpoint of `POST /` (it holds the callback and the limits).
+        endpoint: the endpoint of `POST /` (it holds the callback and the limits); jobs run its callback.
+        routes: every route's path and endpoint, `endpoint` among them (default: `endpoint` at `/`).
         queue: the queue the readiness probe asks about.
         problems: names what else makes the service unready (e.g. a dead worker process).
-        setting_up: names the other local processes whose setup has not finished (job runner).
+        setting_up: names the other local processes whose setup has not finished.
         jobs: serve the job routes for these jobs.
         api_key, cors_origins, access_log: see `Backend`.
         title, summary: shown in the OpenAPI docs and on the try-it page.
         try_page: serve the try-it page to browsers at `GET /`.
         metrics: serve `GET /metrics` from this scrape (None: no metrics).
         ready_without_workers: `/ready` does not wait for a live worker (see `Backend`).
+        job_grace: seconds a job running here may take to finish when the server stops (jobs
+            whose queue reaches only this process tree run in its server processes).
     """
 
     def __init__(
         self,
         endpoint: Endpoint,
         *,
+        routes: Mapping[str, Endpoint] | None = None,
         queue: Queue | None = None,
         problems: Callable[[], list[str]] = list,
         setting_up: Callable[[], list[str]] = list,
@@ -77,14 +90,25 @@ class IzzatiApp(FastAPI):
         try_page: bool = True,
         metrics: Scrape | None = None,
         ready_without_workers: bool = False,
+        job_grace: float = GRACEFUL_TIMEOUT,
     ) -> None:
         @asynccontextmanager
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             tracing.refresh()  # a tracer provider the application set up by now turns tracing on
-            endpoint.start_setup()  # in the background: the server answers probes meanwhile
+            for other in self.post_routes.values():  # in the background: the server answers probes meanwhile
+                if other is not endpoint:
+                    other.start_setup()
+            setup = endpoint.start_setup()
+            job_thread = JobThread(jobs, endpoint.invoker) if jobs is not None and jobs.runs_here else None
+            starting = asyncio.create_task(_start_jobs(setup, job_thread)) if job_thread is not None else None
             yield
-            endpoint.shutdown()
-            await asyncio.to_thread(endpoint.invoker.teardown)
+            if starting is not None:
+                starting.cancel()
+            if job_thread is not None:
+                await asyncio.to_thread(job_thread.stop, job_grace)
+            for each in self.post_routes.values():
+                each.shutdown()
+                await asyncio.to_thread(each.invoker.teardown)
 
         # FastAPI's own /docs and /redoc load their assets from a CDN: izzati serves them itself
         super().__init__(
@@ -92,7 +116,9 @@ class IzzatiApp(FastAPI):
         )
         self.docs_url, self.redoc_url = "/docs", "/redoc"
         self.endpoint = endpoint
-        self.router.routes.append(Route("/", endpoint, methods=["POST"], include_in_schema=False))
+        self.post_routes = dict(routes) if routes else {"/": endpoint}
+        for path, each in self.post_routes.items():
+            self.router.routes.append(Route(path, each, methods=["POST"], include_in_schema=False))
         if jobs is not None:
             submit = Endpoint(endpoint.invoker, endpoint.limits, jobs=jobs, always_job=True)
             self.router.routes.append(Route("/jobs", submit, methods=["POST"], include_in_schema=False))
@@ -102,7 +128,7 @@ class IzzatiApp(FastAPI):
             queue,
             problems,
             [jobs.queue] if jobs is not None else [],
-            setting_up=lambda: [*endpoint.setting_up(), *setting_up()],
+            setting_up=lambda: [*self._routes_setting_up(), *setting_up()],
             needs_workers=not ready_without_workers,
         )
         for caught in (StarletteHTTPException, RequestValidationError, Exception):
@@ -137,19 +163,26 @@ class IzzatiApp(FastAPI):
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Route a request that passed the middleware."""
-        # The hot route skips routing and the middleware stack; user middleware disables this.
-        if (
-            scope["path"] == "/"
-            and scope["method"] == "POST"
-            and not self.user_middleware
-            and not scope.get("root_path")
-        ):
-            await self.endpoint(scope, receive, send)
-            return
+        # The hot routes skip routing and the middleware stack; user middleware disables this.
+        if scope["method"] == "POST" and not self.user_middleware and not scope.get("root_path"):
+            endpoint = self.post_routes.get(scope["path"])
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
+                return
         await super().__call__(scope, receive, send)
+
+    def _routes_setting_up(self) -> list[str]:
+        """What is still setting up, by route when there are several (/ready names them)."""
+        if len(self.post_routes) == 1:
+            return self.endpoint.setting_up()
+        return [f"route {path}: {line}" for path, each in self.post_routes.items() for line in each.setting_up()]
+
+    def _jobs_route(self) -> str:
+        return next(path for path, each in self.post_routes.items() if each is self.endpoint)
 
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI schema: the FastAPI routes plus `POST /` (served outside FastAPI's routing)."""
         if self.openapi_schema is None:
-            self.openapi_schema = service_schema(self, self.endpoint.invoker.typed)
+            typed = {path: each.invoker.typed for path, each in self.post_routes.items()}
+            self.openapi_schema = service_schema(self, typed, jobs_path=self._jobs_route())
         return self.openapi_schema

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 from .. import defaults, tracing
 from .._process import mp_context
+from ..devices import CPU
 from ..examples import echo
 from ..invoker import Invoker, describe
 from ..jobs.model import JobStatus
@@ -16,24 +18,29 @@ from ..jobs.service import JobService
 from ..metrics import prepare_multiprocess
 from ..metrics.collect import Scrape
 from ..queues import Queue, resolve_queue
-from ..supervisor import Supervisor
+from ..supervisor import Child, Supervisor
 from .app import IzzatiApp
 from .endpoint import Endpoint
 from .inputs import Limits
-from .server import serve
+from .routes import route_callbacks
+from .server import serve, server_children, server_config
 
 __all__ = ["Backend"]
 
-_JOB_RUNNER = "izzati-jobs"
+_SERVER = "izzati-server"
+WORKER = "izzati-worker"
 
 
 class Backend:
-    """Serve one callback over HTTP: `Backend(callback).run()`.
+    """Serve one callback over HTTP: `Backend(callback).run()`; or several, each on its path:
+    `Backend({"/": echo, "/classify": Classifier})`.
 
     Arguments:
         callback: called as `callback(text, data, *args, **kwargs)` for each `POST /`; with
             `background=True` as `callback(q, text, data, *args, **kwargs)`. A plain function runs
-            in a worker thread, an `async def` is awaited.
+            in a worker thread, an `async def` is awaited. A mapping of paths to callbacks serves
+            each on its path, each with its own setup, batching and streaming; `args`, `kwargs` and
+            the batch settings apply to each; jobs run the callback at `/` (the first, without one).
         args, kwargs: extra arguments for the callback, after `text` and `data`.
         background: `run()` starts the server in a child process and returns `(process, queue)`.
         queue: a queue (or queue URL) for the callback: with `background=True` it replaces the
@@ -52,7 +59,7 @@ class Backend:
         api_key: when set, every route but `/health`, `/ready`, `/izzati.js` and the try-it page
             needs `Authorization: Bearer <key>`.
         jobs: accept jobs (`Prefer: respond-async` or `POST /jobs`) in a local job folder, run by
-            a process that `run()` starts.
+            the server processes themselves, with the callback they set up (no copy of their own).
         job_service: accept jobs into this `JobService` instead (its runners run elsewhere, e.g.
             `python -m app worker` on a Redis queue).
         cors_origins: origins whose browser pages may call this service (`["*"]` for any).
@@ -69,7 +76,7 @@ class Backend:
 
     def __init__(
         self,
-        callback: Callable[..., Any] = echo,
+        callback: Callable[..., Any] | Mapping[str, Callable[..., Any]] = echo,
         args: Sequence[Any] = (),
         kwargs: Mapping[str, Any] | None = None,
         background: bool = False,
@@ -99,33 +106,45 @@ class Backend:
         self.callback = callback
         self.background = background
         self.q: Queue | None = resolve_queue(queue) if background or queue is not None else None
-        self.invoker = Invoker(
-            callback,
-            args,
-            kwargs,
-            queue=self.q,
-            queue_first=background,
-            batch_size=batch_size,
-            batch_wait_ms=batch_wait_ms,
-        )
+        callbacks = route_callbacks(callback)
+        self.invokers = {
+            path: Invoker(
+                target,
+                args,
+                kwargs,
+                queue=self.q,
+                queue_first=background,
+                batch_size=batch_size,
+                batch_wait_ms=batch_wait_ms,
+            )
+            for path, target in callbacks.items()
+        }
+        self.invoker = self.invokers.get("/") or next(iter(self.invokers.values()))
+        """The invoker of `/` (of the first route, when none is at `/`): the one jobs run with."""
         limits = limits or Limits()
         if max_body_bytes is not None:
             limits = dataclasses.replace(limits, max_body_bytes=max_body_bytes)
         self.limits = limits
         self.local_jobs = bool(jobs) and job_service is None
         self.jobs: JobService | None = JobService.local() if self.local_jobs else job_service
-        self.supervisor = Supervisor(on_restart=self._restarting)
-        """The children this service starts (memory:// worker, job runner): restarted when they die."""
-        self.endpoint = Endpoint(
-            self.invoker,
-            limits,
-            debug=debug,
-            threads=threads,
-            callback_timeout=callback_timeout,
-            jobs=self.jobs,
-            max_inflight=max_inflight,
-            metrics=metrics,
-        )
+        self.supervisor = Supervisor(on_restart=self._restarting, grace=defaults.GRACEFUL_TIMEOUT)
+        """The process tree of this service (server processes, a memory:// worker), once declared."""
+        self.routes = {
+            path: Endpoint(
+                invoker,
+                limits,
+                debug=debug,
+                threads=threads,
+                callback_timeout=callback_timeout,
+                jobs=self.jobs if invoker is self.invoker else None,
+                max_inflight=max_inflight,
+                metrics=metrics,
+                path=path,
+            )
+            for path, invoker in self.invokers.items()
+        }
+        """Each route's path and endpoint (the endpoint holds its invoker)."""
+        self.endpoint = next(endpoint for endpoint in self.routes.values() if endpoint.invoker is self.invoker)
         self.metrics = metrics
         self.traces = traces
         scrape = None
@@ -133,14 +152,15 @@ class Backend:
             alive = self.supervisor.alive
             queues: list[tuple[str, Any, Callable[[], int] | None]] = []
             if self.q is not None:
-                queues.append((getattr(self.q, "name", "memory"), self.q, lambda: alive("izzati-worker")))
+                queues.append((getattr(self.q, "name", "memory"), self.q, lambda: alive(WORKER)))
             if self.jobs is not None:
                 queues.append(
-                    (getattr(self.jobs.queue, "name", "memory:jobs"), self.jobs.queue, lambda: alive(_JOB_RUNNER))
+                    (getattr(self.jobs.queue, "name", "memory:jobs"), self.jobs.queue, lambda: alive(_SERVER))
                 )
             scrape = Scrape(queues, self.jobs.store if self.jobs is not None else None)
         self.app = IzzatiApp(
             self.endpoint,
+            routes=self.routes,
             queue=self.q,
             problems=self.supervisor.problems,
             setting_up=self.supervisor.setting_up,
@@ -149,16 +169,16 @@ class Backend:
             cors_origins=cors_origins,
             access_log=access_log,
             title=title,
-            summary=f"izzati backend for {describe(callback)}",
+            summary=f"izzati backend for {', '.join(describe(i.callback) for i in self.invokers.values())}",
             try_page=try_page,
             metrics=scrape,
             ready_without_workers=ready_without_workers,
         )
 
-    def _restarting(self, name: str) -> None:
-        if name == _JOB_RUNNER and self.jobs is not None:
-            # the job the dead runner ran has no queue entry any more: its next start counts an attempt
-            self.jobs.requeue({JobStatus.RUNNING}, retrying=True)
+    def _restarting(self, child: Child, pid: int) -> None:
+        if child.name.startswith(_SERVER) and self.jobs is not None and self.jobs.runs_here:
+            # the jobs that process started have no queue entry any more: their next start counts an attempt
+            self.jobs.requeue({JobStatus.RUNNING}, retrying=True, runner=pid)
 
     def _before_children(self) -> None:
         # before any child starts: the processes' figures are summed, and the forked children
@@ -187,8 +207,6 @@ class Backend:
         """
         del use_reloader
         self._before_children()
-        if self.local_jobs:
-            self.start_job_runner()
         if self.background:
             assert self.q is not None
             process = mp_context().Process(
@@ -203,28 +221,52 @@ class Backend:
         self.serve(host, port, workers=workers, log_level=log_level, **uvicorn_options)
         return None
 
-    def start_job_runner(self) -> BaseProcess:
-        """Start the process that runs this backend's jobs (for `jobs=True` and memory queues).
-
-        It is the only runner of these jobs: any job not finished is one whose queue entry went
-        with an earlier run (a job folder kept in IZZATI_JOB_DIR), so it is queued again first.
-        """
-        assert self.jobs is not None
-        self._before_children()
-        jobs = self.jobs
-        jobs.requeue({JobStatus.QUEUED, JobStatus.RUNNING})
-        return self.supervisor.start(jobs.runner(self.invoker).run, _JOB_RUNNER, setup=self.invoker.setup)
-
-    def start_child(self, target: Callable[..., Any], name: str, *args: Any, **kwargs: Any) -> BaseProcess:
-        """Start `target(*args, **kwargs)` in a supervised child process: restarted when it dies,
-        stopped when this process dies, and watched by the readiness probe."""
-        self._before_children()
-        return self.supervisor.start(target, name, *args, **kwargs)
-
     def serve(
         self, host: str = defaults.HOST, port: int = defaults.PORT, *, workers: int = 1, **uvicorn_options: Any
     ) -> None:
-        """Run uvicorn until SIGINT/SIGTERM, in-flight requests finishing; `workers` > 1 forks
-        that many server processes sharing one listening port."""
-        self.endpoint.expect_processes(workers)
-        serve(self.app, host, port, self.limits, workers=workers, **uvicorn_options)
+        """Run uvicorn until SIGINT/SIGTERM, in-flight requests finishing: in this process, or with
+        `workers` > 1 (or jobs to run) as that many supervised server processes on one port."""
+        if workers <= 1 and not (self.jobs is not None and self.jobs.runs_here):
+            for endpoint in self.routes.values():
+                endpoint.expect_processes(1)
+            serve(server_config(self.app, host, port, self.limits, **uvicorn_options))
+            return
+        children, sock = self.server_children(host, port, per_device=workers, **uvicorn_options)
+        self.supervise(children, sock, grace=uvicorn_options.get("timeout_graceful_shutdown"))
+
+    def server_children(
+        self,
+        host: str,
+        port: int,
+        *,
+        devices: Sequence[str] = (CPU,),
+        per_device: int = 1,
+        **uvicorn_options: Any,
+    ) -> tuple[list[Child], socket.socket]:
+        """The server processes of this backend, `per_device` on each of `devices`, and the socket
+        that holds the port meanwhile (`supervise` closes it). Other keyword arguments go to
+        `uvicorn.Config`."""
+        config = server_config(self.app, host, port, self.limits, **uvicorn_options)
+        for endpoint in self.routes.values():
+            endpoint.expect_processes(len(devices) * per_device)
+        return server_children(config, devices, per_device)
+
+    def supervise(
+        self, children: Sequence[Child], sock: socket.socket | None = None, *, grace: float | None = None
+    ) -> None:
+        """Run these children (server processes and any others of the service) under this
+        backend's supervisor until a signal or a failed setup stops the service, then exit with its
+        code; `grace`: seconds they get to stop."""
+        self._before_children()
+        if self.jobs is not None and self.jobs.runs_here:
+            # any job not finished is one whose queue entry went with an earlier run (a job folder
+            # kept in IZZATI_JOB_DIR): queued again before anything takes jobs
+            self.jobs.requeue({JobStatus.QUEUED, JobStatus.RUNNING})
+        self.supervisor.declare(*children)
+        try:
+            code = self.supervisor.run(grace)
+        finally:
+            if sock is not None:
+                sock.close()
+        if code:
+            raise SystemExit(code)

@@ -22,12 +22,13 @@ from ..invoker import Invoker, describe
 from ..jobs import Hangup, current_request
 from ..jobs.service import JobService
 from ..metrics import CALLBACK_SECONDS, RECORDER
-from ..supervisor import ReadyBoard
+from ..supervisor import State, report
 from .errors import error_reply
 from .hangup import HangupWatch
 from .inputs import FORMS, ClientDisconnected, Limits, media_type_of, read_request
 from .jobroutes import submit_job
 from .prefer import wants_async
+from .readyboard import ReadyBoard
 from .responses import error_response, render
 from .streaming import ItemStream, is_stream, wants_events
 from .threadpool import CallbackPool, in_daemon_thread
@@ -55,6 +56,7 @@ class Endpoint:
         max_inflight: most calls running or waiting for a thread in this process; beyond it a
             request gets 503 `overloaded` at once, its body unread (None: no bound).
         metrics: time the calls and count the batches (`izzati.metrics`).
+        path: the route's path (in readiness lines and error logs).
     """
 
     def __init__(
@@ -69,8 +71,10 @@ class Endpoint:
         always_job: bool = False,
         max_inflight: int | None = None,
         metrics: bool = True,
+        path: str = "/",
     ) -> None:
         self.invoker = invoker
+        self.path = path
         self.name = describe(invoker.callback)
         self.limits = limits
         self.debug = debug
@@ -104,8 +108,10 @@ class Endpoint:
             # a daemon thread: a setup that hangs must not keep the process from exiting on SIGTERM
             await in_daemon_thread(self.invoker.setup, "izzati-setup")
         except Exception:
-            # a server without its model cannot serve: exit (code 1) rather than answer 500s
+            # a server without its model cannot serve: exit (code 1) rather than answer 500s; its
+            # supervisor stops the service (a new process would load the same broken model)
             logger.critical("setup of %s raised: this server process exits", self.name, exc_info=True)
+            report(State.FAILED)
             os._exit(1)
         self.board.ready()
 
@@ -258,7 +264,7 @@ class Endpoint:
         return error_response(error, headers={"Retry-After": str(retry_after), "Connection": "close"})
 
     def _error(self, exc: Exception) -> ASGIApp:
-        return error_reply(exc, where="POST /", callback=self.invoker.callback, debug=self.debug)
+        return error_reply(exc, where=f"POST {self.path}", callback=self.invoker.callback, debug=self.debug)
 
     def _stream(self, scope: Scope, items: Any, hangup: Hangup) -> ASGIApp:
         # the generator's body runs from here on, lazily, in this task or in pool threads that

@@ -1,7 +1,8 @@
-"""The OpenAPI description of `POST /`, which is served outside FastAPI's routing."""
+"""The OpenAPI description of each route's `POST` (`/` and others), served outside FastAPI's routing."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI
@@ -84,9 +85,20 @@ POST_JOBS: dict[str, Any] = {
 }
 
 
-def service_schema(app: FastAPI, typed: Typed | None = None) -> dict[str, Any]:
-    """The OpenAPI schema of `app`'s FastAPI routes plus `POST /` (and `POST /jobs`), described
-    from the signature when the callback is `typed`."""
+def _route_operation(path: str, base: dict[str, Any]) -> dict[str, Any]:
+    """`base` for the route at `path` (its own operationId and summary beside `/`'s)."""
+    if path == "/":
+        return base
+    slug = "".join(c if c.isalnum() else "_" for c in path.strip("/"))
+    return {**base, "summary": f"{base['summary']} at {path}", "operationId": f"{base['operationId']}_{slug}"}
+
+
+def service_schema(
+    app: FastAPI, typed: Typed | Mapping[str, Typed | None] | None = None, *, jobs_path: str = "/"
+) -> dict[str, Any]:
+    """The OpenAPI schema of `app`'s FastAPI routes plus each route's `POST` (and `POST /jobs`, which
+    runs the route at `jobs_path`), described from the signature of a `typed` callback."""
+    by_path: Mapping[str, Typed | None] = typed if isinstance(typed, Mapping) else {"/": typed}
     schema = get_openapi(
         title=app.title,
         version=app.version,
@@ -98,18 +110,23 @@ def service_schema(app: FastAPI, typed: Typed | None = None) -> dict[str, Any]:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["Error"] = _ERROR
     paths = schema.setdefault("paths", {})
-    if typed is None:
-        paths.setdefault("/", {})["post"] = POST_ROOT
-        if jobs:
-            paths.setdefault("/jobs", {})["post"] = POST_JOBS
+    for path, route_typed in by_path.items():
+        operation = _route_operation(path, POST_ROOT)
+        if route_typed is None:
+            paths.setdefault(path, {})["post"] = operation
+        else:
+            paths.setdefault(path, {})["post"], used = typed_operation(route_typed, operation)
+            components.update(used)
+    job_typed = by_path.get(jobs_path)
+    if not jobs:
         return schema
-    paths.setdefault("/", {})["post"], used = typed_operation(typed, POST_ROOT)
+    if job_typed is None:
+        paths.setdefault("/jobs", {})["post"] = POST_JOBS
+        return schema
+    paths.setdefault("/jobs", {})["post"], used = typed_operation(job_typed, POST_JOBS, job=True)
     components.update(used)
-    if jobs:
-        paths.setdefault("/jobs", {})["post"], used = typed_operation(typed, POST_JOBS, job=True)
-        components.update(used)
-        result = paths.get("/jobs/{job_id}/result", {}).get("get")
-        output = typed_components(typed)
-        if result is not None and output:
-            result["responses"]["200"]["content"] = {"application/json": {"schema": output}}
+    result = paths.get("/jobs/{job_id}/result", {}).get("get")
+    output = typed_components(job_typed)
+    if result is not None and output:
+        result["responses"]["200"]["content"] = {"application/json": {"schema": output}}
     return schema

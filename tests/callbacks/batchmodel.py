@@ -1,4 +1,4 @@
-"""Batch callbacks: each batch is recorded (pid, process name, size) in the file named by
+"""Batch callbacks: each batch is recorded (pid, process/thread name, size) in the file named by
 BATCH_LOG; an item's text says how it should fail."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import threading
 import time
 from typing import Any
 
@@ -19,8 +20,9 @@ def _note(size: int) -> None:
     path = os.environ.get("BATCH_LOG")
     if path:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        where = f"{multiprocessing.current_process().name}/{threading.current_thread().name}".replace(" ", "_")
         try:
-            os.write(fd, f"{os.getpid()} {multiprocessing.current_process().name} {size}\n".encode())
+            os.write(fd, f"{os.getpid()} {where} {size}\n".encode())
         finally:
             os.close(fd)
 
