@@ -9,13 +9,12 @@ import logging
 import queue as stdlib_queue
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from .. import tracing
 from .._process import current_pid
 from ..batching import split_results
-from ..exceptions import HTTPError, QueueUnavailable, WorkerStopped
+from ..exceptions import QueueUnavailable, WorkerStopped
 from ..files import UploadedFile
 from ..invoker import Invoker, describe
 from ..metrics import RECORDER
@@ -27,11 +26,10 @@ from .model import (
     JobFailure,
     JobRecord,
     JobStatus,
-    failure,
     valid_job_id,
 )
+from .outcome import outcome
 from .reconcile import reconcile
-from .results import stored_result
 from .service import JobService
 from .transitions import finish_changes, start_changes
 
@@ -40,14 +38,9 @@ __all__ = ["JobRunner"]
 _Started = tuple[str, dict[str, Any], list[UploadedFile]]
 """A job marked running: its id, text and files."""
 
-_INLINE_RESULT = 64 * 1024  # a JSON result up to this size rides in the `result` event itself
 _HEARTBEAT = 10.0  # seconds between renewals of a running job's record
 
 logger = logging.getLogger("izzati.jobs")
-
-
-class _Cancelled(Exception):
-    """A streamed job was cancelled between two items: its generator is closed, and nothing more written."""
 
 
 def _unwrap(result: Any) -> Any:
@@ -201,7 +194,7 @@ class JobRunner:
                 call = functools.partial(self.invoker.call_sync, text, uploads)
                 try:
                     with self._span(job_id):
-                        outcomes.append(self._outcome(job_id, call))
+                        outcomes.append(outcome(self.store, job_id, call))
                 finally:
                     current_job.reset(token)
                     RECORDER.callback("job", time.perf_counter() - began)
@@ -216,7 +209,7 @@ class JobRunner:
         except Exception as exc:  # the whole batch fails: every job gets this error
             results = [exc] * len(started)
         return [
-            self._outcome(job_id, functools.partial(_unwrap, result))
+            outcome(self.store, job_id, functools.partial(_unwrap, result))
             for (job_id, _, _), result in zip(started, results, strict=True)
         ]
 
@@ -270,33 +263,3 @@ class JobRunner:
             self.queue.put({"id": job_id})
         except Exception as exc:  # the job stays queued without an entry: `reconcile` finds it
             logger.warning("job %s: could not queue it again: %s", job_id, exc)
-
-    def _outcome(self, job_id: str, call: Callable[[], Any]) -> tuple[JobFailure | None, bool, Any]:
-        """Run the callback for one job and keep its result: the failure, if it failed, whether running it
-        again may help (it raised, rather than answering an error on purpose), and the result for
-        the events (the JSON itself when small, else where to fetch it)."""
-
-        def item(value: Any) -> None:
-            if self.store.cancel_requested(job_id):
-                raise _Cancelled
-            self.store.add_event(job_id, "item", value)
-
-        try:
-            stored = stored_result(call(), item)
-        except _Cancelled:
-            return None, False, None  # settled as cancelled by `_complete`
-        except HTTPError as exc:
-            return failure(exc.code, exc.detail, exc.status_code), False, None
-        except Exception as exc:
-            logger.exception("job %s: the callback raised %s", job_id, type(exc).__name__)
-            return failure("callback_failed", f"the callback raised {type(exc).__name__}"), True, None
-        try:
-            if not self.store.cancel_requested(job_id):
-                self.store.save_result(job_id, stored.meta, stored.body, stored.path)
-        finally:
-            if stored.after is not None:
-                stored.after()  # e.g. file_return(..., delete_after=True)
-        small_json = stored.meta["media_type"] == "application/json" and stored.body is not None
-        if small_json and len(stored.body or b"") <= _INLINE_RESULT:
-            return None, False, {"json": json.loads(stored.body or b"null")}
-        return None, False, {"url": f"/jobs/{job_id}/result", "media_type": stored.meta["media_type"]}
