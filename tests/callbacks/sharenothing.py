@@ -13,7 +13,8 @@ from izzati import cancelled, file_return, progress
 
 def handle(text: dict[str, Any], data: list[Any]) -> Any:
     """digest (default): the input's SHA-256; file: the input back as a file; slow: reports its
-    process id as progress, then works for `seconds` unless cancelled; big: a file of `mib` MiB."""
+    process id as progress, then works for `seconds` (or until the file `until` exists, at most
+    300 s) unless cancelled; big: a file of `mib` MiB."""
     mode = text.get("mode", "digest")
     if mode == "big":
         fd, path = tempfile.mkstemp(prefix="sharenothing-big-")
@@ -24,8 +25,9 @@ def handle(text: dict[str, Any], data: list[Any]) -> Any:
         return file_return(path, filename="big.bin", delete_after=True)
     if mode == "slow":
         progress(0.1, f"pid {os.getpid()}")
-        deadline = time.monotonic() + float(text.get("seconds", 5))
-        while time.monotonic() < deadline:
+        until = text.get("until")
+        deadline = time.monotonic() + float(text.get("seconds", 300 if until else 5))
+        while time.monotonic() < deadline and not (until and os.path.exists(until)):
             if cancelled():
                 return {"cancelled": True}
             time.sleep(0.02)
