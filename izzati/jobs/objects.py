@@ -27,6 +27,12 @@ __all__ = ["ObjectStore", "parse_s3_url"]
 
 _CHUNK = 1 * MiB
 PART_SIZE = 8 * MiB
+# A store that does not answer is a 503 within seconds, not botocore's 60 s per try, times 5
+# tries: the read timeout bounds each wait for bytes (a part of 8 MiB is sent, then answered),
+# and one retry covers a dropped keep-alive connection.
+CONNECT_TIMEOUT = 2.0
+READ_TIMEOUT = 5.0
+ATTEMPTS = 2
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -114,7 +120,12 @@ class ObjectStore:
                 from botocore.config import Config
 
                 # as many connections as the server has threads, so none waits for a free one
-                config = Config(max_pool_connections=THREADS + 10)
+                config = Config(
+                    max_pool_connections=THREADS + 10,
+                    connect_timeout=CONNECT_TIMEOUT,
+                    read_timeout=READ_TIMEOUT,
+                    retries={"mode": "standard", "total_max_attempts": ATTEMPTS},
+                )
                 # AWS_REGION: what the AWS CLI v2 and the other SDKs read; boto3 reads only AWS_DEFAULT_REGION
                 region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or None
                 session = boto3.session.Session(region_name=region)

@@ -16,7 +16,7 @@ from typing import IO, TYPE_CHECKING, Any
 from .. import tracing
 from .._process import backoff
 from ..defaults import JOB_MAX_ATTEMPTS, JOB_RETRIES, JOB_TTL
-from ..exceptions import HTTPError, IdempotencyConflict, Overloaded
+from ..exceptions import HTTPError, IdempotencyConflict, JobStoreUnavailable, Overloaded
 from ..queues import Listing, MemoryQueue, Monitored, Queue
 from .dirstore import DirectoryJobStore
 from .model import (
@@ -164,9 +164,11 @@ class JobService:
             store.create(record, text, described)
             self.announce(record)
             self.queue.put({"id": job_id})
-        except BaseException:
+        except BaseException as exc:
             # nothing half-made stays behind: no inputs on disk, no key pointing at a missing job
-            store.delete(job_id)
+            # (a store that did not answer is not waited for again: the sweep deletes its part)
+            if not isinstance(exc, JobStoreUnavailable):
+                store.delete(job_id)
             if idempotency_key:
                 store.release_key(idempotency_key, job_id)
             raise
@@ -213,9 +215,8 @@ class JobService:
 
     def position(self, job_id: str) -> tuple[int | None, float | None]:
         """A queued job's place in its queue (0: next) and the seconds until it is expected to
-        start; (None, None) where the queue cannot be listed (memory://). A store that keeps its
-        queued jobs in line (Redis: a sorted set) answers at once; a folder's jobs on a listing
-        queue cost a read of the whole queue."""
+        start; (None, None) where the queue cannot be listed (memory://). A Redis store keeps
+        its queued jobs in line (O(log n)); a folder's jobs on redis:// read the whole queue."""
         if isinstance(self.store, Placing):
             place = self.store.place(job_id)
         elif isinstance(self.queue, Listing):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from ..jobs.service import JobService
 from .hangup import HangupWatch
 from .prefer import preferred_wait
 from .responses import FileReturn, error_response, json_response
+from .storepool import store_pool
 
 __all__ = ["add_job_routes", "submit_job"]
 
@@ -36,18 +38,16 @@ async def submit_job(
     synchronous call would be (`Preference-Applied: wait=N`); a client that hangs up meanwhile
     ends the wait (`watch` notices: `ClientDisconnected`), not the job."""
     headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
-    record = await asyncio.to_thread(
-        jobs.submit,
-        text,
-        files,
-        idempotency_key=headers.get("idempotency-key") or None,
-        callback_url=headers.get("callback-url") or text.pop("callback_url", None),
-    )
+    callback_url = headers.get("callback-url") or text.pop("callback_url", None)
+    key = headers.get("idempotency-key") or None
+    submit = functools.partial(jobs.submit, text, files, idempotency_key=key, callback_url=callback_url)
+    # files go to the object store: in its own threads, off the default executor where the probes run
+    record = await (store_pool().run(submit) if files else asyncio.to_thread(submit))
     wait = preferred_wait(scope)
     if wait is not None:
         ended = await watch.wait(receive, _wait_for_end(jobs, record["id"], wait))
         if ended is not None and ended["status"] in (JobStatus.DONE, JobStatus.FAILED):
-            reply = await _answer(lambda: _result_file(jobs, record["id"]))
+            reply = await _answer(lambda: _result_file(jobs, record["id"]), store=True)
             reply.headers["Preference-Applied"] = f"wait={wait:g}"
             return reply
         record = ended or record
@@ -147,10 +147,11 @@ def _status_with_place(jobs: JobService, job_id: str) -> Response:
     return json_response(status)
 
 
-async def _answer(call: Callable[[], JobRecord | Response], status_code: int = 200) -> Response:
-    """Run a store call off the event loop; a record becomes its public status, an error its reply."""
+async def _answer(call: Callable[[], JobRecord | Response], status_code: int = 200, *, store: bool = False) -> Response:
+    """Run a store call off the event loop (with `store`, one that reaches the object store: in
+    the store's own threads); a record becomes its public status, an error its reply."""
     try:
-        result = await asyncio.to_thread(call)
+        result = await (store_pool().run(call) if store else asyncio.to_thread(call))
     except HTTPError as exc:
         return error_response(exc)
     if isinstance(result, Response):
@@ -176,7 +177,7 @@ def add_job_routes(app: FastAPI, jobs: JobService) -> None:
 
     @app.get("/jobs/{job_id}/result", summary="A job's result: what the synchronous call would answer", tags=["jobs"])
     async def job_result(job_id: str) -> Response:
-        return await _answer(lambda: _result_file(jobs, job_id))
+        return await _answer(lambda: _result_file(jobs, job_id), store=True)
 
     @app.delete("/jobs/{job_id}", status_code=202, summary="Cancel a job", tags=["jobs"])
     async def job_cancel(job_id: str) -> Response:
