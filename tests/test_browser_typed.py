@@ -103,3 +103,18 @@ def test_file_inputs_accept_what_the_parameter_accepts(
     assert watched.reply_json() == {"image": ["cat.png", 3], "extra": ["note.txt", "note.txt"], "note": "hi"}
     assert "-f image=cat.png" in page.locator("#command").inner_text()
     assert watched.errors == []
+
+
+def test_izzati_js_describes_the_inputs(serve: Serve, open_page: Callable[[str], Watched]) -> None:
+    url = serve(Backend(typed.predict, access_log=False).app)
+    watched = open_page(url + "/")
+    fields = watched.page.evaluate("new Izzati('/').describe()")
+    assert [(f["name"], f["type"], f["required"], f["multiple"]) for f in fields][:3] == [
+        ("n", "integer", True, False),
+        ("name", "string", False, False),
+        ("tags", "string", False, True),
+    ]
+    ratio = next(f for f in fields if f["name"] == "ratio")
+    assert (ratio["minimum"], ratio["maximum"], ratio["default"], ratio["description"]) == (0, 1, 0.5, "how much")
+    assert next(f for f in fields if f["name"] == "color")["choices"] == ["red", "blue"]
+    assert watched.errors == []
