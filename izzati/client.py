@@ -13,11 +13,15 @@ from urllib.parse import urljoin
 import httpx
 
 from .exceptions import IzzatiError
+from .fields import Field, describe_inputs
 
 __all__ = ["Frontend", "FileInput", "Job", "JobError"]
 
 FileInput = Union[IO[bytes], bytes, str, "os.PathLike[str]", tuple[str, Any], tuple[str, Any, str]]
 """A file to send: an open binary file, bytes, a path, or `(filename, content[, content_type])`."""
+
+Files = Iterable[FileInput] | Mapping[str, FileInput | list[FileInput]]
+"""Files to send: parts named `file`, in order; or, for a typed service, `{"image": path}` by input name."""
 
 
 class JobError(IzzatiError):
@@ -36,6 +40,17 @@ def _file_part(item: FileInput, opened: list[IO[bytes]]) -> tuple[str, Any] | tu
     name = getattr(item, "name", None)
     filename = os.path.basename(name) if isinstance(name, str) else "file"
     return (filename, item)
+
+
+def _parts(f: FileInput | None, files: Files, opened: list[IO[bytes]]) -> list[tuple[str, Any]]:
+    """The multipart file parts: `f` and a list of files as parts named `file`, a mapping by name."""
+    named: list[tuple[str, FileInput]] = [("file", f)] if f is not None else []
+    if isinstance(files, Mapping):
+        for name, given in files.items():
+            named += [(name, each) for each in (given if isinstance(given, list) else [given])]
+    else:
+        named += [("file", each) for each in files]
+    return [(name, _file_part(item, opened)) for name, item in named]
 
 
 def _decoded(response: httpx.Response) -> Any:
@@ -64,7 +79,7 @@ class Frontend:
         js: Mapping[str, Any] | None = None,
         f: FileInput | None = None,
         *,
-        files: Iterable[FileInput] = (),
+        files: Files = (),
         timeout: float | None = None,
         wait: float | None = None,
     ) -> Any:
@@ -94,7 +109,7 @@ class Frontend:
         js: Mapping[str, Any] | None = None,
         f: FileInput | None = None,
         *,
-        files: Iterable[FileInput] = (),
+        files: Files = (),
         timeout: float | None = None,
         url: str | None = None,
         headers: Mapping[str, str] | None = None,
@@ -108,7 +123,7 @@ class Frontend:
         js: Mapping[str, Any] | None = None,
         f: FileInput | None = None,
         *,
-        files: Iterable[FileInput] = (),
+        files: Files = (),
         timeout: float | None = None,
     ) -> Iterator[Any]:
         """POST like `send` and yield the reply's items as they arrive: each JSON item of a
@@ -130,7 +145,7 @@ class Frontend:
         self,
         js: Mapping[str, Any] | None,
         f: FileInput | None,
-        files: Iterable[FileInput],
+        files: Files,
         timeout: float | None,
         url: str | None,
         headers: Mapping[str, str] | None,
@@ -139,8 +154,7 @@ class Frontend:
     ) -> Iterator[httpx.Response]:
         opened: list[IO[bytes]] = []
         try:
-            items = ([f] if f is not None else []) + list(files)
-            parts = [("file", _file_part(item, opened)) for item in items]
+            parts = _parts(f, files, opened)
             data = {key: value if isinstance(value, (str, list)) else str(value) for key, value in (js or {}).items()}
             with self._client(timeout) as client:
                 if not stream:
@@ -158,6 +172,26 @@ class Frontend:
             for handle in opened:
                 handle.close()
 
+    def describe(self) -> list[Field] | None:
+        """The inputs of a typed service (name, type, required, default, description, choices,
+        bounds, accepted files), read from its `/openapi.json`; None for a classic `(text, data)`
+        service. Raises `IzzatiError` when the schema cannot be read."""
+        with self._client() as client:
+            response = client.get(urljoin(self.url, "openapi.json"))
+        if response.status_code != 200:
+            raise IzzatiError(
+                f"{urljoin(self.url, 'openapi.json')}: HTTP {response.status_code}: {response.text[:200]}"
+            )
+        return describe_inputs(response.json())
+
+    @contextlib.contextmanager
+    def open(
+        self, js: Mapping[str, Any] | None = None, f: FileInput | None = None, *, files: Files = ()
+    ) -> Iterator[httpx.Response]:
+        """POST like `send` and give the `httpx.Response` unread, to stream its body."""
+        with self._post(js, f, files, None, None, None, stream=True) as response:
+            yield response
+
     def _client(self, timeout: float | None = None) -> httpx.Client:
         return httpx.Client(timeout=self.timeout if timeout is None else timeout, headers=self.headers)
 
@@ -166,7 +200,7 @@ class Frontend:
         js: Mapping[str, Any] | None = None,
         f: FileInput | None = None,
         *,
-        files: Iterable[FileInput] = (),
+        files: Files = (),
         idempotency_key: str | None = None,
         callback_url: str | None = None,
     ) -> Job:

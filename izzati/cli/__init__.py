@@ -117,13 +117,28 @@ def parser() -> argparse.ArgumentParser:
             "POST text fields and files to URL the way the izzati clients do (multipart, files as parts "
             "named `file`). A JSON reply is printed to stdout, pretty. A file reply is written to -o PATH "
             "(`-o -` for stdout); without -o it is saved in the current directory under the name the "
-            "server gives, and an existing file is never overwritten."
+            "server gives, and an existing file is never overwritten. To a typed service, the fields and "
+            "files are checked against its inputs first (`--inputs` lists them). A streamed reply's "
+            "items are printed as they come."
         ),
         allow_abbrev=False,
     )
     send.add_argument("url", help="the backend, e.g. http://127.0.0.1:5020/")
     send.add_argument("fields", nargs="*", metavar="key=value", help="a text field; repeat a key to send a list")
-    send.add_argument("-f", "--file", action="append", default=[], dest="files", metavar="PATH", help="a file (repeat)")
+    send.add_argument(
+        "-f",
+        "--file",
+        action="append",
+        default=[],
+        dest="files",
+        metavar="[NAME=]PATH",
+        help="a file (repeat); NAME=PATH sends it as the input NAME of a typed service",
+    )
+    send.add_argument(
+        "--inputs",
+        action="store_true",
+        help="print the service's inputs (name, type, default, description), send nothing",
+    )
     send.add_argument("-o", "--output", metavar="PATH", help="where to write a file reply ('-' for stdout)")
     send.add_argument("--timeout", type=float, default=60.0, metavar="S", help="seconds to wait (default 60)")
     send.add_argument(

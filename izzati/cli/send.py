@@ -13,6 +13,7 @@ from typing import Any
 
 from ..exceptions import UsageError
 from . import EXIT_CONNECTION, EXIT_HTTP_ERROR, EXIT_OK, say
+from .inputs import check_before_sending, named_files, print_inputs
 
 __all__ = ["send"]
 
@@ -25,24 +26,32 @@ def send(args: argparse.Namespace) -> int:
 
     fields = _fields(args.fields)
     headers = _headers(args.headers)
-    for path in args.files:
-        if not os.path.isfile(path):
-            raise UsageError(f"-f {path}: no such file")
+    files = named_files(args.files)
     if args.timeout <= 0:
         raise UsageError(f"--timeout {args.timeout}: must be more than 0")
     if not args.url.startswith(("http://", "https://")):
         raise UsageError(f"{args.url!r}: the URL must start with http:// or https://")
     try:
         frontend = Frontend(args.url, timeout=args.timeout, headers=headers)
+        if args.inputs:
+            return print_inputs(frontend)
+        check_before_sending(frontend, fields, files)
         if args.stream:
-            for item in frontend.stream(fields, files=args.files):
+            for item in frontend.stream(fields, files=files):
                 if isinstance(item, bytes):
                     sys.stdout.buffer.write(item)
                     sys.stdout.buffer.flush()
                 else:
                     print(json.dumps(item, ensure_ascii=False), flush=True)
             return EXIT_OK
-        response = frontend.request(fields, files=args.files)
+        with frontend.open(fields, files=files) as response:
+            if response.headers.get("content-type", "") == "application/x-ndjson":
+                # a streamed reply: its items as they come, as a terminal user expects, --stream or not
+                for line in response.iter_lines():
+                    if line:
+                        print(line, flush=True)
+            else:
+                response.read()
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
         raise UsageError(f"{args.url!r}: {exc}") from None
     except httpx.TimeoutException:
@@ -52,6 +61,8 @@ def send(args: argparse.Namespace) -> int:
         say(f"{args.url}: cannot connect: {exc}")
         return EXIT_CONNECTION
     ok = response.is_success
+    if response.headers.get("content-type", "") == "application/x-ndjson":
+        return EXIT_OK if ok else EXIT_HTTP_ERROR
     media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type == "application/json" or media_type.endswith("+json"):
         try:

@@ -65,9 +65,9 @@ class Outputs:
                 for each in error.errors(include_url=False)
             )
             raise InvalidResult(f"the callback's {where} does not match its return type {self.name}: {said}") from None
-        # python mode: models and dataclasses become dicts, and the one encoder (izzati.encoding)
-        # writes the rest (datetime, numpy under Any) as it does for every callback
-        return self.adapter.dump_python(checked)
+        # sent as validated: the one encoder (izzati.encoding) writes models (their model_dump),
+        # dataclasses, datetimes and numpy as it does for every callback; no second copy here
+        return checked
 
     def result(self, value: Any) -> Any:
         """A callback's return value made ready to send: one value, or a stream of checked items."""

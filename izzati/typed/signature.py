@@ -109,23 +109,39 @@ def read_signature(
         batch: the callback takes batches.
     """
     try:
-        signature = inspect.signature(callback, eval_str=True)
+        raw = inspect.signature(callback)
     except (TypeError, ValueError):
         return None
-    except Exception as exc:  # an annotation that names something undefined
-        raise ConfigError(f"cannot read the annotations of the callback {callback!r}: {exc}") from exc
-    parameters = [param for param in signature.parameters.values() if param.kind in _INPUT_KINDS]
-    if skip_first and parameters:
-        parameters = parameters[1:]
-    parameters = [param for param in parameters if param.name not in bound]
-    if [param.name for param in parameters[:2]] == ["text", "data"] or _classic_text(parameters):
+    # the names first, the annotations unread: a classic callback's may name what is not importable
+    if _inputs(raw, skip_first, bound) is None:
         return None
-    if any(param.annotation is param.empty for param in parameters):
+    try:
+        signature = inspect.signature(callback, eval_str=True)
+    except Exception as exc:  # an annotation that names something undefined
+        if [param.name for param in _inputs(raw, skip_first, bound) or []][:1] == ["text"]:
+            return None  # `text: SomeLocalType`: the classic shape
+        raise ConfigError(f"cannot read the annotations of the callback {callback!r}: {exc}") from exc
+    parameters = _inputs(signature, skip_first, bound)
+    if parameters is None or _classic_text(parameters):
         return None
     try:
         return _build(callback, signature, parameters, batch)
     except PydanticUserError as exc:  # e.g. typing.TypedDict on Python 3.11, a type pydantic cannot check
         raise ConfigError(f"the signature of the callback {callback!r} cannot be validated: {exc.message}") from exc
+
+
+def _inputs(signature: inspect.Signature, skip_first: bool, bound: Collection[str]) -> list[inspect.Parameter] | None:
+    """The parameters that are inputs, or None when the callback is classic: `(text, data)` or
+    an unannotated parameter."""
+    parameters = [param for param in signature.parameters.values() if param.kind in _INPUT_KINDS]
+    if skip_first and parameters:
+        parameters = parameters[1:]
+    parameters = [param for param in parameters if param.name not in bound]
+    if [param.name for param in parameters[:2]] == ["text", "data"]:
+        return None
+    if any(param.annotation is param.empty for param in parameters):
+        return None
+    return parameters
 
 
 def _build(

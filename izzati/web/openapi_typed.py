@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..fields import TYPED_MARK
 from ..typed import Typed
 from ..typed.schema import OpenAPISchemas, file_fields, openapi_schemas, without_files
 
@@ -114,6 +115,7 @@ def typed_operation(typed: Typed, base: dict[str, Any], *, job: bool = False) ->
         "urlencoded form (strings, coerced) or a JSON object. A wrong input is a 422 listing every "
         "problem; the callback is not called."
     )
+    operation[TYPED_MARK] = True
     operation["requestBody"] = _request_body(schemas)
     responses = _errors()
     if job:

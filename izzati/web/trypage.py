@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import json
 import re
 from importlib import resources
 
@@ -15,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import __version__
+from ..fields import describe_inputs
 from .middleware import wants_html
 
 __all__ = ["add_try_page", "static_file"]
@@ -52,6 +54,14 @@ def add_try_page(app: FastAPI) -> None:
         "frame-ancestors 'self'"
     )
     client = static_file("izzati.js")
+    described: list[str] = []  # the typed callback's inputs as JSON, read from the schema once
+
+    def inputs() -> str:
+        if not described:
+            fields = describe_inputs(app.openapi())
+            described.append(json.dumps(fields, ensure_ascii=False).replace("</", "<\\/"))
+        return described[0]
+
     client_etag = '"' + hashlib.sha256(client).hexdigest()[:20] + '"'
 
     async def page(request: Request) -> Response:
@@ -64,6 +74,7 @@ def add_try_page(app: FastAPI) -> None:
             "base": html.escape(root_path + "/"),
             "docs_link": f'<a href="{html.escape(root_path + app.docs_url)}">API docs</a>' if app.docs_url else "",
             "version": html.escape(__version__),
+            "inputs": inputs(),
             "style": style,
             "script": script,
         }

@@ -6,6 +6,8 @@
  *   if ("text" in reply) console.log(reply.text);          // a JSON reply, parsed
  *   else saveAs(reply.blob, reply.filename);               // a file reply
  *   for await (const item of izzati.stream({text: {prompt: "hi"}})) console.log(item); // a streamed reply
+ *   const inputs = await izzati.describe();  // a typed service's inputs (null: a (text, data) one)
+ *   await izzati.send({text: {n: 3}, files: {image: input.files[0]}});  // files by input name
  *
  * Same wire protocol as the original clients: POST multipart/form-data, text fields as form
  * fields (an array value sends the key once per item), files as parts named `file`, in order.
@@ -70,6 +72,42 @@
     }
   }
 
+  /** A typed operation's inputs from an OpenAPI document (as izzati/fields.py), or null. */
+  function describeInputs(documentJson, path) {
+    const operation = ((documentJson.paths || {})[path || "/"] || {}).post || {};
+    if (!operation["x-izzati-typed"]) return null;
+    const components = (documentJson.components || {}).schemas || {};
+    const resolve = (schema) => {
+      while (schema && schema.$ref) schema = components[schema.$ref.split("/").pop()] || {};
+      return schema || {};
+    };
+    const content = (operation.requestBody || {}).content || {};
+    const schema = resolve((content["multipart/form-data"] || {}).schema);
+    const required = new Set(schema.required || []);
+    return Object.entries(schema.properties || {}).map(([name, raw]) => {
+      const own = resolve(raw);
+      const options = (own.anyOf || []).map(resolve).filter((each) => each.type !== "null");
+      const inner = options.length === 1 ? options[0] : own;
+      const multiple = inner.type === "array";
+      const item = multiple ? resolve(inner.items) : inner;
+      const file = "x-izzati-file" in item;
+      const pick = (key) => (key in raw ? raw[key] : own[key]);
+      return {
+        name: name,
+        type: file ? "file" : item.type || "any",
+        required: required.has(name),
+        multiple: multiple,
+        default: pick("default") === undefined ? null : pick("default"),
+        has_default: pick("default") !== undefined,
+        description: pick("description") || inner.description || "",
+        choices: item.enum || ("const" in item ? [item.const] : []),
+        minimum: "minimum" in item ? item.minimum : "exclusiveMinimum" in item ? item.exclusiveMinimum : null,
+        maximum: "maximum" in item ? item.maximum : "exclusiveMaximum" in item ? item.exclusiveMaximum : null,
+        accept: item["x-izzati-file"] || [],
+      };
+    });
+  }
+
   function mediaType(response) {
     return (response.headers.get("content-type") || "").split(";")[0].trim().toLowerCase();
   }
@@ -103,12 +141,30 @@
           parts += 1;
         }
       }
-      for (const item of Array.from(files)) {
+      // a list: parts named `file`, in order; an object: {input name: file or list}, for a typed service
+      const named = Array.isArray(files) || (typeof FileList !== "undefined" && files instanceof FileList)
+        ? Array.from(files).map((item) => ["file", item])
+        : Object.keys(files).flatMap((name) => [].concat(Array.from(files[name])).map((item) => [name, item]));
+      for (const [name, item] of named) {
         const [blob, filename] = filePart(item);
-        form.append("file", blob, filename);
+        form.append(name, blob, filename);
         parts += 1;
       }
       return parts ? form : null; // like the original clients: an empty send has no body
+    }
+
+    /**
+     * The inputs of a typed service, from its /openapi.json: a list of `{name, type, required,
+     * multiple, default, has_default, description, choices, minimum, maximum, accept}`; null for
+     * a classic `(text, data)` service.
+     */
+    async describe() {
+      const headers = Object.assign({}, this.headers);
+      if (this.apiKey) headers.Authorization = "Bearer " + this.apiKey;
+      const where = new URL("openapi.json", new URL(this.url, root.location ? root.location.href : undefined));
+      const response = await this.fetch(where.href, { headers: headers });
+      if (!response.ok) throw new Error("izzati: " + where.href + ": HTTP " + response.status);
+      return describeInputs(await response.json());
     }
 
     /** POST `{text, files}` and resolve to the fetch `Response` itself. */
@@ -191,6 +247,7 @@
 
   Izzati.dispositionFilename = dispositionFilename;
   Izzati.items = ndjsonItems;
+  Izzati.describeInputs = describeInputs;
 
   if (typeof module === "object" && module && module.exports) module.exports = Izzati;
   root.Izzati = Izzati;

@@ -1,4 +1,5 @@
-/* The try-it page: builds {text, files} from the form and sends it with izzati.js. */
+/* The try-it page: builds {text, files} from the form (one input per parameter for a typed
+   callback, key/value rows for a classic one) and sends it with izzati.js. */
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
@@ -44,6 +45,124 @@
     return text;
   }
 
+  // a typed callback: one input per parameter, built from the types (izzati/fields.py)
+  const typedInputs = JSON.parse($("inputs").textContent || "null");
+  const LONG_TEXT = /^(text|prompt|content|body|message|document|query)$/;
+
+  function control(field) {
+    let element;
+    if (field.type === "file") {
+      element = document.createElement("input");
+      element.type = "file";
+      if (field.accept.length) element.accept = field.accept.join(",");
+      element.multiple = field.multiple;
+    } else if (field.choices.length) {
+      element = document.createElement("select");
+      if (field.default === null) element.append(new Option("", "")); // no default: nothing chosen yet
+      for (const choice of field.choices) element.append(new Option(String(choice), String(choice)));
+      element.value = field.default === null ? "" : String(field.default);
+    } else if (field.type === "boolean") {
+      element = document.createElement("input");
+      element.type = "checkbox";
+      element.checked = field.default === true;
+    } else if (field.type === "integer" || field.type === "number") {
+      element = document.createElement("input");
+      element.type = "number";
+      element.step = field.type === "integer" ? "1" : "any";
+      if (field.minimum !== null) element.min = String(field.minimum);
+      if (field.maximum !== null) element.max = String(field.maximum);
+      if (field.default !== null && !field.multiple) element.value = String(field.default);
+    } else if (field.multiple || LONG_TEXT.test(field.name)) {
+      element = document.createElement("textarea");
+      if (field.multiple) element.placeholder = "one value per line";
+      const given = field.default === null ? [] : [].concat(field.default);
+      element.value = given.join("\n");
+    } else {
+      element = document.createElement("input");
+      element.type = "text";
+      element.value = field.default === null ? "" : String(field.default);
+    }
+    element.id = "in-" + field.name;
+    element.name = field.name;
+    element.className = "control";
+    if (field.required) element.setAttribute("aria-required", "true");
+    return element;
+  }
+
+  function buildTyped(fields) {
+    $("classic-text").hidden = true;
+    $("classic-files").hidden = true;
+    $("typed").hidden = false;
+    $("form").noValidate = true; // the service checks, and each message shows beside its field
+    for (const field of fields) {
+      const row = document.createElement("div");
+      row.className = "input";
+      row.dataset.name = field.name;
+      const label = document.createElement("label");
+      label.htmlFor = "in-" + field.name;
+      label.textContent = field.name + " ";
+      if (field.required) {
+        const mark = document.createElement("span");
+        mark.className = "required";
+        mark.textContent = "*";
+        label.append(mark);
+      }
+      row.append(label);
+      if (field.description) {
+        const hint = document.createElement("small");
+        hint.className = "hint";
+        hint.textContent = field.description;
+        row.append(hint);
+      }
+      const error = document.createElement("span");
+      error.className = "field-error";
+      error.hidden = true;
+      row.append(control(field), error);
+      $("inputs-form").append(row);
+    }
+  }
+
+  function collectTyped() {
+    const text = {};
+    const files = {};
+    for (const field of typedInputs) {
+      const element = $("in-" + field.name);
+      if (field.type === "file") {
+        if (element.files.length) files[field.name] = Array.from(element.files);
+      } else if (field.type === "boolean") {
+        text[field.name] = element.checked ? "true" : "false";
+      } else if (field.multiple) {
+        const values = element.value.split("\n").map((each) => each.trim()).filter((each) => each !== "");
+        if (values.length) text[field.name] = values;
+      } else if (element.value !== "") {
+        text[field.name] = element.value;
+      }
+    }
+    return { text: text, files: files };
+  }
+
+  function clearFieldErrors() {
+    for (const row of document.querySelectorAll("#inputs-form .input")) {
+      row.classList.remove("invalid");
+      const error = row.querySelector(".field-error");
+      error.textContent = "";
+      error.hidden = true;
+    }
+  }
+
+  function showFieldErrors(reply) {
+    const body = reply.text;
+    if (reply.status !== 422 || !body || !Array.isArray(body.fields)) return;
+    for (const problem of body.fields) {
+      const row = document.querySelector('#inputs-form .input[data-name="' + CSS.escape(String(problem.loc[0])) + '"]');
+      if (!row) continue;
+      const error = row.querySelector(".field-error");
+      error.textContent = (error.textContent ? error.textContent + "; " : "") + problem.msg;
+      error.hidden = false;
+      row.classList.add("invalid");
+    }
+  }
+
   function showFiles() {
     const list = $("file-list");
     list.replaceChildren();
@@ -64,7 +183,13 @@
     for (const key of Object.keys(text)) {
       for (const value of [].concat(text[key])) words.push(shellQuote(key + "=" + value));
     }
-    for (const file of files) words.push("-f", shellQuote(file.name));
+    if (Array.isArray(files)) {
+      for (const file of files) words.push("-f", shellQuote(file.name));
+    } else {
+      for (const name of Object.keys(files)) {
+        for (const file of files[name]) words.push("-f", shellQuote(name + "=" + file.name));
+      }
+    }
     if (apiKey) words.push("-H", shellQuote("Authorization: Bearer $IZZATI_API_KEY"));
     $("command").textContent = words.join(" ");
     $("command-box").hidden = false;
@@ -131,8 +256,10 @@
   async function submit(event) {
     event.preventDefault();
     resetResult();
-    const text = collectText();
-    const files = Array.from($("files").files);
+    clearFieldErrors();
+    const typed = typedInputs ? collectTyped() : null;
+    const text = typed ? typed.text : collectText();
+    const files = typed ? typed.files : Array.from($("files").files);
     const apiKey = $("api-key").value.trim();
     showCommand(text, files, apiKey);
     $("send").disabled = true;
@@ -146,6 +273,7 @@
       } else {
         const reply = await client.read(response);
         showReply(reply, Math.round(performance.now() - started), Boolean(apiKey));
+        if (typedInputs) showFieldErrors(reply);
       }
     } catch (err) {
       showStatus(false, "Could not reach the service: " + (err && err.message ? err.message : String(err)));
@@ -158,5 +286,6 @@
   $("add-field").addEventListener("click", () => addField("", "").querySelector(".key").focus());
   $("files").addEventListener("change", showFiles);
   $("form").addEventListener("submit", submit);
-  addField("", "");
+  if (typedInputs) buildTyped(typedInputs);
+  else addField("", "");
 })();
