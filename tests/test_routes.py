@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from izzati import Backend, Frontend
 from izzati.examples import echo
@@ -128,3 +129,23 @@ def test_a_wrong_routes_setting_is_one_line(tmp_path: Path) -> None:
     assert line == "izzati: IZZATI_ROUTES='/classify': '/classify': each route is PATH=module:callable, e.g. " + (
         "/classify=mymodel:Classifier"
     )
+
+
+def test_metrics_count_each_route_under_its_path(spawn: Spawn, tmp_path: Path) -> None:
+    proc, url = _start(spawn, tmp_path, IZZATI_JOBS="false")
+    for path, times in (("/classify", 3), ("/embed", 2)):
+        for _ in range(times):
+            assert httpx.post(url + path, data={}).status_code == 200
+    deadline = time.monotonic() + 10
+    while True:
+        counts = {
+            sample.labels["route"]: sample.value
+            for family in text_string_to_metric_families(httpx.get(url + "/metrics").text)
+            for sample in family.samples
+            if sample.name == "izzati_requests_total" and sample.labels.get("method") == "POST"
+        }
+        if counts.get("/classify") == 3 and counts.get("/embed") == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert counts.get("/classify") == 3 and counts.get("/embed") == 2, counts
+    assert "other" not in counts

@@ -15,7 +15,7 @@ from ..examples import echo
 from ..invoker import Invoker, describe
 from ..jobs.model import JobStatus
 from ..jobs.service import JobService
-from ..metrics import prepare_multiprocess
+from ..metrics import label_routes, prepare_multiprocess
 from ..metrics.collect import Scrape
 from ..queues import Queue, resolve_queue
 from ..supervisor import Child, Supervisor
@@ -147,6 +147,7 @@ class Backend:
         self.endpoint = next(endpoint for endpoint in self.routes.values() if endpoint.invoker is self.invoker)
         self.metrics = metrics
         self.traces = traces
+        label_routes(self.routes)  # each route's requests counted under its path
         scrape = None
         if metrics:
             alive = self.supervisor.alive
