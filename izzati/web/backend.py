@@ -136,7 +136,7 @@ class Backend:
                 debug=debug,
                 threads=threads,
                 callback_timeout=callback_timeout,
-                jobs=self.jobs if invoker is self.invoker else None,
+                jobs=self.jobs,
                 max_inflight=max_inflight,
                 metrics=metrics,
                 path=path,

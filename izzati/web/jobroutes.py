@@ -29,7 +29,13 @@ __all__ = ["add_job_routes", "submit_job"]
 
 
 async def submit_job(
-    jobs: JobService, scope: Scope, receive: Receive, watch: HangupWatch, text: dict[str, Any], files: list[Any]
+    jobs: JobService,
+    scope: Scope,
+    receive: Receive,
+    watch: HangupWatch,
+    text: dict[str, Any],
+    files: list[Any],
+    route: str = "/",
 ) -> Response:
     """Store and queue the request; answer 202 with the job's status and a Location. With
     `Prefer: respond-async, wait=N` a job that ends within N seconds is answered as the
@@ -42,6 +48,7 @@ async def submit_job(
         files,
         idempotency_key=headers.get("idempotency-key") or None,
         callback_url=headers.get("callback-url") or text.pop("callback_url", None),
+        route=route,
     )
     wait = preferred_wait(scope)
     if wait is not None:
