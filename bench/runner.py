@@ -1,6 +1,6 @@
 """The benchmark suite: izzati vs the original izzati 1.2.3 (Flask) vs hand-written FastAPI.
 
-    python -m bench [--quick] [--only W1,W2,W3,W4,W5,cold,multicore] [--duration S] [--runs N] [--no-pin]
+    python -m bench [--quick] [--only W1,W2,W3,W4,W5,cold,multicore,routes] [--duration S] [--runs N] [--no-pin]
 
 Every target is its own server process on a free 127.0.0.1 port; load comes from `wrk` (one
 thread, Lua scripts in bench/lua/) in another process. Each target's response is checked
@@ -214,6 +214,8 @@ def server_for(kind: str, workload: str, port: int, pin: bool, **extra: Any) -> 
             args += ["--threads", str(extra["threads"])]
         if extra.get("max_body_bytes"):
             args += ["--max-body-bytes", str(extra["max_body_bytes"])]
+        if extra.get("routes"):
+            args += ["--routes", str(extra["routes"])]
         if kind == "izzati-async":
             args.append("--async")
         if extra.get("stdlib_json"):
@@ -710,6 +712,25 @@ class Suite:
         self.table(f"Multi-core: W1, wrk -t1 -c{self.opts.connections}, unpinned", rows)
         self.say(f"ratio workers=2 / workers=1 = {ratio:.2f}x")
 
+    def routes(self) -> None:
+        log("routes: W1 on / of a one-route service vs a two-route service (issue 19)")
+        form = self.bodies["form"]
+        servers = [
+            server_for("izzati", "echo", free_port(), self.pin, routes=1, label="izzati 1 route"),
+            server_for("izzati", "echo", free_port(), self.pin, routes=2, label="izzati 2 routes"),
+        ]
+        rows = with_servers(
+            servers,
+            self.tmp,
+            lambda: load_test(
+                servers, form, lambda p: check_json(p, form, W1_EXPECT), self.opts, self.opts.connections, self.pin
+            ),
+        )
+        ratio = rows[1].rps / rows[0].rps if rows[0].rps else 0.0
+        self.results["routes"] = {"rows": [r.__dict__ for r in rows], "ratio": ratio}
+        self.table(f"Routes: W1 on /, wrk -t1 -c{self.opts.connections}", rows)
+        self.say(f"ratio two routes / one route = {ratio:.2f}x")
+
     def verdicts(self) -> None:
         r = self.results
         checks: list[tuple[str, float | None, str, float]] = []
@@ -731,6 +752,7 @@ class Suite:
         checks.append(("W5 memory:// / raw mp.Queue", w5.get("memory"), ">=", 0.5))
         checks.append(("multi-core workers=2 / workers=1", r.get("multicore", {}).get("ratio"), ">=", 1.6))
         checks.append(("cold start s", r.get("cold", {}).get("app_to_health_s"), "<=", 1.5))
+        checks.append(("W1 two routes / one route", r.get("routes", {}).get("ratio"), ">=", 0.95))
         self.say("\n### Targets (issue 5)\n")
         self.say("| target | measured | goal | verdict |")
         self.say("|---|---|---|---|")
@@ -790,7 +812,7 @@ def machine() -> dict[str, str]:
     }
 
 
-ALL = ["W1", "W2", "W3", "W4", "W5", "cold", "multicore"]
+ALL = ["W1", "W2", "W3", "W4", "W5", "cold", "multicore", "routes"]
 
 
 def parse(argv: list[str] | None = None, epilog: str | None = None) -> argparse.Namespace:
@@ -863,6 +885,7 @@ def main(argv: list[str] | None = None, epilog: str | None = None) -> int:
             "W5": suite.w5,
             "cold": suite.cold,
             "multicore": suite.multicore,
+            "routes": suite.routes,
         }
         for key in ALL:
             if key in opts.only:

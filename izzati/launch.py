@@ -30,6 +30,7 @@ from .assembly import (
     check_port,
     is_memory,
     load_callback,
+    load_routes,
     load_worker,
     open_settings_queue,
     serve_worker_metrics,
@@ -105,13 +106,17 @@ def run_worker(settings: Settings) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
     if jobs is not None:
-        # the worker runs jobs with the very same callback the web side serves
+        # the worker runs jobs with the very same callbacks the web side serves, each job its route's
         try:
-            callback, batching = load_callback(settings), batch_options(settings)
-            invoker = Invoker(callback, settings.callback_args, settings.callback_kwargs, queue=queue, **batching)
+            batching = batch_options(settings)
+            callbacks = load_routes(settings) or {"/": load_callback(settings)}
+            routes = {
+                path: Invoker(callback, settings.callback_args, settings.callback_kwargs, queue=queue, **batching)
+                for path, callback in callbacks.items()
+            }
         except TypeError as exc:
             raise ConfigError(f"IZZATI_CALLBACK={settings.callback!r}: wrong signature: {exc}") from None
-        runner = jobs.runner(invoker)
+        runner = jobs.runner(routes.get("/") or next(iter(routes.values())), routes)
         thread = critical_thread(runner.run, "izzati-jobs", stop_for_restart)
     if settings.metrics_port is not None:
         serve_worker_metrics(settings, queue, jobs)

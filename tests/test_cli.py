@@ -194,6 +194,14 @@ def test_worker_needs_a_networked_queue(project: Path) -> None:
 # -------------------------------------------------------------------------------------- run + send
 
 
+def test_run_takes_several_routes_and_send_takes_a_routes_url(spawn: Spawn, project: Path) -> None:
+    proc, url = serve(spawn, project, "/=izzati.examples:echo", "/mine=mycode:handle", IZZATI_JOBS="false")
+    assert httpx.post(url, data={"a": "1"}).json() == {"text": {"a": "1"}, "files": []}
+    result = izzati("send", url + "mine", "name=bo", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["text"] == {"name": "bo"}
+
+
 def test_run_imports_from_the_current_directory_and_send_round_trips(spawn: Spawn, project: Path) -> None:
     proc, url = serve(spawn, project, "mycode:handle")
     (project / "a.txt").write_text("alpha")

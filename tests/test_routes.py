@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from izzati import Backend, Frontend
 from izzati.examples import echo
@@ -113,10 +114,45 @@ def test_with_two_server_processes_each_routes_setup_runs_exactly_twice(spawn: S
     served = {
         (r["model"], r["loaded_by"]) for r in (httpx.post(url + path).json() for path in ["/classify", "/embed"] * 40)
     }
+    jobs = {path: _job(url, path) for path in ("/classify", "/embed")}
+    for path, (status, result) in jobs.items():
+        assert status["route"] == path and result["model"] == path.strip("/"), (status, result)
     lines = [line.split() for line in (tmp_path / "setups.log").read_text().splitlines()]
-    assert sorted(route for _, route in lines) == ["classify", "classify", "embed", "embed"]
+    assert sorted(route for _, route in lines) == ["classify", "classify", "embed", "embed"]  # jobs included
     assert {(route, int(pid)) for pid, route in lines} >= served
     assert len({pid for pid, _ in lines}) == 2  # the two server processes, each with both models
+
+
+def _job(url: str, path: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Submit a job on `path` (Prefer: respond-async); its final status and result."""
+    submitted = httpx.post(url + path, data={"on": path}, headers={"Prefer": "respond-async"})
+    assert submitted.status_code == 202, submitted.text
+    job = submitted.json()["url"]
+    deadline = time.monotonic() + 30
+    while (status := httpx.get(url + job).json())["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, status
+        time.sleep(0.05)
+    return status, httpx.get(url + job + "/result").json()
+
+
+def test_jobs_of_each_route_run_its_callback_on_a_redis_worker(redis_server: str, spawn: Spawn, tmp_path: Path) -> None:
+    env = {"IZZATI_QUEUE_URL": redis_server, "IZZATI_JOB_DIR": str(tmp_path / "jobs")}
+    proc, url = _start(spawn, tmp_path, **env)
+    worker_env = {
+        **env,
+        "IZZATI_ROUTES": "/=izzati.examples:echo,/classify=routemodels:Classifier,/embed=routemodels:Embedder",
+        "SETUP_LOG": str(tmp_path / "worker-setups.log"),
+    }
+    worker = spawn([PYTHON, "-m", "app", "worker"], env=worker_env)
+    worker.wait_output(lambda out: "started on" in out)
+    for path in ("/classify", "/embed"):
+        status, result = _job(url, path)
+        assert status["status"] == "done" and status["route"] == path
+        assert result["model"] == path.strip("/") and result["loaded_by"] == worker.popen.pid
+    status, result = _job(url, "/")
+    assert status["route"] == "/" and result["text"] == {"on": "/"}
+    submitted = httpx.post(url + "/jobs", data={"x": "1"}).json()
+    assert submitted["route"] == "/"
 
 
 def test_a_wrong_routes_setting_is_one_line(tmp_path: Path) -> None:
@@ -128,3 +164,23 @@ def test_a_wrong_routes_setting_is_one_line(tmp_path: Path) -> None:
     assert line == "izzati: IZZATI_ROUTES='/classify': '/classify': each route is PATH=module:callable, e.g. " + (
         "/classify=mymodel:Classifier"
     )
+
+
+def test_metrics_count_each_route_under_its_path(spawn: Spawn, tmp_path: Path) -> None:
+    proc, url = _start(spawn, tmp_path, IZZATI_JOBS="false")
+    for path, times in (("/classify", 3), ("/embed", 2)):
+        for _ in range(times):
+            assert httpx.post(url + path, data={}).status_code == 200
+    deadline = time.monotonic() + 10
+    while True:
+        counts = {
+            sample.labels["route"]: sample.value
+            for family in text_string_to_metric_families(httpx.get(url + "/metrics").text)
+            for sample in family.samples
+            if sample.name == "izzati_requests_total" and sample.labels.get("method") == "POST"
+        }
+        if counts.get("/classify") == 3 and counts.get("/embed") == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert counts.get("/classify") == 3 and counts.get("/embed") == 2, counts
+    assert "other" not in counts

@@ -5,7 +5,7 @@ The access log is off (`Backend(cb, access_log=False)`), as in every target of t
 default writes one line per request, which the others would not.
 
 PYTHONPATH=<repo> python bench/targets/izzati_target.py --port P --workload echo|size|file|typed
-    [--file PATH] [--workers N] [--max-body-bytes N] [--async] [--no-metrics] [--stdlib-json]
+    [--file PATH] [--workers N] [--max-body-bytes N] [--async] [--no-metrics] [--stdlib-json] [--routes N]
 
 `typed` is W1 with a typed callback (`name: str, n: int`); `--stdlib-json` answers with the
 encoder izzati used before orjson (json.dumps), the baseline of `python -m bench typed`.
@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("--async", dest="use_async", action="store_true", help="an async def callback")
     parser.add_argument("--no-metrics", dest="metrics", action="store_false", help="Backend(metrics=False)")
     parser.add_argument("--stdlib-json", action="store_true", help="reply with json.dumps, as before orjson")
+    parser.add_argument("--routes", type=int, default=1, help="serve N routes: the callback at / and N-1 more")
     opts = parser.parse_args()
     if opts.stdlib_json:
         import izzati.web.responses
@@ -76,7 +77,8 @@ def main() -> None:
         options["max_body_bytes"] = opts.max_body_bytes
     if opts.threads is not None:
         options["threads"] = opts.threads
-    backend = Backend(callback, metrics=opts.metrics, **options)
+    routes = {"/": callback, **{f"/route{n}": callback for n in range(1, opts.routes)}}
+    backend = Backend(routes if opts.routes > 1 else callback, metrics=opts.metrics, **options)
     backend.run(host="127.0.0.1", port=opts.port, workers=opts.workers)
 
 

@@ -83,7 +83,12 @@ def parser() -> argparse.ArgumentParser:
         ),
         allow_abbrev=False,
     )
-    run.add_argument("callback", nargs="?", help="'module:function' of the callback (IZZATI_CALLBACK)")
+    run.add_argument(
+        "callback",
+        nargs="*",
+        help="'module:function' of the callback (IZZATI_CALLBACK); or several routes, each "
+        "'PATH=module:function' (IZZATI_ROUTES), e.g. /=app:echo /classify=models:Classifier",
+    )
     _setting_options(run, RUN_OPTIONS)
     run.add_argument(
         "--reload",

@@ -19,7 +19,8 @@ def run(args: argparse.Namespace) -> int:
     from ..assembly import configure_logging, load_settings
     from ..launch import run_web
 
-    settings = load_settings(callback=args.callback, **{name: getattr(args, name) for name in RUN_OPTIONS.values()})
+    options = {name: getattr(args, name) for name in RUN_OPTIONS.values()}
+    settings = load_settings(**_callbacks(args.callback), **options)
     if args.reload:
         # The watcher never imports the user's code: each (re)start is a fresh `izzati run` child.
         return _reload(args)
@@ -27,6 +28,15 @@ def run(args: argparse.Namespace) -> int:
     _import_from_cwd()
     run_web(settings)
     return EXIT_OK
+
+
+def _callbacks(named: list[str]) -> dict[str, str | None]:
+    """`izzati run mod:fn` names the callback; `izzati run /=mod:fn /classify=mod:Cls` the routes."""
+    if not named:
+        return {}
+    if len(named) == 1 and "=" not in named[0]:
+        return {"callback": named[0]}
+    return {"routes": ",".join(named)}
 
 
 def worker(args: argparse.Namespace) -> int:
@@ -57,8 +67,7 @@ def _reload(args: argparse.Namespace) -> int:
 
     logging.getLogger("watchfiles").setLevel(logging.ERROR)  # its own "KeyboardInterrupt caught" line
     command = [sys.executable, "-m", "izzati.cli", "run"]
-    if args.callback is not None:
-        command.append(args.callback)
+    command += args.callback
     for flag, name in RUN_OPTIONS.items():
         value = getattr(args, name)
         if value is not None:

@@ -79,6 +79,8 @@ class JobRecord(TypedDict):
     retry_at: float | None
     traceparent: NotRequired[str | None]
     """The W3C traceparent of the request that submitted it, when traced (see izzati.tracing)."""
+    route: NotRequired[str]
+    """The path of the route whose callback runs it (`/` when the service has one route)."""
     runner: NotRequired[int | None]
     """The pid of the process that started it last (a memory:// server process that dies gives its jobs back)."""
 
@@ -117,7 +119,12 @@ def valid_job_id(job_id: str) -> bool:
 
 
 def new_record(
-    job_id: str, *, callback_url: str | None = None, key: str | None = None, traceparent: str | None = None
+    job_id: str,
+    *,
+    callback_url: str | None = None,
+    key: str | None = None,
+    traceparent: str | None = None,
+    route: str = "/",
 ) -> JobRecord:
     """The status record of a job that was just submitted."""
     now = time.time()
@@ -136,6 +143,7 @@ def new_record(
         "retries": 0,
         "retry_at": None,
         "traceparent": traceparent,
+        "route": route,
     }
 
 
@@ -161,6 +169,7 @@ def public_status(record: JobRecord) -> dict[str, Any]:
         "finished": _iso(record.get("finished")),
         "error": None if error is None else {"error": error["error"], "detail": error["detail"]},
         "retry_at": _iso(record.get("retry_at")),
+        "route": record.get("route", "/"),
         "url": f"/jobs/{record['id']}",
     }
 

@@ -9,6 +9,7 @@ import logging
 import queue as stdlib_queue
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from .. import tracing
@@ -26,6 +27,7 @@ from .model import (
     JobFailure,
     JobRecord,
     JobStatus,
+    failure,
     valid_job_id,
 )
 from .outcome import outcome
@@ -35,8 +37,8 @@ from .transitions import finish_changes, start_changes
 
 __all__ = ["JobRunner"]
 
-_Started = tuple[str, dict[str, Any], list[UploadedFile]]
-"""A job marked running: its id, text and files."""
+_Started = tuple[str, dict[str, Any], list[UploadedFile], Invoker]
+"""A job marked running: its id, text and files, and the invoker of its route."""
 
 _HEARTBEAT = 10.0  # seconds between renewals of a running job's record
 
@@ -55,13 +57,16 @@ class JobRunner:
 
     Arguments:
         invoker: the same calling convention as the web side (`Backend`'s callback, args, q).
+        routes: with several routes, each path's invoker: a job runs with its route's (a job
+            recorded without a route runs with `invoker`).
         jobs: the jobs to run: their store, their queue, and how often to try them (`max_attempts`
             when the worker dies, `retries` when the callback raises, after 1 s, 2 s, 4 s ...)
             and how long to keep them (`ttl`).
     """
 
-    def __init__(self, invoker: Invoker, jobs: JobService) -> None:
+    def __init__(self, invoker: Invoker, jobs: JobService, routes: Mapping[str, Invoker] | None = None) -> None:
         self.invoker = invoker
+        self.routes = dict(routes) if routes else {"/": invoker}
         self.jobs = jobs
         self.store = jobs.store
         self.queue = StoppableQueue(jobs.queue, traced=False)  # a job's span comes from its record
@@ -72,7 +77,8 @@ class JobRunner:
     def run(self) -> None:
         """Set the callback up (once in this process), then run jobs until `stop()`; a broker
         outage is waited out. A batch callback gets up to its `max_size` queued jobs at once."""
-        self.invoker.setup()
+        for invoker in {id(i): i for i in (self.invoker, *self.routes.values())}.values():
+            invoker.setup()
         tracing.refresh()
         try:
             while True:
@@ -94,7 +100,7 @@ class JobRunner:
     def _take(self) -> list[str]:
         """The next job ids: the first waited for up to 0.5 s; for a batch callback, more until
         the batch is full or its first job has waited the batch's `max_wait_ms`."""
-        batch = self.invoker.batch
+        batch = self.invoker.batch if len(self.routes) == 1 else None  # several routes: one job at a time
         wanted = 1 if batch is None else batch.max_size
         job_ids: list[str] = []
         deadline = 0.0
@@ -147,7 +153,7 @@ class JobRunner:
             if not started:
                 return
             alive = threading.Event()
-            ids = [job_id for job_id, _, _ in started]
+            ids = [job_id for job_id, _, _, _ in started]
             heartbeat = threading.Thread(target=self._heartbeat, args=(ids, alive), name="izzati-job-heartbeat")
             heartbeat.daemon = True
             heartbeat.start()
@@ -176,22 +182,29 @@ class JobRunner:
             if record["status"] in TERMINAL and decided:
                 self.jobs.ended(record)
             return None
+        route = record.get("route") or "/"
+        invoker = self.routes.get(route, self.invoker if len(self.routes) == 1 else None)
+        if invoker is None:
+            detail = f"this worker serves no route {route!r} (it serves {', '.join(self.routes)})"
+            self._complete(job_id, failure("unknown_route", detail, 404), False, None)
+            return None
         self.jobs.announce(record)
         text, described = inputs.enter_context(self.store.open_input(job_id))
         uploads = [
             UploadedFile(stream, d["filename"], name=d["name"], content_type=d["content_type"])
             for d, stream in described
         ]
-        return job_id, text, uploads
+        return job_id, text, uploads, invoker
 
     def _call(self, started: list[_Started]) -> list[tuple[JobFailure | None, bool, Any]]:
         """Each started job's outcome: one call per job, or one call of a batch callback for all."""
-        if self.invoker.batch is None:
+        invoker = started[0][3]  # the same for all: several routes take one job at a time
+        if invoker.batch is None:
             outcomes = []
-            for job_id, text, uploads in started:
+            for job_id, text, uploads, _ in started:
                 token = current_job.set(JobContext(self.store, job_id))  # progress() and cancelled() know the job
                 began = time.perf_counter()
-                call = functools.partial(self.invoker.call_sync, text, uploads)
+                call = functools.partial(invoker.call_sync, text, uploads)
                 try:
                     with self._span(job_id):
                         outcomes.append(outcome(self.store, job_id, call))
@@ -199,18 +212,18 @@ class JobRunner:
                     current_job.reset(token)
                     RECORDER.callback("job", time.perf_counter() - began)
             return outcomes
-        name = describe(self.invoker.callback)
+        name = describe(invoker.callback)
         began = time.perf_counter()
         try:
-            items = [(text, uploads) for _, text, uploads in started]
-            returned = self.invoker.call_sync(items)
+            items = [(text, uploads) for _, text, uploads, _ in started]
+            returned = invoker.call_sync(items)
             RECORDER.batch(len(started), time.perf_counter() - began)
             results = split_results(returned, len(started), name)
         except Exception as exc:  # the whole batch fails: every job gets this error
             results = [exc] * len(started)
         return [
             outcome(self.store, job_id, functools.partial(_unwrap, result))
-            for (job_id, _, _), result in zip(started, results, strict=True)
+            for (job_id, _, _, _), result in zip(started, results, strict=True)
         ]
 
     def _span(self, job_id: str) -> contextlib.AbstractContextManager[Any]:

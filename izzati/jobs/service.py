@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -121,11 +121,12 @@ class JobService:
         store = DirectoryJobStore(root)
         return cls(store, MemoryQueue(), max_attempts=max_attempts, ttl=ttl, retries=retries, max_queued=max_queued)
 
-    def runner(self, invoker: Invoker) -> JobRunner:
-        """A runner of these jobs, calling the callback as `invoker` does."""
+    def runner(self, invoker: Invoker, routes: Mapping[str, Invoker] | None = None) -> JobRunner:
+        """A runner of these jobs, calling the callback as `invoker` does (or as the invoker of
+        each job's route, with several `routes`)."""
         from .runner import JobRunner
 
-        return JobRunner(invoker, self)
+        return JobRunner(invoker, self, routes)
 
     def submit(
         self,
@@ -134,8 +135,10 @@ class JobService:
         *,
         idempotency_key: str | None = None,
         callback_url: Any = None,
+        route: str = "/",
     ) -> JobRecord:
-        """Store the request as a job and queue it; with a known idempotency key, return that job."""
+        """Store the request as a job of the route at `route` and queue it; with a known
+        idempotency key, return that job."""
         if callback_url is not None:
             check_callback_url(callback_url)
         if self.max_queued is not None:
@@ -157,7 +160,9 @@ class JobService:
                     store.delete(job_id)
                     return self._wait_for_job(bound)
             traceparent = tracing.current_traceparent()
-            record = new_record(job_id, callback_url=callback_url, key=idempotency_key, traceparent=traceparent)
+            record = new_record(
+                job_id, callback_url=callback_url, key=idempotency_key, traceparent=traceparent, route=route
+            )
             described: list[tuple[FileDescription, IO[bytes]]] = [
                 ({"filename": f.filename, "name": f.name, "content_type": f.content_type}, f.stream) for f in files
             ]

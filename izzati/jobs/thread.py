@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Mapping
 
 from .._process import critical_thread
 from ..invoker import Invoker
@@ -30,10 +31,11 @@ def _exit_for_restart(name: str) -> None:
 
 
 class JobThread:
-    """Runs `jobs` with `invoker` in a thread of this process, once its setup is done."""
+    """Runs `jobs` with `invoker` (each with its route's, given `routes`) in a thread of this
+    process, once its setup is done."""
 
-    def __init__(self, jobs: JobService, invoker: Invoker) -> None:
-        self.runner: JobRunner = jobs.runner(invoker)
+    def __init__(self, jobs: JobService, invoker: Invoker, routes: Mapping[str, Invoker] | None = None) -> None:
+        self.runner: JobRunner = jobs.runner(invoker, routes)
         self.thread: threading.Thread | None = None
 
     def start(self) -> None:

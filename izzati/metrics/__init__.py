@@ -20,6 +20,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "RECORDER",
     "prepare_multiprocess",
     "route_of",
+    "label_routes",
     "CALLBACK_SECONDS",
 ]
 
@@ -44,6 +46,11 @@ CALLBACK_SECONDS = "izzati.callback_seconds"
 """The ASGI scope key where the endpoint leaves how long the callback took, for its request's count."""
 
 _ROUTES = {"/": "/", "/jobs": "/jobs", "/health": "/health", "/ready": "/ready", "/metrics": "/metrics"}
+
+
+def label_routes(paths: Iterable[str]) -> None:
+    """Count requests to these paths (a service's routes) under their own `route` label."""
+    _ROUTES.update((path, path) for path in paths)
 
 
 def route_of(path: str) -> str:

@@ -99,7 +99,8 @@ class IzzatiApp(FastAPI):
                 if other is not endpoint:
                     other.start_setup()
             setup = endpoint.start_setup()
-            job_thread = JobThread(jobs, endpoint.invoker) if jobs is not None and jobs.runs_here else None
+            invokers = {path: each.invoker for path, each in self.post_routes.items()}
+            job_thread = JobThread(jobs, endpoint.invoker, invokers) if jobs is not None and jobs.runs_here else None
             starting = asyncio.create_task(_start_jobs(setup, job_thread)) if job_thread is not None else None
             yield
             if starting is not None:
@@ -120,7 +121,7 @@ class IzzatiApp(FastAPI):
         for path, each in self.post_routes.items():
             self.router.routes.append(Route(path, each, methods=["POST"], include_in_schema=False))
         if jobs is not None:
-            submit = Endpoint(endpoint.invoker, endpoint.limits, jobs=jobs, always_job=True)
+            submit = Endpoint(endpoint.invoker, endpoint.limits, jobs=jobs, always_job=True, path=self._jobs_route())
             self.router.routes.append(Route("/jobs", submit, methods=["POST"], include_in_schema=False))
             add_job_routes(self, jobs)
         add_probes(

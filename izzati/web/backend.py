@@ -15,7 +15,7 @@ from ..examples import echo
 from ..invoker import Invoker, describe
 from ..jobs.model import JobStatus
 from ..jobs.service import JobService
-from ..metrics import prepare_multiprocess
+from ..metrics import label_routes, prepare_multiprocess
 from ..metrics.collect import Scrape
 from ..queues import Queue, resolve_queue
 from ..supervisor import Child, Supervisor
@@ -136,7 +136,7 @@ class Backend:
                 debug=debug,
                 threads=threads,
                 callback_timeout=callback_timeout,
-                jobs=self.jobs if invoker is self.invoker else None,
+                jobs=self.jobs,
                 max_inflight=max_inflight,
                 metrics=metrics,
                 path=path,
@@ -147,6 +147,7 @@ class Backend:
         self.endpoint = next(endpoint for endpoint in self.routes.values() if endpoint.invoker is self.invoker)
         self.metrics = metrics
         self.traces = traces
+        label_routes(self.routes)  # each route's requests counted under its path
         scrape = None
         if metrics:
             alive = self.supervisor.alive

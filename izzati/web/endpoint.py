@@ -159,7 +159,7 @@ class Endpoint:
                         given = self.inputs.parse(text, files, form=media_type_of(scope)[0] in FORMS)
                     if as_job:
                         assert self.jobs is not None
-                        response = await submit_job(self.jobs, scope, receive, self.watch, text, files)
+                        response = await submit_job(self.jobs, scope, receive, self.watch, text, files, self.path)
                     elif self.max_inflight is None:
                         response = await self._respond(scope, receive, given, files)
                     else:

@@ -31,7 +31,13 @@ __all__ = ["add_job_routes", "submit_job"]
 
 
 async def submit_job(
-    jobs: JobService, scope: Scope, receive: Receive, watch: HangupWatch, text: dict[str, Any], files: list[Any]
+    jobs: JobService,
+    scope: Scope,
+    receive: Receive,
+    watch: HangupWatch,
+    text: dict[str, Any],
+    files: list[Any],
+    route: str = "/",
 ) -> Response:
     """Store and queue the request; answer 202 with the job's status and a Location. With
     `Prefer: respond-async, wait=N` a job that ends within N seconds is answered as the
@@ -40,7 +46,7 @@ async def submit_job(
     headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
     callback_url = headers.get("callback-url") or text.pop("callback_url", None)
     key = headers.get("idempotency-key") or None
-    submit = functools.partial(jobs.submit, text, files, idempotency_key=key, callback_url=callback_url)
+    submit = functools.partial(jobs.submit, text, files, idempotency_key=key, callback_url=callback_url, route=route)
     # files go to the object store: in its own threads, off the default executor where the probes run
     record = await (store_pool().run(submit) if files else asyncio.to_thread(submit))
     wait = preferred_wait(scope)
