@@ -38,7 +38,8 @@ class Token(TypedDict):
 class Generator:
     """GPT-2 with 2 layers of width 64 over the 256 byte values, sampled one byte at a time."""
 
-    def setup(self, device: str = "cpu") -> None:
+    def setup(self, device: str) -> None:
+        # device: "cpu", or "cuda:0" in a GPU process (IZZATI_DEVICES; each sees its own GPU as cuda:0)
         import torch
         from transformers import GPT2Config, GPT2LMHeadModel
 

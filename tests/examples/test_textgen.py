@@ -35,7 +35,7 @@ def textgen() -> ModuleType:
 
 def local_text(textgen: ModuleType, prompt: str, max_tokens: int, temperature: float, seed: int) -> str:
     generator = textgen.Generator()
-    generator.setup()
+    generator.setup("cpu")
     return "".join(generator.generate(prompt, max_tokens, temperature, seed))
 
 
