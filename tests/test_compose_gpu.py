@@ -2,7 +2,7 @@
 
 `docker-compose config` merges it onto docker-compose.yml and checks the result against compose's
 own schema; no engine, no GPU, no NVIDIA runtime is involved (this machine has none): what runs
-on a GPU host is documented in docs/real-model.md#gpu and was not run here.
+on a GPU host is documented in docs/real-model.md ("On a GPU") and was not run here.
 """
 
 from __future__ import annotations

@@ -25,12 +25,7 @@ from tests.support.kubernetes import DEPLOY, Manifest, container_env, find, rend
 DIRECTORIES = [DEPLOY / "base", *sorted(p.parent for p in DEPLOY.glob("overlays/*/kustomization.yaml"))]
 # Settings that another branch is adding. Each is accepted only while `Settings` lacks it: once
 # the field exists, the manifests' value is checked like any other.
-PENDING = {
-    "IZZATI_JOB_STORE",  # the S3 job store (`s3://bucket/prefix`), being built elsewhere
-    # devices (issue 19): the GPU overlay's processes per device, being built elsewhere
-    "IZZATI_DEVICES",
-    "IZZATI_WORKERS_PER_DEVICE",
-}
+PENDING = {"IZZATI_JOB_STORE"}  # the S3 job store (`s3://bucket/prefix`), being built elsewhere
 # The standard AWS variables the S3 job store reads (endpoint, credentials, region), and only those.
 AWS = {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_DEFAULT_REGION"}
 # The trigger metadata KEDA's redis-streams scaler reads (v2.20.2, pkg/scalers/redis_streams_scaler.go

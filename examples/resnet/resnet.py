@@ -34,7 +34,8 @@ from izzati.exceptions import BadRequest
 class Classifier:
     """ResNet-18 over 224x224 crops of the images sent; one forward pass per batch."""
 
-    def setup(self, device: str = "cpu") -> None:
+    def setup(self, device: str) -> None:
+        # device: "cpu", or "cuda:0" in a GPU process (IZZATI_DEVICES; each sees its own GPU as cuda:0)
         import torch
         import torchvision
 

@@ -3,9 +3,11 @@ read how it batched."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -28,19 +30,23 @@ def izzati_command() -> str:
     return found
 
 
-def serve(
-    spawn: Callable[..., Proc], example: str, callback: str, *, ready_within: float = 120, **env: str
-) -> tuple[Proc, str]:
-    """`izzati run CALLBACK` in examples/EXAMPLE on a free port; the URL once /ready (setup done)."""
+@contextlib.contextmanager
+def served(example: str, callback: str, logs: Path, **env: str) -> Iterator[str]:
+    """`izzati run CALLBACK` in examples/EXAMPLE on a free port: its URL once /ready (setup done)."""
     port = free_tcp_port()
-    proc = spawn(
-        [izzati_command(), "run", callback, "--host", "127.0.0.1", "--port", str(port)],
-        env={"PYTHONPATH": str(ROOT), **env},
-        cwd=EXAMPLES / example,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_for_http(url + "/ready", timeout=ready_within, proc=proc.popen)
-    return proc, url
+    variables = {k: v for k, v in os.environ.items() if not k.startswith("IZZATI_")}
+    variables.update(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", **env)
+    command = [izzati_command(), "run", callback, "--host", "127.0.0.1", "--port", str(port)]
+    proc = Proc(command, variables, EXAMPLES / example, logs / f"{example}-{port}.log")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_for_http(url + "/ready", timeout=180, proc=proc.popen)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- output of {' '.join(command)}:\n{proc.output()[-3000:]}") from None
+        yield url
+    finally:
+        proc.stop()
 
 
 def batch_sizes(url: str) -> tuple[float, float]:

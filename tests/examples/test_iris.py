@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Callable
+from collections.abc import Iterator
 
 import httpx
+import pytest
 from sklearn.datasets import load_iris  # the examples extra: pip install -e '.[examples]'
 
-from tests.examples.serve import batch_sizes, serve
-from tests.support.processes import Proc
+from tests.examples.serve import batch_sizes, served
 
 FIELDS = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 
 
-def test_every_flower_through_http_in_batches(spawn: Callable[..., Proc]) -> None:
+# the first test also waits for the server's start: imports of torch or scikit-learn and setup()
+pytestmark = pytest.mark.timeout(400)
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # a longer wait than the example's 5 ms makes batches certain on a loaded machine
-    _, url = serve(spawn, "iris", "iris:Classifier", IZZATI_BATCH_WAIT_MS="100")
+    with served("iris", "iris:Classifier", tmp_path_factory.mktemp("logs"), IZZATI_BATCH_WAIT_MS="100") as base:
+        yield base
+
+
+def test_every_flower_through_http_in_batches(url: str) -> None:
+    # a longer wait than the example's 5 ms makes batches certain on a loaded machine
     iris = load_iris()
+    batches_before, requests_before = batch_sizes(url)
     species = [str(n) for n in iris.target_names]
 
     def ask(i: int) -> str:
@@ -32,12 +43,12 @@ def test_every_flower_through_http_in_batches(spawn: Callable[..., Proc]) -> Non
     right = sum(answer == species[t] for answer, t in zip(answers, iris.target, strict=True))
     assert right / len(answers) > 0.9, f"{right} of {len(answers)} flowers right"
     batches, requests = batch_sizes(url)
+    batches, requests = batches - batches_before, requests - requests_before
     assert requests == len(answers)
     assert batches < requests / 2, f"{requests} requests in {batches} batches"
 
 
-def test_form_fields_and_bad_flowers(spawn: Callable[..., Proc]) -> None:
-    _, url = serve(spawn, "iris", "iris:Classifier")
+def test_form_fields_and_bad_flowers(url: str) -> None:
     form = {"sepal_length": "5.1", "sepal_width": "3.5", "petal_length": "1.4", "petal_width": "0.2"}
     r = httpx.post(url + "/", data=form)
     assert r.status_code == 200 and r.json()["species"] == "setosa", r.text

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import io
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,8 +16,17 @@ import torch
 import torchvision
 from PIL import Image
 
-from tests.examples.serve import batch_sizes, serve
-from tests.support.processes import Proc
+from tests.examples.serve import batch_sizes, served
+
+# the first test also waits for the server's start: imports of torch or scikit-learn and setup()
+pytestmark = pytest.mark.timeout(400)
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    # a longer wait than the example's 10 ms makes batches certain on a loaded machine
+    with served("resnet", "resnet:Classifier", tmp_path_factory.mktemp("logs"), IZZATI_BATCH_WAIT_MS="200") as base:
+        yield base
 
 
 def jpeg(seed: int) -> bytes:
@@ -51,11 +60,9 @@ def images() -> list[bytes]:
     return [jpeg(seed) for seed in range(6)]
 
 
-def test_files_and_base64_json_answer_the_networks_class_in_batches(
-    spawn: Callable[..., Proc], images: list[bytes]
-) -> None:
-    _, url = serve(spawn, "resnet", "resnet:Classifier", IZZATI_BATCH_WAIT_MS="200")
+def test_files_and_base64_json_answer_the_networks_class_in_batches(url: str, images: list[bytes]) -> None:
     want = expected(images)
+    batches_before, requests_before = batch_sizes(url)
     # random weights give every noise image one class: its probability tells the images apart
     assert min(abs(p - q) for i, (_, p) in enumerate(want) for _, q in want[:i]) > 1e-5
 
@@ -77,11 +84,11 @@ def test_files_and_base64_json_answer_the_networks_class_in_batches(
         assert same(list(uploaded), want)
         assert same(list(sent), want)
     batches, requests = batch_sizes(url)
+    batches, requests = batches - batches_before, requests - requests_before
     assert requests == 2 * len(images) and batches < requests, f"{requests} requests in {batches} batches"
 
 
-def test_what_is_not_an_image_fails_alone(spawn: Callable[..., Proc], images: list[bytes]) -> None:
-    _, url = serve(spawn, "resnet", "resnet:Classifier", IZZATI_BATCH_WAIT_MS="200")
+def test_what_is_not_an_image_fails_alone(url: str, images: list[bytes]) -> None:
     bad = [
         ({"files": {"image": ("x.jpg", Path(__file__).read_bytes(), "image/jpeg")}}, "bad_image"),
         ({"json": {"image_data": "not base64!"}}, "bad_image"),
