@@ -20,6 +20,7 @@ from ..metrics.collect import Scrape
 from ..queues import Queue, resolve_queue
 from ..supervisor import Child, Supervisor
 from .app import IzzatiApp
+from .doors import Door
 from .endpoint import Endpoint
 from .inputs import Limits
 from .routes import route_callbacks
@@ -72,6 +73,9 @@ class Backend:
             `""`: trace only when the application set a tracer provider itself.
         ready_without_workers: `GET /ready` answers 200 when the queue answers, even with no
             live worker (workers that scale from zero, e.g. KEDA on Kubernetes).
+        chat: model name → chat callback, served at `POST /v1/chat/completions` and
+            `POST /v1/responses` (OpenAI-compatible; the contract is in `izzati.chat`).
+        embeddings: model name → embedding callback, served at `POST /v1/embeddings`.
     """
 
     def __init__(
@@ -100,6 +104,8 @@ class Backend:
         metrics: bool = True,
         traces: str = "",
         ready_without_workers: bool = False,
+        chat: Mapping[str, Callable[..., Any]] | None = None,
+        embeddings: Mapping[str, Callable[..., Any]] | None = None,
     ) -> None:
         if isinstance(jobs, JobService):  # the 2.0 spelling, Backend(jobs=JobService(...)), still works
             jobs, job_service = False, jobs
@@ -173,7 +179,33 @@ class Backend:
             try_page=try_page,
             metrics=scrape,
             ready_without_workers=ready_without_workers,
+            doors=self._doors(chat or {}, embeddings or {}, max_inflight, threads),
         )
+
+    def _doors(
+        self,
+        chat: Mapping[str, Callable[..., Any]],
+        embeddings: Mapping[str, Callable[..., Any]],
+        max_inflight: int | None,
+        threads: int,
+    ) -> list[Door]:
+        doors: list[Door] = []
+        if chat or embeddings:
+            from .openai import OpenAIDoor
+
+            endpoint = self.endpoint
+            doors.append(
+                OpenAIDoor(
+                    chat,
+                    embeddings,
+                    pool=lambda: endpoint.pool,
+                    max_body_bytes=self.limits.max_body_bytes,
+                    max_inflight=max_inflight,
+                    threads=threads,
+                    metrics=self.metrics,
+                )
+            )
+        return doors
 
     def _restarting(self, child: Child, pid: int) -> None:
         if child.name.startswith(_SERVER) and self.jobs is not None and self.jobs.runs_here:
