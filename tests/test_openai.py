@@ -12,12 +12,17 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import anyio
 import httpx
 import openai
 import pytest
 
 import izzati
 from izzati import Backend, ChatRequest, Usage
+from tests.support.http import wait_for_http
+from tests.support.mcpclient import connect
+from tests.support.net import free_tcp_port
+from tests.support.processes import PYTHON, Proc
 
 Serve = Callable[..., str]
 
@@ -284,3 +289,34 @@ def test_a_client_that_hangs_up_stops_the_generator(serve: Serve) -> None:
     count = len(made)
     time.sleep(0.2)
     assert len(made) == count < 1000
+
+
+def test_the_settings_serve_chat_embeddings_and_mcp_from_python_m_app(spawn: Callable[..., Proc]) -> None:
+    port = free_tcp_port()
+    env = {
+        "IZZATI_HOST": "127.0.0.1",
+        "IZZATI_PORT": str(port),
+        "IZZATI_CHAT": "tiny-lm=textmodels:TinyLM",
+        "IZZATI_EMBEDDINGS": "lengths=textmodels:lengths",
+        "IZZATI_MCP": "true",
+    }
+    proc = spawn([PYTHON, "-m", "app"], env=env)
+    url = f"http://127.0.0.1:{port}"
+    wait_for_http(url + "/health", proc=proc.popen)
+    ai = client(url)
+    assert sorted(model.id for model in ai.models.list()) == ["lengths", "tiny-lm"]
+    reply = ai.chat.completions.create(model="tiny-lm", messages=[{"role": "user", "content": "a b c"}])
+    assert reply.choices[0].message.content == "c b a " and reply.usage is not None
+    assert ai.embeddings.create(model="lengths", input="two words").data[0].embedding == [9.0, 2.0]
+
+    async def tools() -> list[str]:
+        async with connect(url) as mcp:
+            return [tool.name for tool in (await mcp.list_tools()).tools]
+
+    assert anyio.run(tools) == ["echo", "izzati_job"]  # the default callback, and jobs are on
+
+
+def test_a_wrong_chat_setting_is_one_line_naming_it(spawn: Callable[..., Proc]) -> None:
+    proc = spawn([PYTHON, "-m", "app"], env={"IZZATI_CHAT": "tiny-lm"})
+    assert proc.popen.wait(30) != 0
+    assert "IZZATI_CHAT='tiny-lm': 'tiny-lm' is not 'model-name=module:function'" in proc.output()
