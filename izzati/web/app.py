@@ -73,6 +73,7 @@ class IzzatiApp(FastAPI):
         job_grace: seconds a job running here may take to finish when the server stops (jobs
             whose queue reaches only this process tree run in its server processes).
         doors: standard APIs served beside `POST /` (the OpenAI-compatible endpoints, MCP).
+        chat_models: the chat models served at `/v1/chat/completions`: the try-it page chats with them.
     """
 
     def __init__(
@@ -94,6 +95,7 @@ class IzzatiApp(FastAPI):
         ready_without_workers: bool = False,
         job_grace: float = GRACEFUL_TIMEOUT,
         doors: Sequence[Door] = (),
+        chat_models: Sequence[str] = (),
     ) -> None:
         @asynccontextmanager
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -143,7 +145,7 @@ class IzzatiApp(FastAPI):
         for door in doors:
             self.router.routes.extend(door.routes())
         if try_page:
-            add_try_page(self)
+            add_try_page(self, chat_models)
         if metrics is not None:
             add_metrics_route(self, metrics)
         entry: ASGIApp = Gate(

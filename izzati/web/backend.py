@@ -189,6 +189,7 @@ class Backend:
             ready_without_workers=ready_without_workers,
             doors=self._doors(chat or {}, embeddings or {}, max_inflight, threads)
             + (self._mcp(mcp_wait, title) if mcp else []),
+            chat_models=list(chat or {}),
         )
 
     def _doors(
