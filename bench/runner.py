@@ -323,9 +323,9 @@ class WrkRun:
     server_cpu: float  # cores used by the server process tree
 
 
-def run_wrk(server: Server, body: Body, duration: int, connections: int, pin: bool) -> WrkRun:
+def run_wrk(server: Server, body: Body, duration: int, connections: int, pin: bool, path: str = "/") -> WrkRun:
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(LUA)]
-    argv.append(f"http://127.0.0.1:{server.port}/")
+    argv.append(f"http://127.0.0.1:{server.port}{path}")
     if pin:
         argv = ["taskset", "-c", LOAD_CPU, *argv]
     env = {**os.environ, "BENCH_BODY": str(body.path), "BENCH_CTYPE": body.content_type}
@@ -376,8 +376,10 @@ def load_test(
     opts: argparse.Namespace,
     connections: int,
     pin: bool,
+    path: str = "/",
 ) -> list[Row]:
-    """Check every server, warm each up, then interleave --runs timed runs; medians per server."""
+    """Check every server, warm each up, then interleave --runs timed runs (POSTs to `path`);
+    medians per server."""
     rows: dict[str, Row] = {}
     live: list[Server] = []
     for server in servers:
@@ -389,11 +391,11 @@ def load_test(
             log(f"  {server.label}: response checked")
             live.append(server)
     for server in live:
-        run_wrk(server, body, opts.warmup, connections, pin)
+        run_wrk(server, body, opts.warmup, connections, pin, path)
     samples: dict[str, list[WrkRun]] = {s.label: [] for s in live}
     for i in range(opts.runs):
         for server in live:
-            result = run_wrk(server, body, opts.duration, connections, pin)
+            result = run_wrk(server, body, opts.duration, connections, pin, path)
             samples[server.label].append(result)
             log(f"  run {i + 1}/{opts.runs} {server.label}: {result.rps:,.0f} req/s (wrk CPU {result.wrk_cpu:.0%})")
     for server in live:

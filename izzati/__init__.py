@@ -27,12 +27,16 @@ _EXPORTS = {
     "batched": "batching",
     "File": "typed",
     "Accept": "typed",
+    "ChatRequest": "chat",
+    "Usage": "chat",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
 
 if TYPE_CHECKING:
     from .batching import batched as batched
+    from .chat import ChatRequest as ChatRequest
+    from .chat import Usage as Usage
     from .client import Frontend as Frontend
     from .client import Job as Job
     from .exceptions import IzzatiError as IzzatiError

@@ -42,6 +42,7 @@ __all__ = [
     "build_jobs",
     "limits_of",
     "batch_options",
+    "named_callbacks",
     "build_backend",
     "check_port",
     "serve_worker_metrics",
@@ -198,11 +199,28 @@ def batch_options(settings: Settings) -> dict[str, Any]:
     return {"batch_size": settings.batch_size, "batch_wait_ms": settings.batch_wait_ms}
 
 
+def named_callbacks(spec: str, setting: str) -> dict[str, Callable[..., Any]]:
+    """'name=module:function, ...' (IZZATI_CHAT, IZZATI_EMBEDDINGS) as name → imported callback."""
+    found: dict[str, Callable[..., Any]] = {}
+    for entry in (part.strip() for part in spec.split(",")):
+        if not entry:
+            continue
+        name, sep, target = (piece.strip() for piece in entry.partition("="))
+        if not sep or not name or not target:
+            raise ConfigError(f"{setting}={spec!r}: {entry!r} is not 'model-name=module:function'")
+        if name in found:
+            raise ConfigError(f"{setting}={spec!r}: the model name {name!r} is given twice")
+        found[name] = import_callable(target, setting)
+    return found
+
+
 def build_backend(settings: Settings, queue: Queue | None, jobs: JobService | None = None) -> Backend:
     """Import the callback and make its `Backend`; a wrong signature is a ConfigError."""
     from .web.backend import Backend
 
     callback: Callable[..., Any] | dict[str, Callable[..., Any]] = load_routes(settings) or load_callback(settings)
+    chat = named_callbacks(settings.chat, "IZZATI_CHAT")
+    embeddings = named_callbacks(settings.embeddings, "IZZATI_EMBEDDINGS")
     try:
         return Backend(
             callback,
@@ -222,6 +240,10 @@ def build_backend(settings: Settings, queue: Queue | None, jobs: JobService | No
             traces=settings.traces,
             ready_without_workers=settings.ready_without_workers,
             job_service=jobs,
+            chat=chat,
+            embeddings=embeddings,
+            mcp=settings.mcp,
+            mcp_wait=settings.mcp_wait,
         )
     except TypeError as exc:
         setting = (

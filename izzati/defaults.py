@@ -30,6 +30,7 @@ __all__ = [
     "BATCH_SIZE",
     "BATCH_WAIT_MS",
     "BATCH_CONCURRENCY",
+    "MCP_WAIT",
 ]
 
 MiB = 1024 * 1024
@@ -63,3 +64,6 @@ JOB_RETRY_DELAY = 1.0
 BATCH_SIZE = 8
 BATCH_WAIT_MS = 5.0
 BATCH_CONCURRENCY = 1
+
+MCP_WAIT = 30.0
+"""Seconds an MCP tool call waits for its job before it answers with the job to follow."""

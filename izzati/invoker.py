@@ -98,6 +98,8 @@ class Invoker:
             the first held at most `batch_wait_ms`: `callback([q,] [(text, data), ...], *args,
             **kwargs)`. Either one overrides what `@izzati.batched` put on the callback; with neither
             and no decorator, one call per request.
+        inputs: the names of the positional inputs, for the signature check (default `text,
+            data`, or `batch` for a batch callback), e.g. `("request",)` for a chat callback.
     """
 
     def __init__(
@@ -110,6 +112,7 @@ class Invoker:
         queue_first: bool = False,
         batch_size: int | None = None,
         batch_wait_ms: float | None = None,
+        inputs: Sequence[str] = (),
     ) -> None:
         if not callable(callback):
             raise TypeError(f"the callback must be callable, not {type(callback).__name__}: {callback!r}")
@@ -140,9 +143,10 @@ class Invoker:
                     self.kwargs["q"] = queue
         if queue_first:
             self.lead = (queue,)
-        # positional extras (`args`) belong to the classic shape: a typed callback takes its extras by name
+        # positional extras (`args`) belong to the classic shape: a typed callback takes its extras by name;
+        # named `inputs` (a chat or embedding callback) are passed as they are
         self.typed: Typed | None = None
-        if not self.args:
+        if not self.args and not inputs:
             self.typed = read_signature(
                 callback,
                 skip_first=bool(self.lead),
@@ -152,7 +156,7 @@ class Invoker:
         if self.typed is not None:
             self._typed_queue(signature, queue)
             return
-        inputs = ["batch"] if self.batch else ["text", "data"]
+        inputs = ["batch"] if self.batch else list(inputs) or ["text", "data"]
         shape = ", ".join(
             (["q"] if self.lead else []) + inputs + ["<arg>"] * len(self.args) + [f"{key}=..." for key in self.kwargs]
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -263,6 +262,26 @@ class Settings(BaseSettings):
     def _lower_level(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
 
+    chat: str = Field(
+        "",
+        description="chat callbacks served at POST /v1/chat/completions and /v1/responses (OpenAI-compatible), as "
+        "comma-separated 'model-name=module:function' (empty: none)",
+    )
+    embeddings: str = Field(
+        "",
+        description="embedding callbacks served at POST /v1/embeddings, as comma-separated "
+        "'model-name=module:function' (empty: none)",
+    )
+    mcp: bool = Field(
+        False,
+        description="serve the callback as an MCP tool at /mcp (streamable HTTP; pip install 'izzati[mcp]')",
+    )
+    mcp_wait: float = Field(
+        defaults.MCP_WAIT,
+        ge=0,
+        description="seconds an MCP tool call waits for its job before it answers with the job to follow "
+        "(with IZZATI_JOBS)",
+    )
     debug: bool = Field(
         False,
         description="include tracebacks in 500 responses (never in production)",
@@ -271,18 +290,3 @@ class Settings(BaseSettings):
         True,
         description="serve the try-it page at GET / to browsers",
     )
-
-    @classmethod
-    def rows(cls) -> list[tuple[str, str, str]]:
-        """Each setting as `(field name, default as written in .env, description)`."""
-        rows = []
-        for name, field in cls.model_fields.items():
-            default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
-            shown = "" if default is None else default if isinstance(default, str) else json.dumps(default)
-            rows.append((name, shown, field.description or ""))
-        return rows
-
-    @classmethod
-    def variables(cls) -> list[tuple[str, str, str]]:
-        """Each setting as `(IZZATI_NAME, default, description)`, for --help and .env.example."""
-        return [(ENV_PREFIX + name.upper(), default, description) for name, default, description in cls.rows()]

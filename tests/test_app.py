@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from izzati.settings import Settings
+from izzati.settingshelp import variables
 from tests.support.http import wait_for_http
 from tests.support.net import free_tcp_port
 from tests.support.processes import PYTHON, ROOT, Proc
@@ -54,7 +54,7 @@ def test_defaults_serve_the_example_and_run_the_worker(spawn: Spawn, tmp_path: P
 def test_help_documents_every_setting(tmp_path: Path) -> None:
     result = run_app("--help", env={}, cwd=tmp_path)
     assert result.returncode == 0
-    for name, default, _ in Settings.variables():
+    for name, default, _ in variables():
         assert f"{name}={default}" in result.stdout
 
 

@@ -93,3 +93,20 @@ def test_smoke_run_of_p1_with_izzati_and_fastapi(tmp_path: Path) -> None:
     assert lead["verdict"] == ("PASS" if lead["value"] >= 3 else "FAIL")
     assert reported["P1 x1: izzati / litserve >= 7.5x (keep the lead measured before)"]["verdict"] == "not run"
     assert "| izzati |" in (tmp_path / "peers-latest.md").read_text()
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (scripts/test installs it)")
+def test_smoke_run_of_the_openai_workloads_with_izzati(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "bench", "peers", "--quick", "--only", "C1,E1", "--processes", "1"]
+    argv += ["--targets", "izzati", "--results", str(tmp_path)]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=110)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((tmp_path / "peers-latest.json").read_text())
+    chat, embeddings = results["openai"]
+    assert (chat["workload"], embeddings["workload"]) == ("C1", "E1")
+    (row,) = chat["rows"]
+    assert row["label"] == "izzati" and row["errors"] == 0 and row["tokens_s"] > 0
+    assert row["ttft_ms"] >= chat["own_first_token_ms"] > 0  # the generator's 20 ms prefill, at least
+    (timed,) = embeddings["rows"]
+    assert timed["label"] == "izzati batched" and timed["rps"] > 0 and timed["errors"] == 0
+    assert "| izzati | " in (tmp_path / "peers-latest.md").read_text()

@@ -5,19 +5,21 @@ from __future__ import annotations
 import json
 import os
 import struct
+import threading
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Response, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Response, expect, sync_playwright
 from starlette.applications import Starlette
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from izzati import Backend, file_return
+from izzati import Backend, ChatRequest, file_return
+from izzati.chat import Message
 
 pytestmark = pytest.mark.browser
 
@@ -390,4 +392,66 @@ def test_a_streamed_reply_shows_items_as_they_arrive_and_izzati_js_iterates_them
         url + "/",
     )
     assert items == [{"token": t} for t in ["Once", " upon", " a", " time"]]
+    assert watched.errors == []
+
+
+# -------------------------------------------------------------------------------------- the chat box
+
+
+def test_the_chat_box_streams_the_answer_of_a_chat_route(serve: Serve, open_page: Callable[[str], Watched]) -> None:
+    first_shown = threading.Event()
+    seen: list[list[Message]] = []
+
+    def talk(request: ChatRequest) -> Iterator[str]:
+        seen.append(list(request.messages))
+        yield "Hello"
+        assert first_shown.wait(15)  # the page shows the first piece while this generator still runs
+        yield ", " + request.prompt
+
+    url = serve(Backend(handle, chat={"echo-lm": talk}).app)
+    assert open_page(url + "/").page.locator("#chat-box").is_visible()
+    without = open_page(serve(Backend(handle).app) + "/")
+    assert without.page.locator("#chat-box").is_hidden()  # a service without chat models: no chat box
+    watched = open_page(url + "/")
+    page = watched.page
+    assert page.locator("#chat-model option").all_inner_texts() == ["echo-lm"]
+    page.fill("#chat-input", "how are you")
+    page.click("#chat-send")
+    answer = page.locator("#chat-log .chat-assistant").nth(0)
+    expect(answer).to_have_text("Hello")
+    watched.shot("chat-first-piece")
+    first_shown.set()
+    expect(answer).to_have_attribute("data-finish", "stop")
+    assert answer.inner_text() == "Hello, how are you"
+    page.fill("#chat-input", "and now")
+    page.click("#chat-send")
+    expect(page.locator("#chat-log .chat-assistant").nth(1)).to_have_attribute("data-finish", "stop")
+    assert seen[1] == [
+        {"role": "user", "content": "how are you"},
+        {"role": "assistant", "content": "Hello, how are you"},
+        {"role": "user", "content": "and now"},
+    ]
+    watched.shot("chat-two-turns")
+    assert watched.errors == []
+
+
+def test_the_chat_box_sends_the_api_key_and_says_why_it_failed(
+    serve: Serve, open_page: Callable[[str], Watched]
+) -> None:
+    def talk(request: ChatRequest) -> Iterator[str]:
+        yield "fine"
+
+    url = serve(Backend(handle, chat={"echo-lm": talk}, api_key="sekret").app)
+    watched = open_page(url + "/")
+    page = watched.page
+    page.fill("#chat-input", "hi")
+    page.click("#chat-send")
+    page.locator("#chat-log .chat-error").wait_for()
+    assert page.locator("#chat-log .chat-error").inner_text().startswith("HTTP 401: this service needs an API key")
+    watched.errors.clear()  # the 401 above was the point
+    page.fill("#api-key", "sekret")
+    page.fill("#chat-input", "hi")
+    page.click("#chat-send")
+    expect(page.locator("#chat-log .chat-assistant")).to_have_attribute("data-finish", "stop")
+    assert page.locator("#chat-log .chat-assistant").inner_text() == "fine"
     assert watched.errors == []

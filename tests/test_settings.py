@@ -11,7 +11,7 @@ import pytest
 from izzati.assembly import default_job_dir
 from izzati.exceptions import ConfigError
 from izzati.settings import Settings
-from izzati.settingshelp import env_example
+from izzati.settingshelp import env_example, variables
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,7 +20,7 @@ def test_env_example_lists_every_setting_with_its_default() -> None:
     text = (ROOT / ".env.example").read_text()
     assert text == env_example(), "regenerate .env.example (command at its top)"
     lines = text.splitlines()
-    for name, default, description in Settings.variables():
+    for name, default, description in variables():
         assert f"# {name}={default}" in lines, name
         assert f"# {description}" in lines, name
 

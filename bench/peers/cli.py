@@ -1,7 +1,7 @@
 """`python -m bench peers`: izzati beside the model-serving tools LitServe and BentoML and a
 hand-written FastAPI baseline, side by side in one invocation.
 
-    python -m bench peers [--quick] [--only P1,P2,P3] [--processes 1,2] [--seconds S] [--runs N]
+    python -m bench peers [--quick] [--only P1,P2,P3,C1,E1] [--processes 1,2] [--seconds S] [--runs N]
         [--targets izzati,fastapi,litserve,bentoml] [--connections N] [--blas-threads N]
 
 For each process count and workload, every target starts at once (its own process tree on a free
@@ -9,7 +9,8 @@ For each process count and workload, every target starts at once (its own proces
 targets take turns under wrk (A B C D A B C D ...) for --runs timed runs; figures are medians.
 Nothing is pinned: the 2-process rows need both cores. Every target writes no access log, so the
 comparisons are like for like in that. Results: printed, and saved as bench/results/peers-*.md
-and .json. See docs/performance.md, "Beside the serving tools".
+and .json. See docs/performance.md, "Beside the serving tools". C1 (streamed chat) and E1
+(embeddings) run izzati beside LitServe's OpenAI specs: bench/peers/chat.py.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.peers import report
+from bench.peers import chat, report
 from bench.peers.targets import BATCH, WAIT_MS, idle_cpu, make_server, targets_for, wait_checked
 from bench.peers.tools import PEERS, TOOLS, ensure_venv, versions
 from bench.peers.workloads import WORKLOADS, Workload, check_target, kernel_ms
@@ -37,7 +38,7 @@ __all__ = ["main"]
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench peers", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 s runs, 1 run, 1 s warm-up")
-    parser.add_argument("--only", default="P1,P2,P3", help="workloads, comma-separated (default P1,P2,P3)")
+    parser.add_argument("--only", default="P1,P2,P3,C1,E1", help="workloads, comma-separated (default P1,P2,P3,C1,E1)")
     parser.add_argument("--processes", default="1,2", help="server process counts, comma-separated (default 1,2)")
     parser.add_argument("--seconds", type=int, help="seconds per timed wrk run (default 5, quick 1)")
     parser.add_argument("--warmup", type=int, help="seconds of warm-up per target (default 2, quick 1)")
@@ -55,7 +56,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     opts.only = [x.strip() for x in opts.only.split(",") if x.strip()]
     opts.targets = [x.strip() for x in opts.targets.split(",") if x.strip()]
     opts.processes = [int(x) for x in opts.processes.split(",")]
-    for name, values, allowed in (("--only", opts.only, WORKLOADS), ("--targets", opts.targets, TOOLS)):
+    every = [*WORKLOADS, *chat.OPENAI_WORKLOADS]
+    for name, values, allowed in (("--only", opts.only, every), ("--targets", opts.targets, TOOLS)):
         if unknown := [x for x in values if x not in allowed]:
             parser.error(f"{name}: unknown {unknown}; choose from {list(allowed)}")
     return opts
@@ -162,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
                         say("\n" + report.kernel_line(kernel, opts.blas_threads, BATCH))
                 say("")
                 group["ratios"] = report.ratio_table(say, group["rows"])
+            for key in [k for k in chat.OPENAI_WORKLOADS if k in opts.only]:
+                results.setdefault("openai", []).append(chat.run_group(key, processes, opts, Path(tmp), say))
     found = report.goals(results["groups"])
     results["goals"] = found
     say("\n### Goals (issue 15)\n")

@@ -1,8 +1,8 @@
 """MkDocs hook: replace `<!-- settings-table -->` in a page with the table of every IZZATI_* setting.
 
-The rows come from `izzati.settings.Settings.variables()`, the same source as `.env.example` and
-`izzati settings`, so the page cannot drift from the code. Only `izzati.settings` is imported
-(pydantic-settings), never the web stack.
+The rows come from `izzati.settings.variables()`, the same source as `.env.example` and
+`izzati settings`, so the page cannot drift from the code. Only `izzati.settingshelp` (and
+`izzati.settings`) is imported (pydantic-settings), never the web stack.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ def settings_table() -> str:
     """The Markdown table: variable, default, meaning."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))  # the izzati of this checkout, also when not installed
-    from izzati.settings import Settings
+    from izzati.settingshelp import variables
 
     lines = ["| variable | default | meaning |", "|---|---|---|"]
-    for name, default, description in Settings.variables():
+    for name, default, description in variables():
         shown = f"`{_cell(default)}`" if default != "" else "(empty)"
         lines.append(f"| `{name}` | {shown} | {_cell(description)} |")
     return "\n".join(lines)

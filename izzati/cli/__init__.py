@@ -163,8 +163,9 @@ def parser() -> argparse.ArgumentParser:
 
 def _setting_options(command: argparse.ArgumentParser, options: dict[str, str]) -> None:
     from ..settings import Settings
+    from ..settingshelp import rows
 
-    defaults = {name: default for name, default, _ in Settings.rows()}
+    defaults = {name: default for name, default, _ in rows()}
     for flag, name in options.items():
         field = Settings.model_fields[name]
         variable = f"IZZATI_{name.upper()}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -28,6 +28,7 @@ from ..jobs.thread import JobThread
 from ..metrics.collect import Scrape
 from ..queues import Queue
 from .docpages import add_doc_pages
+from .doors import Door
 from .endpoint import Endpoint
 from .errors import exception_handler
 from .jobroutes import add_job_routes
@@ -71,6 +72,8 @@ class IzzatiApp(FastAPI):
         ready_without_workers: `/ready` does not wait for a live worker (see `Backend`).
         job_grace: seconds a job running here may take to finish when the server stops (jobs
             whose queue reaches only this process tree run in its server processes).
+        doors: standard APIs served beside `POST /` (the OpenAI-compatible endpoints, MCP).
+        chat_models: the chat models served at `/v1/chat/completions`: the try-it page chats with them.
     """
 
     def __init__(
@@ -91,6 +94,8 @@ class IzzatiApp(FastAPI):
         metrics: Scrape | None = None,
         ready_without_workers: bool = False,
         job_grace: float = GRACEFUL_TIMEOUT,
+        doors: Sequence[Door] = (),
+        chat_models: Sequence[str] = (),
     ) -> None:
         @asynccontextmanager
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -102,7 +107,10 @@ class IzzatiApp(FastAPI):
             invokers = {path: each.invoker for path, each in self.post_routes.items()}
             job_thread = JobThread(jobs, endpoint.invoker, invokers) if jobs is not None and jobs.runs_here else None
             starting = asyncio.create_task(_start_jobs(setup, job_thread)) if job_thread is not None else None
-            yield
+            async with AsyncExitStack() as stack:
+                for door in doors:
+                    await stack.enter_async_context(door.running())
+                yield
             if starting is not None:
                 starting.cancel()
             if job_thread is not None:
@@ -129,14 +137,16 @@ class IzzatiApp(FastAPI):
             queue,
             problems,
             [jobs.queue] if jobs is not None else [],
-            setting_up=lambda: [*self._routes_setting_up(), *setting_up()],
+            setting_up=lambda: [*self._routes_setting_up(), *setting_up(), *(w for d in doors for w in d.setting_up())],
             needs_workers=not ready_without_workers,
         )
         for caught in (StarletteHTTPException, RequestValidationError, Exception):
             self.add_exception_handler(caught, exception_handler)
         add_doc_pages(self, self.docs_url, self.redoc_url)
+        for door in doors:
+            self.router.routes.extend(door.routes())
         if try_page:
-            add_try_page(self)
+            add_try_page(self, chat_models)
         if metrics is not None:
             add_metrics_route(self, metrics)
         entry: ASGIApp = Gate(
@@ -145,6 +155,7 @@ class IzzatiApp(FastAPI):
             max_header_bytes=endpoint.limits.max_header_bytes,
             access_log=access_log,
             metrics=metrics is not None,
+            refusals={door.prefix: door.unauthorized for door in doors},
         )
         if cors_origins:
             entry = CORSMiddleware(

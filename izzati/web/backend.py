@@ -12,6 +12,7 @@ from .. import defaults, tracing
 from .._process import mp_context
 from ..devices import CPU
 from ..examples import echo
+from ..exceptions import ConfigError
 from ..invoker import Invoker, describe
 from ..jobs.model import JobStatus
 from ..jobs.service import JobService
@@ -20,6 +21,7 @@ from ..metrics.collect import Scrape
 from ..queues import Queue, resolve_queue
 from ..supervisor import Child, Supervisor
 from .app import IzzatiApp
+from .doors import Door
 from .endpoint import Endpoint
 from .inputs import Limits
 from .routes import route_callbacks
@@ -72,6 +74,14 @@ class Backend:
             `""`: trace only when the application set a tracer provider itself.
         ready_without_workers: `GET /ready` answers 200 when the queue answers, even with no
             live worker (workers that scale from zero, e.g. KEDA on Kubernetes).
+        chat: model name → chat callback, served at `POST /v1/chat/completions` and
+            `POST /v1/responses` (OpenAI-compatible; the contract is in `izzati.chat`).
+        embeddings: model name → embedding callback, served at `POST /v1/embeddings`.
+        mcp: serve the callback as an MCP tool at `/mcp` (streamable HTTP; `izzati[mcp]`); with
+            jobs, a call runs as a job: `progress()` becomes progress notifications, the client's
+            cancel makes `cancelled()` true, and a call longer than `mcp_wait` seconds goes on
+            as a job the client follows with the `izzati_job` tool.
+        mcp_wait: see `mcp`.
     """
 
     def __init__(
@@ -100,6 +110,10 @@ class Backend:
         metrics: bool = True,
         traces: str = "",
         ready_without_workers: bool = False,
+        chat: Mapping[str, Callable[..., Any]] | None = None,
+        embeddings: Mapping[str, Callable[..., Any]] | None = None,
+        mcp: bool = False,
+        mcp_wait: float = defaults.MCP_WAIT,
     ) -> None:
         if isinstance(jobs, JobService):  # the 2.0 spelling, Backend(jobs=JobService(...)), still works
             jobs, job_service = False, jobs
@@ -174,7 +188,49 @@ class Backend:
             try_page=try_page,
             metrics=scrape,
             ready_without_workers=ready_without_workers,
+            doors=self._doors(chat or {}, embeddings or {}, max_inflight, threads)
+            + (self._mcp(mcp_wait, title) if mcp else []),
+            chat_models=list(chat or {}),
         )
+
+    def _doors(
+        self,
+        chat: Mapping[str, Callable[..., Any]],
+        embeddings: Mapping[str, Callable[..., Any]],
+        max_inflight: int | None,
+        threads: int,
+    ) -> list[Door]:
+        doors: list[Door] = []
+        if chat or embeddings:
+            from .openai import OpenAIDoor
+
+            endpoint = self.endpoint
+            doors.append(
+                OpenAIDoor(
+                    chat,
+                    embeddings,
+                    pool=lambda: endpoint.pool,
+                    max_body_bytes=self.limits.max_body_bytes,
+                    max_inflight=max_inflight,
+                    threads=threads,
+                    metrics=self.metrics,
+                )
+            )
+        return doors
+
+    def _mcp(self, wait: float, title: str) -> list[Door]:
+        try:
+            from .mcp import McpDoor, Tool
+        except ImportError as exc:
+            raise ConfigError(f"mcp=True needs the MCP SDK: pip install 'izzati[mcp]' ({exc})") from None
+
+        if len(self.routes) == 1:  # one callback: the tool is named after it
+            tools = [Tool.of(self.endpoint)]
+        else:  # several routes: each tool after its path (the callback's name at /)
+            tools = [
+                Tool.of(endpoint, path.strip("/").replace("/", "_") or None) for path, endpoint in self.routes.items()
+            ]
+        return [McpDoor(tools, jobs=self.jobs, wait=wait, title=title)]
 
     def _restarting(self, child: Child, pid: int) -> None:
         if child.name.startswith(_SERVER) and self.jobs is not None and self.jobs.runs_here:

@@ -27,6 +27,7 @@ from .errors import error_reply
 from .hangup import HangupWatch
 from .inputs import FORMS, ClientDisconnected, Limits, media_type_of, read_request
 from .jobroutes import submit_job
+from .overload import retry_wait
 from .prefer import wants_async
 from .readyboard import ReadyBoard
 from .responses import error_response, render
@@ -248,12 +249,10 @@ class Endpoint:
             )
 
     def _overloaded(self) -> ASGIApp:
-        # until a slot is free: the calls over the limit must end first, and calls end at about
-        # `concurrency` per measured mean service time (a plain callback runs on `threads`
-        # threads, an async one on the event loop)
+        # a plain callback runs on `threads` threads, an async one on the event loop
         limit = self.max_inflight or 1
         concurrency = limit if self.invoker.is_async else min(self.threads, limit)
-        wait = self.mean_seconds * (self.inflight - limit + 1) / max(concurrency, 1)
+        wait = retry_wait(self.mean_seconds, self.inflight, limit, concurrency)
         retry_after = max(1, math.ceil(wait))
         error = Overloaded(
             f"{self.inflight} calls are running or waiting (IZZATI_MAX_INFLIGHT={self.max_inflight}): "

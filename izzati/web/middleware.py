@@ -9,8 +9,9 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import tracing
@@ -63,6 +64,8 @@ class Gate:
         public_paths: paths served without the key.
         access_log: write the access-log line.
         metrics: count the request, its status and duration (`izzati.metrics`).
+        refusals: path prefix → the 401 of the paths under it (the OpenAI endpoints answer in
+            OpenAI's shape); other paths get izzati's.
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class Gate:
         public_paths: Collection[str] = PUBLIC_PATHS,
         access_log: bool = True,
         metrics: bool = True,
+        refusals: Mapping[str, Callable[[], Response]] | None = None,
     ) -> None:
         self.app = app
         self.expected = api_key.encode() if api_key else None
@@ -81,6 +85,7 @@ class Gate:
         self.public_paths = frozenset(public_paths)
         self.log = access_log
         self.recorder = RECORDER if metrics else None
+        self.refusals = dict(refusals or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -123,11 +128,7 @@ class Gate:
                 error = HeadersTooLarge(f"request headers are over the limit of {self.max_header_bytes} bytes")
                 await error_response(error)(scope, receive, send_with_id)
             elif self.expected is not None and not self._allowed(scope, authorization, accept):
-                response = error_response(
-                    Unauthorized("this service needs an API key: send Authorization: Bearer <key>"),
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-                await response(scope, receive, send_with_id)
+                await self._refusal(scope["path"])(scope, receive, send_with_id)
             elif tracing.ACTIVE:
                 await self._traced(scope, receive, send_with_id, lambda: status)
             else:
@@ -166,6 +167,15 @@ class Gate:
                 current.set_attribute("http.response.status_code", status() or 499)
                 if status() >= 500 or not status():
                     tracing.failed(current)
+
+    def _refusal(self, path: str) -> Response:
+        for prefix, refusal in self.refusals.items():
+            if path.startswith(prefix):
+                return refusal()
+        return error_response(
+            Unauthorized("this service needs an API key: send Authorization: Bearer <key>"),
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
     def _allowed(self, scope: Scope, authorization: bytes, accept: bytes) -> bool:
         path = scope["path"]

@@ -54,6 +54,8 @@ class ItemStream:
         events: send Server-Sent Events.
         on_error: the reply when the generator raises before its first item (after it, the status
             is sent: the connection is closed, so the client sees an unfinished stream).
+        media: the items are ready-made `bytes` of this media type, sent as they are (the OpenAI
+            endpoints' events).
     """
 
     def __init__(
@@ -64,12 +66,14 @@ class ItemStream:
         *,
         events: bool,
         on_error: Callable[[Exception], ASGIApp],
+        media: bytes | None = None,
     ) -> None:
         self.items = items
         self.pool = pool
         self.gone = gone
         self.events = events
         self.on_error = on_error
+        self.media = media
         self._step: Awaitable[Any] | None = None
         self._producer: Producer | None = None
         self._async: AsyncProducer | None = None
@@ -166,8 +170,10 @@ class ItemStream:
             await self.on_error(exc)(scope, receive, send)
             return
         first = batch[0]
-        raw = not self.events and isinstance(first, (bytes, bytearray, memoryview))
-        media = b"text/event-stream" if self.events else b"application/octet-stream" if raw else b"application/x-ndjson"
+        raw = self.media is not None or (not self.events and isinstance(first, (bytes, bytearray, memoryview)))
+        media = self.media or (
+            b"text/event-stream" if self.events else b"application/octet-stream" if raw else b"application/x-ndjson"
+        )
         headers = [(b"content-type", media), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
         start: Message = {"type": "http.response.start", "status": 200, "headers": headers}
         await send(start)

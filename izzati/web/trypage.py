@@ -7,6 +7,7 @@ import hashlib
 import html
 import json
 import re
+from collections.abc import Sequence
 from importlib import resources
 
 from fastapi import FastAPI
@@ -36,8 +37,9 @@ def _inline(name: str) -> tuple[str, str]:
     return text, f"'sha256-{digest}'"
 
 
-def add_try_page(app: FastAPI) -> None:
-    """Serve the try-it page to browsers at `GET /` and the client at `/izzati.js`.
+def add_try_page(app: FastAPI, chat_models: Sequence[str] = ()) -> None:
+    """Serve the try-it page to browsers at `GET /` and the client at `/izzati.js`; with
+    `chat_models` the page has a chat box that streams from `/v1/chat/completions`.
 
     The page is one HTML document (its CSS and JS inline, allowed by hash in its
     Content-Security-Policy) plus `/izzati.js`: nothing else to fetch, nothing external, so it
@@ -47,9 +49,10 @@ def add_try_page(app: FastAPI) -> None:
     """
     template = static_file("try.html").decode("utf-8")
     script, script_hash = _inline("try.js")
+    chat_script, chat_hash = _inline("chat.js")
     style, style_hash = _inline("try.css")
     csp = (
-        f"default-src 'none'; script-src 'self' {script_hash}; style-src {style_hash}; "
+        f"default-src 'none'; script-src 'self' {script_hash} {chat_hash}; style-src {style_hash}; "
         "img-src 'self' blob: data:; connect-src 'self'; form-action 'none'; base-uri 'none'; "
         "frame-ancestors 'self'"
     )
@@ -77,6 +80,8 @@ def add_try_page(app: FastAPI) -> None:
             "inputs": inputs(),
             "style": style,
             "script": script,
+            "chat_script": chat_script,
+            "chat": html.escape(",".join(chat_models)),
         }
         return Response(
             _PLACEHOLDER.sub(lambda match: values[match.group(1)], template),
