@@ -12,7 +12,6 @@ from .. import defaults, tracing
 from .._process import mp_context
 from ..devices import CPU
 from ..examples import echo
-from ..exceptions import ConfigError
 from ..invoker import Invoker, describe
 from ..jobs.model import JobStatus
 from ..jobs.service import JobService
@@ -21,7 +20,7 @@ from ..metrics.collect import Scrape
 from ..queues import Queue, resolve_queue
 from ..supervisor import Child, Supervisor
 from .app import IzzatiApp
-from .doors import Door
+from .doors import open_doors
 from .endpoint import Endpoint
 from .inputs import Limits
 from .routes import route_callbacks
@@ -188,49 +187,21 @@ class Backend:
             try_page=try_page,
             metrics=scrape,
             ready_without_workers=ready_without_workers,
-            doors=self._doors(chat or {}, embeddings or {}, max_inflight, threads)
-            + (self._mcp(mcp_wait, title) if mcp else []),
+            doors=open_doors(
+                self.endpoint,
+                self.routes,
+                chat=chat or {},
+                embeddings=embeddings or {},
+                mcp=mcp,
+                mcp_wait=mcp_wait,
+                jobs=self.jobs,
+                max_inflight=max_inflight,
+                threads=threads,
+                metrics=metrics,
+                title=title,
+            ),
             chat_models=list(chat or {}),
         )
-
-    def _doors(
-        self,
-        chat: Mapping[str, Callable[..., Any]],
-        embeddings: Mapping[str, Callable[..., Any]],
-        max_inflight: int | None,
-        threads: int,
-    ) -> list[Door]:
-        doors: list[Door] = []
-        if chat or embeddings:
-            from .openai import OpenAIDoor
-
-            endpoint = self.endpoint
-            doors.append(
-                OpenAIDoor(
-                    chat,
-                    embeddings,
-                    pool=lambda: endpoint.pool,
-                    max_body_bytes=self.limits.max_body_bytes,
-                    max_inflight=max_inflight,
-                    threads=threads,
-                    metrics=self.metrics,
-                )
-            )
-        return doors
-
-    def _mcp(self, wait: float, title: str) -> list[Door]:
-        try:
-            from .mcp import McpDoor, Tool
-        except ImportError as exc:
-            raise ConfigError(f"mcp=True needs the MCP SDK: pip install 'izzati[mcp]' ({exc})") from None
-
-        if len(self.routes) == 1:  # one callback: the tool is named after it
-            tools = [Tool.of(self.endpoint)]
-        else:  # several routes: each tool after its path (the callback's name at /)
-            tools = [
-                Tool.of(endpoint, path.strip("/").replace("/", "_") or None) for path, endpoint in self.routes.items()
-            ]
-        return [McpDoor(tools, jobs=self.jobs, wait=wait, title=title)]
 
     def _restarting(self, child: Child, pid: int) -> None:
         if child.name.startswith(_SERVER) and self.jobs is not None and self.jobs.runs_here:
