@@ -257,24 +257,26 @@ def build_backend(settings: Settings, queue: Queue | None, jobs: JobService | No
 
 
 def serve_worker_metrics(settings: Settings, queue: Queue, jobs: JobService | None) -> None:
-    """Serve this worker's metrics on IZZATI_METRICS_PORT from a thread (prometheus-client's
-    server): its items taken, job durations and batches, and its queues now."""
-    from prometheus_client import start_http_server
+    """Serve this worker's metrics on IZZATI_METRICS_HOST:IZZATI_METRICS_PORT from a thread: its
+    items taken, job durations and batches, and its queues now."""
+    from prometheus_client import CONTENT_TYPE_LATEST
 
-    from .metrics.collect import Scrape, registry_of
+    from .metrics.collect import Scrape, exposition
+    from .metrics.port import serve_metrics_port
 
     queues: list[tuple[str, Any, Callable[[], int] | None]] = [(settings.queue_name, queue, None)]
     if jobs is not None:
         queues.append((f"{settings.queue_name}:jobs", jobs.queue, None))
     assert settings.metrics_port is not None
+    scrape = Scrape(queues)
+    host, port = settings.metrics_host, settings.metrics_port
     try:
-        start_http_server(settings.metrics_port, addr=settings.host, registry=registry_of(Scrape(queues)))
+        serve_metrics_port(host, port, lambda: exposition(scrape), CONTENT_TYPE_LATEST)
     except OSError as exc:
         raise ConfigError(
-            f"IZZATI_HOST={settings.host!r} IZZATI_METRICS_PORT={settings.metrics_port}: cannot listen there: "
-            f"{exc.strerror}"
+            f"IZZATI_METRICS_HOST={host!r} IZZATI_METRICS_PORT={port}: cannot listen there: {exc.strerror}"
         ) from None
-    logger.info("worker metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
+    logger.info("worker metrics on http://%s:%d/metrics", host, port)
 
 
 def check_port(host: str, port: int) -> None:

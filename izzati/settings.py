@@ -181,8 +181,13 @@ class Settings(BaseSettings):
         None,
         ge=0,
         le=65535,
-        description="a worker (python -m app worker) serves its metrics on this port at IZZATI_HOST, without "
-        "the API key (empty: none)",
+        description="a worker (python -m app worker) serves its metrics on this port at IZZATI_METRICS_HOST, "
+        "without the API key (empty: none)",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="the address a worker's metrics port listens on: 127.0.0.1 keeps it on this machine; "
+        "0.0.0.0 lets a Prometheus in another container or pod scrape it (no API key: keep it off public networks)",
     )
     traces: Literal["", "otlp", "console"] = Field(
         "",

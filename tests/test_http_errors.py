@@ -85,3 +85,25 @@ def test_a_request_cut_off_by_the_shutdown_grace_gets_a_json_500(spawn: Spawn) -
     assert reply.status_code == 500
     assert_json_error(dict(reply.headers), reply.content, "internal_error")
     assert "grace" in reply.json()["detail"]
+
+
+def _handshake(path: str, key: bool = True) -> bytes:
+    lines = [f"GET {path} HTTP/1.1", "Host: x", "Upgrade: websocket", "Connection: Upgrade"]
+    lines.append("Sec-WebSocket-Version: 13")
+    if key:
+        lines.append("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def test_a_websocket_handshake_gets_a_json_reply_and_no_log_line(spawn: Spawn) -> None:
+    # izzati has no WebSocket endpoint: a handshake is an ordinary GET, answered by the routes
+    proc, port = start_web(spawn, {})
+    status, headers, body = raw(port, _handshake("/nowhere"))
+    assert status == 404
+    assert_json_error(headers, body, "not_found")
+    status, headers, body = raw(port, _handshake("/", key=False))  # a handshake the protocol refuses
+    assert status == 405 and headers["content-type"] == "application/json"
+    status, headers, body = raw(port, _handshake("/health"))
+    assert status == 200 and json.loads(body)["status"] == "ok"
+    raw(port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert "upgrade" not in proc.output().lower() and "websocket" not in proc.output().lower()

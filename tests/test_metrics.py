@@ -5,6 +5,7 @@ lag, pending count and oldest item on a real Redis, batches, jobs by state, the 
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -227,3 +228,56 @@ def test_a_worker_serves_its_metrics_on_the_metrics_port(redis_server: str, spaw
     assert value(samples, "izzati_queue_items_taken_total", queue="izzati") == 7
     assert value(samples, "izzati_workers_live", queue="izzati") == 1
     queue.close()
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """The local addresses (IPv4, dotted) with a socket listening on `port`, from /proc/net/tcp."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, hex_port = local.split(":")
+        if int(hex_port, 16) == port and state == "0A":
+            found.add(".".join(str(b) for b in reversed(bytes.fromhex(address))))
+    return found
+
+
+def _threads(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("Threads:")))
+
+
+def test_the_worker_metrics_port_is_private_by_default_and_holds_no_thread_per_connection(
+    redis_server: str, spawn: Spawn
+) -> None:
+    port = free_tcp_port()
+    env = {
+        "IZZATI_QUEUE_URL": redis_server,
+        "IZZATI_WORKER": "metered:process",
+        "IZZATI_HOST": "0.0.0.0",  # what the web side of a container listens on: not the metrics port
+        "IZZATI_METRICS_PORT": str(port),
+    }
+    worker = spawn([PYTHON, "-m", "app", "worker"], env=env)
+    url = f"http://127.0.0.1:{port}/metrics"
+    wait_for_http(url)
+    assert _listening_addresses(port) == {"127.0.0.1"}
+    before = _threads(worker.popen.pid)
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]  # connect, send nothing
+    try:
+        assert "izzati_queue_up" in httpx.get(url, timeout=10).text  # answered meanwhile
+        assert _threads(worker.popen.pid) <= before + 2, (before, _threads(worker.popen.pid))
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_the_worker_metrics_host_is_a_setting(redis_server: str, spawn: Spawn) -> None:
+    port = free_tcp_port()
+    env = {
+        "IZZATI_QUEUE_URL": redis_server,
+        "IZZATI_WORKER": "metered:process",
+        "IZZATI_METRICS_HOST": "0.0.0.0",
+        "IZZATI_METRICS_PORT": str(port),
+    }
+    spawn([PYTHON, "-m", "app", "worker"], env=env)
+    wait_for_http(f"http://127.0.0.1:{port}/metrics")
+    assert _listening_addresses(port) == {"0.0.0.0"}

@@ -83,6 +83,9 @@ def header_timeout_protocol(timeout: float, max_header_bytes: int = MAX_HEADER_B
             self.transport.write(malformed_reply)
             self.transport.close()
 
+        def _unsupported_upgrade_warning(self) -> None:
+            pass  # a WebSocket handshake is an ordinary request here (ws="none"): nothing to warn about
+
         def _start_asgi_task(self, cycle: Any, app: Any) -> None:
             # uvicorn picks its plain-text 503 app for a request over the connection limit
             super()._start_asgi_task(cycle, over_limit if app is service_unavailable else app)

@@ -35,6 +35,9 @@ def server_config(app: ASGIApp, host: str, port: int, limits: Limits, **uvicorn_
     """uvicorn's configuration for serving `app`; keyword arguments go to `uvicorn.Config`."""
     # izzati's middleware writes the access log (with the request id), so uvicorn's is off
     options: dict[str, Any] = {"log_level": "info", "timeout_graceful_shutdown": GRACEFUL_TIMEOUT, "access_log": False}
+    # izzati serves no WebSocket: a handshake is an ordinary request, answered by the routes with
+    # JSON (uvicorn's WebSocket layer refused it with an empty or plain-text 400 / 403 of its own)
+    options["ws"] = "none"
     options.update(uvicorn_options)
     options.setdefault("log_config", log_config(str(options["log_level"])))
     if "http" not in options:
