@@ -55,14 +55,16 @@ def test_concurrent_requests_are_grouped_and_each_gets_its_own_result(serve: Ser
 def test_one_batch_runs_at_a_time_and_the_next_fills_meanwhile(
     serve: Serve, batch_log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("BATCH_SECONDS", "0.2")
+    # the first batch runs 1 s: time for the next twelve to arrive, even on a loaded machine
+    monkeypatch.setenv("BATCH_SECONDS", "1.0")
     monkeypatch.setenv("BATCH_SPANS", str(tmp_path / "spans.log"))
     url = serve(Backend(batchmodel.predict, batch_wait_ms=20, access_log=False).app) + "/"
 
     async def send() -> list[httpx.Response]:
         async with httpx.AsyncClient(timeout=30) as client:
             first = asyncio.create_task(client.post(url, data={"n": "first"}))
-            await asyncio.sleep(0.1)  # the first batch (of one) is running now
+            while not batch_log.exists():  # the first batch (of one) is running now (it notes its start)
+                await asyncio.sleep(0.01)
             rest = [client.post(url, data={"n": str(i)}) for i in range(12)]
             return [await first, *await asyncio.gather(*rest)]
 
