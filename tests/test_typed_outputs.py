@@ -81,10 +81,11 @@ def test_a_typed_batch_gives_each_request_its_own_422_or_result(serve: Callable[
 
     async def send() -> list[httpx.Response]:
         async with httpx.AsyncClient(timeout=30) as client:
-            bodies = [{"n": "1"}, {"n": "x"}, {"n": "13"}, {"n": "4"}]
+            bodies = [{"n": "1"}, {"n": "x"}, {"n": "13"}, {"n": "4"}, {"n": "7"}]
             return list(await asyncio.gather(*(client.post(url, data=body) for body in bodies)))
 
-    one, invalid, wrong, four = asyncio.run(send())
+    one, invalid, wrong, four, seven = asyncio.run(send())
+    assert seven.status_code == 400 and seven.json()["detail"] == "seven is not doubled here"
     assert one.json() == {"doubled": 2} and four.json() == {"doubled": 8}
     assert invalid.status_code == 422 and invalid.json()["fields"][0]["loc"] == ["n"]
     assert wrong.status_code == 500 and wrong.json()["error"] == "invalid_result"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import re
+import types
 import typing
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, get_args, get_origin
@@ -52,6 +53,16 @@ def _classic_text(parameters: list[inspect.Parameter]) -> bool:
         return False
     annotation = parameters[0].annotation
     return annotation in (dict, Mapping) or get_origin(annotation) in (dict, Mapping)
+
+
+def _without_exceptions(annotation: Any) -> Any:
+    """A batch item's result type without the exception types it may also be."""
+    if get_origin(annotation) not in (typing.Union, types.UnionType):
+        return annotation
+    kept = [each for each in get_args(annotation) if not (isinstance(each, type) and issubclass(each, BaseException))]
+    if not kept:
+        return inspect.Signature.empty
+    return kept[0] if len(kept) == 1 else typing.Union.__getitem__(tuple(kept))
 
 
 def _model_name(callback: Callable[..., Any]) -> str:
@@ -147,7 +158,7 @@ def _inputs(signature: inspect.Signature, skip_first: bool, bound: Collection[st
 def _build(
     callback: Callable[..., Any], signature: inspect.Signature, parameters: list[inspect.Parameter], batch: bool
 ) -> Typed | None:
-    outputs = output_type(signature.return_annotation)
+    outputs = None if batch else output_type(signature.return_annotation)  # a batch: per item, below
     if not parameters and outputs is None:
         return None
     name = _model_name(callback)
@@ -159,6 +170,7 @@ def _build(
             return None
         returned = signature.return_annotation
         each = get_args(returned)[0] if get_origin(returned) is list and get_args(returned) else returned
+        each = _without_exceptions(each)  # `Out | Exception`: an item's own error is sent as an error
         return Typed(Inputs(name, record=item, body_name=parameters[0].name), output_type(each), batch=True)
     if len(parameters) == 1 and _is_model(parameters[0].annotation):
         return Typed(Inputs(name, record=parameters[0].annotation, body_name=parameters[0].name), outputs)

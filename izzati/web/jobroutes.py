@@ -187,4 +187,11 @@ def add_job_routes(app: FastAPI, jobs: JobService) -> None:
 
     @app.delete("/jobs/{job_id}", status_code=202, summary="Cancel a job", tags=["jobs"])
     async def job_cancel(job_id: str) -> Response:
-        return await _answer(lambda: jobs.cancel(job_id), 202)
+        def cancel() -> Response:
+            # a job that already ended: its final state, 200 (nothing was cancelled), not 202
+            record = jobs.status(job_id)
+            if record["status"] in TERMINAL:
+                return json_response(public_status(record), 200)
+            return json_response(public_status(jobs.cancel(job_id)), 202)
+
+        return await _answer(cancel)

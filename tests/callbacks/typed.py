@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
 import izzati
+from izzati.exceptions import BadRequest
 
 
 class Color(enum.Enum):
@@ -142,9 +143,16 @@ class Doubled(BaseModel):
 
 
 @izzati.batched(max_size=8, max_wait_ms=100)
-def double_batch(batch: list[Item]) -> list[Doubled]:
-    """A typed batch callback: each request validated alone; item 13 returns a wrong result."""
-    return [Doubled(doubled=item.n * 2) if item.n != 13 else {"doubled": "x"} for item in batch]  # type: ignore[misc]
+def double_batch(batch: list[Item]) -> list[Doubled | BadRequest]:
+    """A typed batch callback: each request validated alone; item 13 returns a wrong result, item 7
+    its own error."""
+    results: list[Any] = []
+    for item in batch:
+        if item.n == 7:
+            results.append(BadRequest("seven is not doubled here"))
+        else:
+            results.append(Doubled(doubled=item.n * 2) if item.n != 13 else {"doubled": "x"})
+    return results
 
 
 def sensor(temperature: float, humidity: int) -> dict[str, Any]:
