@@ -9,9 +9,12 @@ from collections.abc import Iterator
 from types import ModuleType
 
 import httpx
+import openai
 import pytest
 
 from tests.examples.serve import EXAMPLES, served
+
+CHAT = "tiny-gpt=textgen:Chat"
 
 # the first test also waits for the server's start: imports of torch or scikit-learn and setup()
 pytestmark = pytest.mark.timeout(400)
@@ -19,7 +22,8 @@ pytestmark = pytest.mark.timeout(400)
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with served("textgen", "textgen:Generator", tmp_path_factory.mktemp("logs")) as base:
+    # the example's documented command: IZZATI_CHAT=tiny-gpt=textgen:Chat izzati run textgen:Generator
+    with served("textgen", "textgen:Generator", tmp_path_factory.mktemp("logs"), IZZATI_CHAT=CHAT) as base:
         yield base
 
 
@@ -68,3 +72,29 @@ def test_bad_parameters_are_refused_before_generating(url: str) -> None:
         r = httpx.post(url + "/", data=bad, headers={"Accept": "text/event-stream"})
         assert r.status_code == 422 and r.json()["error"] == "invalid_input", r.text
         assert [f["loc"][-1] for f in r.json()["fields"]] == [field]
+
+
+def test_the_openai_client_streams_the_chat_model(url: str, textgen: ModuleType) -> None:
+    ai = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+    assert [m.id for m in ai.models.list()] == ["tiny-gpt"]
+    messages: list[openai.types.chat.ChatCompletionMessageParam] = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Tell me a story"},
+    ]
+    prompt = "system: Be brief.\nuser: Tell me a story\nassistant: "
+    want = local_text(textgen, prompt, 16, 0.5, 3)
+    pieces = []
+    stream = ai.chat.completions.create(
+        model="tiny-gpt", messages=messages, max_tokens=16, temperature=0.5, seed=3, stream=True
+    )
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            pieces.append(chunk.choices[0].delta.content)
+    assert len(pieces) == 16 and "".join(pieces) == want
+
+    reply = ai.chat.completions.create(model="tiny-gpt", messages=messages, max_tokens=16, temperature=0.5, seed=3)
+    assert reply.choices[0].message.content == want
+    assert reply.choices[0].finish_reason == "length"
+    assert reply.usage is not None and reply.usage.completion_tokens == 16
+    with pytest.raises(openai.NotFoundError):
+        ai.chat.completions.create(model="gpt-4o", messages=messages)
