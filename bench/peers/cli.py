@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                 results.setdefault("openai", []).append(chat.run_group(key, processes, opts, Path(tmp), say))
     found = report.goals(results["groups"])
     results["goals"] = found
-    say("\n### Goals (issue 15)\n")
+    say("\n### Goals (issues 15 and 22)\n")
     report.goals_table(say, found)
     say(f"\nload average at the end: {load()}; total bench time {time.perf_counter() - started:.0f} s")
     stamp = now.strftime("%Y%m%d-%H%M%S") + ("-quick" if opts.quick else "")

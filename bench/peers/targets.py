@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.peers.tools import venv_python
+from bench.peers.tools import P1_ONLY, venv_python
 from bench.peers.workloads import Workload, check_target
 from bench.runner import Server, base_env, free_port, tree_cpu_seconds
 
@@ -39,9 +39,10 @@ class Target:
 
 def targets_for(workload: Workload, tools: list[str]) -> list[Target]:
     """The targets of `workload`: every tool, and for a model each batching tool batched too."""
-    found = [Target(tool) for tool in tools]
-    if workload.n is not None:
-        found += [Target(tool, True) for tool in tools if tool != "fastapi"]
+    if workload.n is None:
+        return [Target(tool) for tool in tools]
+    found = [Target(tool) for tool in tools if tool not in P1_ONLY]
+    found += [Target(tool, True) for tool in tools if tool not in ("fastapi", *P1_ONLY)]
     return found
 
 
@@ -57,8 +58,11 @@ def make_server(target: Target, workload: Workload, processes: int, blas_threads
         env["BENCH_MODEL_N"] = str(workload.n)
     common = ["--port", str(port), "--workload", workload.key, "--processes", str(processes)]
     batching = ["--batch", str(BATCH), "--wait-ms", str(WAIT_MS)] if target.batched else []
-    if target.tool == "izzati":
+    if target.tool in ("izzati", "izzati-async"):
         argv = [sys.executable, "-m", "bench.targets.peer_izzati", *common, *(["--batched"] if batching else [])]
+        argv += ["--async"] if target.tool == "izzati-async" else []
+    elif target.tool == "asgi":
+        argv = [sys.executable, "-m", "bench.targets.peer_asgi", "--port", str(port), "--processes", str(processes)]
     elif target.tool == "fastapi":
         argv = [sys.executable, "-m", "bench.targets.peer_fastapi", "--port", str(port), "--processes", str(processes)]
     elif target.tool == "litserve":

@@ -17,13 +17,15 @@ from pathlib import Path
 
 from bench.runner import REPO, log
 
-__all__ = ["PINS", "TOOLS", "PEERS", "venv_python", "ensure_venv", "versions"]
+__all__ = ["PINS", "TOOLS", "PEERS", "P1_ONLY", "venv_python", "ensure_venv", "versions"]
 
 PINS = {"litserve": "litserve==0.2.19", "bentoml": "bentoml==1.4.40"}
 """The peers, pinned: the newest releases on the package index when this bench was written."""
 
 PEERS = tuple(PINS)
-TOOLS = ("izzati", "fastapi", *PEERS)
+TOOLS = ("izzati", "izzati-async", "asgi", "fastapi", *PEERS)
+"""Every target's tool; izzati-async (an `async def` callback) and asgi (no framework) serve P1 only."""
+P1_ONLY = ("izzati-async", "asgi")
 
 CACHE = REPO / ".cache"
 # what each target's report lists: the serving stack under it
