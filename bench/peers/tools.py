@@ -22,6 +22,9 @@ __all__ = ["PINS", "TOOLS", "PEERS", "P1_ONLY", "venv_python", "ensure_venv", "v
 PINS = {"litserve": "litserve==0.2.19", "bentoml": "bentoml==1.4.40"}
 """The peers, pinned: the newest releases on the package index when this bench was written."""
 
+MODEL_PINS = ["torch==2.14.1", "torchvision==0.29.1"]
+"""P4's model (ResNet-18) in LitServe's venv, the versions of the main environment (its `bench` extra)."""
+
 PEERS = tuple(PINS)
 TOOLS = ("izzati", "izzati-async", "asgi", "fastapi", *PEERS)
 """Every target's tool; izzati-async (an `async def` callback) and asgi (no framework) serve P1 only."""
@@ -30,14 +33,26 @@ P1_ONLY = ("izzati-async", "asgi")
 CACHE = REPO / ".cache"
 # what each target's report lists: the serving stack under it
 _SHOWN = {
-    "main": ["fastapi", "starlette", "uvicorn", "uvloop", "httptools", "pydantic", "numpy"],
-    "litserve": ["litserve", "fastapi", "starlette", "uvicorn", "uvloop", "httptools", "pyzmq", "pydantic", "numpy"],
+    "main": ["torch", "torchvision", "fastapi", "starlette", "uvicorn", "uvloop", "httptools", "pydantic", "numpy"],
+    "litserve": [
+        "litserve",
+        "torch",
+        "torchvision",
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "uvloop",
+        "httptools",
+        "pyzmq",
+        "pydantic",
+        "numpy",
+    ],
     "bentoml": ["bentoml", "starlette", "uvicorn", "pydantic", "numpy"],
 }
 
 
 def _requirements(tool: str) -> list[str]:
-    return [PINS[tool], f"numpy=={version('numpy')}"]
+    return [PINS[tool], f"numpy=={version('numpy')}", *(MODEL_PINS if tool == "litserve" else [])]
 
 
 def venv_python(tool: str) -> Path:

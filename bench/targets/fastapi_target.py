@@ -51,8 +51,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workload", choices=["echo", "size", "file"], required=True)
     parser.add_argument("--file")
+    parser.add_argument("--access-log", action="store_true", help="uvicorn's access log (bench accesslog)")
     opts = parser.parse_args()
-    uvicorn.run(make_app(opts.workload, opts.file), host="127.0.0.1", port=opts.port, workers=1, access_log=False)
+    app = make_app(opts.workload, opts.file)
+    uvicorn.run(app, host="127.0.0.1", port=opts.port, workers=1, access_log=opts.access_log)
 
 
 if __name__ == "__main__":
