@@ -79,6 +79,9 @@ _RATIO_GOALS = [
     ("P1", "izzati / asgi", 0.4, "issue 22: the request path toward the bare-ASGI floor"),
     ("P1", "izzati-async / asgi", 0.4, "issue 22: the request path toward the bare-ASGI floor"),
     ("P3", "izzati batched / litserve batched", 1.5, "issue 22: one process keeps the model busy"),
+    ("P4", "izzati batched / ceiling", 0.95, "issue 22: LitServe's parity test, toward the physical limit"),
+    ("P4", "izzati batched / litserve batched", 1.0, "issue 22: ahead of LitServe on its own test"),
+    ("P4", "izzati batched / litserve batched (their method)", 1.0, "issue 22: the same, their load generator"),
 ]
 
 
@@ -102,14 +105,14 @@ def goals(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "verdict": verdict,
                 }
             )
-        for workload in ("P1", "P2", "P3"):
+        for workload in ("P1", "P2", "P3", "P4"):
             group = by.get((workload, processes))
             if group is None:
                 continue
             rows = {r["label"]: r for r in group["rows"] if r["rps"]}
             for mine in IZZATI:
                 batched = mine.endswith("batched")
-                others = [label for label in rows if label not in IZZATI + FLOORS]
+                others = [label for label in rows if label not in FLOORS and not label.startswith("izzati")]
                 peers = [rows[label] for label in others if label.endswith("batched") == batched]
                 if mine not in rows or not peers:
                     continue

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from bench.peers.tools import P1_ONLY, venv_python
 from bench.peers.workloads import Workload, check_target
 from bench.runner import Server, base_env, free_port, tree_cpu_seconds
 
-__all__ = ["Target", "targets_for", "make_server", "wait_checked", "idle_cpu"]
+__all__ = ["Target", "targets_for", "make_server", "wait_checked", "wait_checked_by", "idle_cpu"]
 
 BATCH = 8
 WAIT_MS = 5.0
@@ -80,6 +81,11 @@ def make_server(target: Target, workload: Workload, processes: int, blas_threads
 
 def wait_checked(server: Server, workload: Workload, timeout: float = 180.0) -> str:
     """Wait until `server` answers its check ('' then), or say why it did not within `timeout`."""
+    return wait_checked_by(server, lambda port: check_target(port, workload), timeout)
+
+
+def wait_checked_by(server: Server, check: Callable[[int], str], timeout: float = 180.0) -> str:
+    """Wait until `check(port)` passes ('' then), or say why it did not within `timeout`."""
     deadline = time.monotonic() + timeout
     try:
         server.wait_ready(timeout)
@@ -91,7 +97,7 @@ def wait_checked(server: Server, workload: Workload, timeout: float = 180.0) -> 
         if server.proc.poll() is not None:
             return f"exited with {server.proc.returncode}: {server.log_tail()}"
         try:
-            problem = check_target(server.port, workload)
+            problem = check(server.port)
         except OSError as exc:  # listening, but not serving yet (its workers still load)
             problem = f"{type(exc).__name__}: {exc}"
         else:

@@ -9,6 +9,7 @@ computes with the same numpy and BLAS.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -55,9 +56,16 @@ def _requirements(tool: str) -> list[str]:
     return [PINS[tool], f"numpy=={version('numpy')}", *(MODEL_PINS if tool == "litserve" else [])]
 
 
+def venv_name(tool: str) -> str:
+    """`tool`'s venv folder under .cache/: named by its pins, so checkouts with other pins (other
+    branches sharing .cache) each keep their own instead of remaking one another's."""
+    digest = hashlib.sha256(json.dumps(_requirements(tool)).encode()).hexdigest()[:8]
+    return f"venv-{tool}-{digest}"
+
+
 def venv_python(tool: str) -> Path:
     """The python of `tool`'s venv."""
-    return CACHE / f"venv-{tool}" / "bin" / "python"
+    return CACHE / venv_name(tool) / "bin" / "python"
 
 
 def ensure_venv(tool: str) -> str:
@@ -66,8 +74,8 @@ def ensure_venv(tool: str) -> str:
     stamp = python.parent.parent / "bench-pins.json"
     if python.exists() and stamp.exists() and json.loads(stamp.read_text()) == wanted:
         return ""
-    log(f"installing {' '.join(wanted)} into .cache/venv-{tool} (once; a minute or two)")
-    install_log = CACHE / f"venv-{tool}-install.log"
+    log(f"installing {' '.join(wanted)} into .cache/{venv_name(tool)} (once; a minute or two)")
+    install_log = CACHE / f"{venv_name(tool)}-install.log"
     try:
         CACHE.mkdir(exist_ok=True)
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(python.parent.parent)], check=True)
@@ -105,7 +113,7 @@ def versions(peers: list[str]) -> dict[str, str]:
     out["izzati and FastAPI (main environment)"] = ", ".join(f"{k} {v}" for k, v in main.items())
     for tool in peers:
         found = _installed(str(venv_python(tool)), _SHOWN[tool])
-        out[f"{tool} (.cache/venv-{tool})"] = ", ".join(f"{k} {v}" for k, v in found.items())
+        out[f"{tool} (.cache/{venv_name(tool)})"] = ", ".join(f"{k} {v}" for k, v in found.items())
     wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
     out["wrk"] = (wrk.stdout + wrk.stderr).split("Copyright")[0].replace("wrk", "").strip()
     return out
