@@ -46,17 +46,21 @@ def test_every_request_of_a_busy_server_gets_exactly_one_line(spawn: Callable[..
 
 @pytest.fixture
 def configured() -> Iterator[AccessHandler]:
-    """The logging setup of `Backend.run()`, undone afterwards."""
-    saved = access_log.handlers[:], access_log.level, access_log.propagate
-    logging.config.dictConfig(log_config("info"))
+    """The logging setup of `Backend.run()`, undone afterwards (every logger it touches)."""
+    config = log_config("info")
+    loggers = [logging.getLogger(name) for name in config["loggers"]]
+    saved = [(logger, logger.handlers[:], logger.level, logger.propagate, logger.disabled) for logger in loggers]
+    logging.config.dictConfig(config)
     (handler,) = access_log.handlers
     assert isinstance(handler, AccessHandler)
     try:
         yield handler
     finally:
-        access_log.handlers[:] = saved[0]
-        access_log.setLevel(saved[1])
-        access_log.propagate = saved[2]
+        for logger, handlers, level, propagate, disabled in saved:
+            logger.handlers[:] = handlers
+            logger.setLevel(level)
+            logger.propagate = propagate
+            logger.disabled = disabled
 
 
 def test_a_handler_of_your_own_gets_each_line_through_logging(configured: AccessHandler) -> None:
