@@ -8,6 +8,7 @@
     python -m bench overload [--seconds S]         load shedding, IZZATI_MAX_INFLIGHT (bench/overload.py)
     python -m bench metrics [--runs 5]             W1 with metrics on vs off (bench/metrics_overhead.py)
     python -m bench typed [--runs 5]               W1 typed vs untyped; orjson vs json.dumps (bench/typed.py)
+    python -m bench accesslog [--runs 5]           W1, access log on vs off, izzati and uvicorn (bench/access_log.py)
     python -m bench jobstore [--jobs 200]          jobs/s, S3 vs directory store; RSS serving 1 GiB (bench/jobstore.py)
     python -m bench tree [--model-mb 200] [--workers 2] [--baseline DIR]
                                                    summed RSS of the service's process tree (bench/tree_memory.py)
@@ -32,6 +33,7 @@ COMMANDS = {
     "overload": ("bench.overload", "load shedding at 4x the sustainable load of a 50 ms callback"),
     "metrics": ("bench.metrics_overhead", "W1 with metrics on vs off, interleaved (the cost of /metrics)"),
     "typed": ("bench.typed", "W1 typed vs untyped callback, and orjson vs json.dumps replies, interleaved"),
+    "accesslog": ("bench.access_log", "W1 with the access log on vs off, izzati's and uvicorn's (FastAPI)"),
     "jobstore": ("bench.jobstore", "jobs/s through the S3 store vs the directory store; web RSS serving 1 GiB results"),
     "tree": ("bench.tree_memory", "summed RSS of a service's whole process tree, a 200 MiB model, 2 workers"),
     "peers": ("bench.peers.cli", "izzati beside LitServe, BentoML and FastAPI: overhead and models, batched too"),

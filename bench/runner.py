@@ -221,8 +221,9 @@ def server_for(kind: str, workload: str, port: int, pin: bool, **extra: Any) -> 
         if extra.get("stdlib_json"):
             args.append("--stdlib-json")
         argv = [sys.executable, str(BENCH / "targets" / "izzati_target.py"), *args]
-    elif kind == "fastapi":
+    elif kind in ("fastapi", "fastapi-lean"):
         argv = [sys.executable, str(BENCH / "targets" / "fastapi_target.py"), *args]
+        argv += ["--lean"] if kind == "fastapi-lean" else []
     elif kind == "original":
         env.pop("PYTHONPATH", None)  # the venv's izzati 1.2.3, never the repo's
         argv = [str(ORIG_PY), str(BENCH / "targets" / "original_target.py"), *args]
@@ -460,12 +461,12 @@ class Suite:
         print(text, flush=True)
         self.out.append(text)
 
-    def kinds(self, with_async: bool = False, with_base: bool = False) -> list[str]:
+    def kinds(self, with_async: bool = False, with_base: bool = False, with_lean: bool = False) -> list[str]:
         kinds = ["izzati"] + ([BASE] if with_base and self.base is not None else [])
         kinds += ["izzati-async"] if with_async else []
         if self.has_original:
             kinds.append("original")
-        return kinds + ["fastapi"]
+        return kinds + ["fastapi"] + (["fastapi-lean"] if with_lean else [])
 
     def table(self, title: str, rows: list[Row], mb: bool = False) -> None:
         self.say(f"\n### {title}\n")
@@ -483,13 +484,13 @@ class Suite:
         by = {r.label: r.rps for r in rows}
         found: dict[str, float] = {}
         if by.get("izzati"):
-            for other in (BASE, "original", "fastapi"):
+            for other in (BASE, "original", "fastapi", "fastapi-lean"):
                 if by.get(other):
                     found[f"izzati/{other}"] = by["izzati"] / by[other]
         self.say("ratios (req/s): " + ", ".join(f"{k} = {v:.2f}x" for k, v in found.items()))
         self.results[key]["ratios"] = found
         cpu = {r.label: r.cpu_us for r in rows}
-        others = [o for o in (BASE, "original", "fastapi") if cpu.get(o) and cpu.get("izzati")]
+        others = [o for o in (BASE, "original", "fastapi", "fastapi-lean") if cpu.get(o) and cpu.get("izzati")]
         per_request = {f"{o}/izzati": cpu[o] / cpu["izzati"] for o in others}
         if per_request:
             shown = ", ".join(f"{k} = {v:.2f}x" for k, v in per_request.items())
@@ -501,7 +502,7 @@ class Suite:
         log(f"{key}: {title}")
         extra: dict[str, Any] = {"file": self.bodies["file"]} if workload == "file" else {}
         extra["tree"] = self.base
-        kinds = self.kinds(with_async=workload != "file", with_base=True)
+        kinds = self.kinds(with_async=workload != "file", with_base=True, with_lean=workload != "file")
         servers = [server_for(k, workload, free_port(), self.pin, **extra) for k in kinds]
         connections = self.opts.file_connections if workload == "file" else self.opts.connections
         rows = with_servers(
@@ -744,6 +745,7 @@ class Suite:
         for key in ("W1", "W2"):
             checks.append((f"{key} izzati / original", ratio(key, "izzati/original"), ">=", 5.0))
             checks.append((f"{key} izzati / FastAPI", ratio(key, "izzati/fastapi"), ">=", 1.3))
+        checks.append(("W2 izzati / lean FastAPI (issue 22)", ratio("W2", "izzati/fastapi-lean"), ">=", 2.0))
         w3: dict[str, Any] = next((x for x in r.get("W3", {}).get("rows", []) if x.get("label") == "izzati"), {})
         checks.append(("W3 izzati memory growth MiB", w3.get("growth_mib"), "<=", 64.0))
         checks.append(("W3 izzati upload MiB/s", w3.get("mib_s"), ">=", 200.0))

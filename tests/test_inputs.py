@@ -95,6 +95,17 @@ def test_json_object_body(client: httpx.Client) -> None:
     assert r.json()["text"] == {"name": "bob", "n": 2, "nested": {"a": [1, 2]}}
 
 
+def test_json_numbers_arrive_as_the_json_module_reads_them(client: httpx.Client) -> None:
+    # a large numeric body takes a faster decoder: every number must still be what json.loads makes of it
+    features = [round((i * 0.6180339887) % 2 - 1, 4) for i in range(4096)]
+    body = {"x": features, "big": 123456789012345678901234567890, "neg": -9876543210987654321, "tiny": 5e-324}
+    raw = json.dumps(body).encode()
+    r = client.post("/", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 200
+    assert r.json()["text"] == json.loads(raw)
+    assert type(r.json()["text"]["big"]) is int
+
+
 def test_json_with_charset_and_suffix(client: httpx.Client) -> None:
     r = client.post("/", content=b'{"a": "b"}', headers={"content-type": "application/json; charset=utf-8"})
     assert r.json()["text"] == {"a": "b"}

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.peers import chat, report
+from bench.peers import chat, report, vision
 from bench.peers.targets import BATCH, WAIT_MS, idle_cpu, make_server, targets_for, wait_checked
 from bench.peers.tools import PEERS, TOOLS, ensure_venv, versions
 from bench.peers.workloads import WORKLOADS, Workload, check_target, kernel_ms
@@ -38,7 +38,9 @@ __all__ = ["main"]
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench peers", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 s runs, 1 run, 1 s warm-up")
-    parser.add_argument("--only", default="P1,P2,P3,C1,E1", help="workloads, comma-separated (default P1,P2,P3,C1,E1)")
+    parser.add_argument(
+        "--only", default="P1,P2,P3,P4,C1,E1", help="workloads, comma-separated (default P1,P2,P3,P4,C1,E1)"
+    )
     parser.add_argument("--processes", default="1,2", help="server process counts, comma-separated (default 1,2)")
     parser.add_argument("--seconds", type=int, help="seconds per timed wrk run (default 5, quick 1)")
     parser.add_argument("--warmup", type=int, help="seconds of warm-up per target (default 2, quick 1)")
@@ -48,6 +50,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--targets", default=",".join(TOOLS), help=f"tools, comma-separated (default {','.join(TOOLS)})"
     )
     parser.add_argument("--blas-threads", type=int, default=1, help="BLAS threads in every target (default 1)")
+    parser.add_argument("--p4-samples", type=int, default=8, help="P4, their method: samples of 50 (first 2 warm-up)")
+    parser.add_argument(
+        "--batch-concurrency", default="", help="P4: also izzati with these batches at once per process, e.g. 1,2"
+    )
     parser.add_argument("--results", type=Path, default=RESULTS, help="where to save the report (bench/results)")
     opts = parser.parse_args(argv)
     opts.duration = opts.seconds or (1 if opts.quick else 5)  # the names bench.runner.load_test reads
@@ -56,7 +62,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     opts.only = [x.strip() for x in opts.only.split(",") if x.strip()]
     opts.targets = [x.strip() for x in opts.targets.split(",") if x.strip()]
     opts.processes = [int(x) for x in opts.processes.split(",")]
-    every = [*WORKLOADS, *chat.OPENAI_WORKLOADS]
+    opts.batch_concurrency = [int(x) for x in opts.batch_concurrency.split(",") if x.strip()]
+    every = [*WORKLOADS, "P4", *chat.OPENAI_WORKLOADS]
     for name, values, allowed in (("--only", opts.only, every), ("--targets", opts.targets, TOOLS)):
         if unknown := [x for x in values if x not in allowed]:
             parser.error(f"{name}: unknown {unknown}; choose from {list(allowed)}")
@@ -151,6 +158,12 @@ def main(argv: list[str] | None = None) -> int:
         say(f"- {tool}: not run: {problem}")
     with tempfile.TemporaryDirectory(prefix="izzati-peers-") as tmp:
         for processes in opts.processes:
+            if "P4" in opts.only:
+                group = vision.run_group(processes, opts, Path(tmp))
+                results["groups"].append(group)
+                say(f"\n### P4 x{processes} server process{'es' if processes > 1 else ''}: {vision.TITLE}\n")
+                say(f"load average before {group['load_before']}, after {group['load_after']}\n")
+                group["ratios"] = vision.report(say, group)
             for key in [k for k in WORKLOADS if k in opts.only]:
                 workload = WORKLOADS[key]
                 group = run_group(workload, processes, opts, Path(tmp))
@@ -168,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                 results.setdefault("openai", []).append(chat.run_group(key, processes, opts, Path(tmp), say))
     found = report.goals(results["groups"])
     results["goals"] = found
-    say("\n### Goals (issue 15)\n")
+    say("\n### Goals (issues 15 and 22)\n")
     report.goals_table(say, found)
     say(f"\nload average at the end: {load()}; total bench time {time.perf_counter() - started:.0f} s")
     stamp = now.strftime("%Y%m%d-%H%M%S") + ("-quick" if opts.quick else "")

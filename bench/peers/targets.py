@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.peers.tools import venv_python
+from bench.peers.tools import P1_ONLY, venv_python
 from bench.peers.workloads import Workload, check_target
 from bench.runner import Server, base_env, free_port, tree_cpu_seconds
 
-__all__ = ["Target", "targets_for", "make_server", "wait_checked", "idle_cpu"]
+__all__ = ["Target", "targets_for", "make_server", "wait_checked", "wait_checked_by", "idle_cpu"]
 
 BATCH = 8
 WAIT_MS = 5.0
@@ -39,9 +40,10 @@ class Target:
 
 def targets_for(workload: Workload, tools: list[str]) -> list[Target]:
     """The targets of `workload`: every tool, and for a model each batching tool batched too."""
-    found = [Target(tool) for tool in tools]
-    if workload.n is not None:
-        found += [Target(tool, True) for tool in tools if tool != "fastapi"]
+    if workload.n is None:
+        return [Target(tool) for tool in tools]
+    found = [Target(tool) for tool in tools if tool not in P1_ONLY]
+    found += [Target(tool, True) for tool in tools if tool not in ("fastapi", *P1_ONLY)]
     return found
 
 
@@ -57,8 +59,11 @@ def make_server(target: Target, workload: Workload, processes: int, blas_threads
         env["BENCH_MODEL_N"] = str(workload.n)
     common = ["--port", str(port), "--workload", workload.key, "--processes", str(processes)]
     batching = ["--batch", str(BATCH), "--wait-ms", str(WAIT_MS)] if target.batched else []
-    if target.tool == "izzati":
+    if target.tool in ("izzati", "izzati-async"):
         argv = [sys.executable, "-m", "bench.targets.peer_izzati", *common, *(["--batched"] if batching else [])]
+        argv += ["--async"] if target.tool == "izzati-async" else []
+    elif target.tool == "asgi":
+        argv = [sys.executable, "-m", "bench.targets.peer_asgi", "--port", str(port), "--processes", str(processes)]
     elif target.tool == "fastapi":
         argv = [sys.executable, "-m", "bench.targets.peer_fastapi", "--port", str(port), "--processes", str(processes)]
     elif target.tool == "litserve":
@@ -76,6 +81,11 @@ def make_server(target: Target, workload: Workload, processes: int, blas_threads
 
 def wait_checked(server: Server, workload: Workload, timeout: float = 180.0) -> str:
     """Wait until `server` answers its check ('' then), or say why it did not within `timeout`."""
+    return wait_checked_by(server, lambda port: check_target(port, workload), timeout)
+
+
+def wait_checked_by(server: Server, check: Callable[[int], str], timeout: float = 180.0) -> str:
+    """Wait until `check(port)` passes ('' then), or say why it did not within `timeout`."""
     deadline = time.monotonic() + timeout
     try:
         server.wait_ready(timeout)
@@ -87,7 +97,7 @@ def wait_checked(server: Server, workload: Workload, timeout: float = 180.0) -> 
         if server.proc.poll() is not None:
             return f"exited with {server.proc.returncode}: {server.log_tail()}"
         try:
-            problem = check_target(server.port, workload)
+            problem = check(server.port)
         except OSError as exc:  # listening, but not serving yet (its workers still load)
             problem = f"{type(exc).__name__}: {exc}"
         else:

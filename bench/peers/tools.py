@@ -9,6 +9,7 @@ computes with the same numpy and BLAS.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -17,30 +18,54 @@ from pathlib import Path
 
 from bench.runner import REPO, log
 
-__all__ = ["PINS", "TOOLS", "PEERS", "venv_python", "ensure_venv", "versions"]
+__all__ = ["PINS", "TOOLS", "PEERS", "P1_ONLY", "venv_python", "ensure_venv", "versions"]
 
 PINS = {"litserve": "litserve==0.2.19", "bentoml": "bentoml==1.4.40"}
 """The peers, pinned: the newest releases on the package index when this bench was written."""
 
+MODEL_PINS = ["torch==2.14.1", "torchvision==0.29.1"]
+"""P4's model (ResNet-18) in LitServe's venv, the versions of the main environment (its `bench` extra)."""
+
 PEERS = tuple(PINS)
-TOOLS = ("izzati", "fastapi", *PEERS)
+TOOLS = ("izzati", "izzati-async", "asgi", "fastapi", *PEERS)
+"""Every target's tool; izzati-async (an `async def` callback) and asgi (no framework) serve P1 only."""
+P1_ONLY = ("izzati-async", "asgi")
 
 CACHE = REPO / ".cache"
 # what each target's report lists: the serving stack under it
 _SHOWN = {
-    "main": ["fastapi", "starlette", "uvicorn", "uvloop", "httptools", "pydantic", "numpy"],
-    "litserve": ["litserve", "fastapi", "starlette", "uvicorn", "uvloop", "httptools", "pyzmq", "pydantic", "numpy"],
+    "main": ["torch", "torchvision", "fastapi", "starlette", "uvicorn", "uvloop", "httptools", "pydantic", "numpy"],
+    "litserve": [
+        "litserve",
+        "torch",
+        "torchvision",
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "uvloop",
+        "httptools",
+        "pyzmq",
+        "pydantic",
+        "numpy",
+    ],
     "bentoml": ["bentoml", "starlette", "uvicorn", "pydantic", "numpy"],
 }
 
 
 def _requirements(tool: str) -> list[str]:
-    return [PINS[tool], f"numpy=={version('numpy')}"]
+    return [PINS[tool], f"numpy=={version('numpy')}", *(MODEL_PINS if tool == "litserve" else [])]
+
+
+def venv_name(tool: str) -> str:
+    """`tool`'s venv folder under .cache/: named by its pins, so checkouts with other pins (other
+    branches sharing .cache) each keep their own instead of remaking one another's."""
+    digest = hashlib.sha256(json.dumps(_requirements(tool)).encode()).hexdigest()[:8]
+    return f"venv-{tool}-{digest}"
 
 
 def venv_python(tool: str) -> Path:
     """The python of `tool`'s venv."""
-    return CACHE / f"venv-{tool}" / "bin" / "python"
+    return CACHE / venv_name(tool) / "bin" / "python"
 
 
 def ensure_venv(tool: str) -> str:
@@ -49,8 +74,8 @@ def ensure_venv(tool: str) -> str:
     stamp = python.parent.parent / "bench-pins.json"
     if python.exists() and stamp.exists() and json.loads(stamp.read_text()) == wanted:
         return ""
-    log(f"installing {' '.join(wanted)} into .cache/venv-{tool} (once; a minute or two)")
-    install_log = CACHE / f"venv-{tool}-install.log"
+    log(f"installing {' '.join(wanted)} into .cache/{venv_name(tool)} (once; a minute or two)")
+    install_log = CACHE / f"{venv_name(tool)}-install.log"
     try:
         CACHE.mkdir(exist_ok=True)
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(python.parent.parent)], check=True)
@@ -88,7 +113,7 @@ def versions(peers: list[str]) -> dict[str, str]:
     out["izzati and FastAPI (main environment)"] = ", ".join(f"{k} {v}" for k, v in main.items())
     for tool in peers:
         found = _installed(str(venv_python(tool)), _SHOWN[tool])
-        out[f"{tool} (.cache/venv-{tool})"] = ", ".join(f"{k} {v}" for k, v in found.items())
+        out[f"{tool} (.cache/{venv_name(tool)})"] = ", ".join(f"{k} {v}" for k, v in found.items())
     wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
     out["wrk"] = (wrk.stdout + wrk.stderr).split("Copyright")[0].replace("wrk", "").strip()
     return out

@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--no-metrics", dest="metrics", action="store_false", help="Backend(metrics=False)")
     parser.add_argument("--stdlib-json", action="store_true", help="reply with json.dumps, as before orjson")
     parser.add_argument("--routes", type=int, default=1, help="serve N routes: the callback at / and N-1 more")
+    parser.add_argument("--access-log", action="store_true", help="izzati's default access log (bench accesslog)")
     opts = parser.parse_args()
     if opts.stdlib_json:
         import izzati.web.responses
@@ -72,7 +73,7 @@ def main() -> None:
     plain: dict[str, Callable[..., Any]] = {"echo": echo, "size": size, "file": send_file, "typed": typed}
     coroutine = {"echo": echo_async, "size": size_async}
     callback = coroutine[opts.workload] if opts.use_async else plain[opts.workload]
-    options: dict[str, Any] = {"access_log": False}
+    options: dict[str, Any] = {"access_log": opts.access_log}
     if opts.max_body_bytes is not None:
         options["max_body_bytes"] = opts.max_body_bytes
     if opts.threads is not None:

@@ -30,6 +30,11 @@ def echo(text: dict[str, Any], data: list[Any]) -> Any:
     return text
 
 
+async def echo_async(text: dict[str, Any], data: list[Any]) -> Any:
+    """P1 with an `async def` callback (`--async`): awaited on the event loop, no thread."""
+    return text
+
+
 class Model:
     """P2/P3: W made in setup(), one reply per request."""
 
@@ -57,8 +62,9 @@ def main() -> None:
     parser.add_argument("--workload", choices=["P1", "P2", "P3"], required=True)
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--batched", action="store_true", help="izzati's batching (BENCH_BATCH, BENCH_WAIT_MS)")
+    parser.add_argument("--async", dest="use_async", action="store_true", help="P1: an async def callback")
     opts = parser.parse_args()
-    callback: Any = echo
+    callback: Any = echo_async if opts.use_async else echo
     if opts.workload != "P1":
         callback = BatchedModel if opts.batched else Model
     Backend(callback, access_log=False).run(

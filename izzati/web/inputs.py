@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 from collections.abc import Callable
@@ -47,6 +48,11 @@ class Limits:
         parts (a browser's empty file input) that are no file but still cost parsing."""
         return self.max_files + self.max_fields
 
+    @functools.cached_property
+    def for_text(self) -> Limits:
+        """These limits for a body held in memory (JSON, a form): `max_text_bytes` bounds it too."""
+        return replace(self, max_body_bytes=min(self.max_body_bytes, self.max_text_bytes))
+
 
 # what browsers and HTTP libraries send, read without the general parser (which gives the same)
 _MULTIPART = re.compile(rb"multipart/form-data; boundary=([!#$%&'*+.^_`|~0-9A-Za-z-]+)")
@@ -68,6 +74,8 @@ def media_type_of(scope: Scope) -> tuple[str, dict[bytes, bytes], int | None]:
                 length = int(value)
             except ValueError:
                 raise BadRequest(f"Content-Length {value.decode('latin-1')!r} is not a number") from None
+    if content_type == b"application/json":  # the hot path: nothing to parse
+        return "application/json", {}, length
     simple = _MULTIPART.fullmatch(content_type)
     if simple is not None:
         return "multipart/form-data", {b"boundary": simple[1]}, length
@@ -125,7 +133,7 @@ async def read_request(scope: Scope, receive: Receive, limits: Limits) -> tuple[
             raise
         return finish_fields(reader.text), reader.files
     # JSON and form bodies are text held in memory: their own, smaller bound
-    text_limits = replace(limits, max_body_bytes=min(limits.max_body_bytes, limits.max_text_bytes))
+    text_limits = limits.for_text
     if length is not None and length > text_limits.max_body_bytes:
         raise PayloadTooLarge(
             f"a {media or 'text'} body of {length} bytes is over the limit of {text_limits.max_body_bytes} bytes"

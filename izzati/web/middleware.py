@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import logging
 import random
 import re
 import time
@@ -18,11 +17,10 @@ from .. import tracing
 from ..defaults import MAX_HEADER_BYTES
 from ..exceptions import HeadersTooLarge, HTTPError, Unauthorized
 from ..metrics import CALLBACK_SECONDS, RECORDER, route_of
+from .accesslog import write_access_line
 from .responses import error_response
 
 __all__ = ["Gate", "PUBLIC_PATHS", "wants_html"]
-
-access_log = logging.getLogger("izzati.access")
 
 # Probes must answer without a key; the try-it page and its script carry no data and are what
 # asks a browser user for the key.
@@ -145,14 +143,10 @@ class Gate:
                 callback = scope.get(CALLBACK_SECONDS)
                 recorder.request(route_of(scope["path"]), scope["method"], status or 499, seconds, callback)
             if self.log:
-                access_log.info(
-                    "method=%s path=%s status=%d duration_ms=%.1f request_id=%s client=%s",
-                    scope["method"],
-                    scope["path"],
-                    status or 499,  # no response: the client went away first (nginx's 499)
-                    seconds * 1000,
-                    request_id,
-                    (scope.get("client") or ("-",))[0],
+                client = scope.get("client")
+                # no response: the client went away first (nginx's 499)
+                write_access_line(
+                    scope["method"], scope["path"], status or 499, seconds, request_id, client[0] if client else "-"
                 )
 
     async def _traced(self, scope: Scope, receive: Receive, send: Send, status: Callable[[], int]) -> None:

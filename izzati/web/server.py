@@ -28,6 +28,13 @@ def log_config(level: str = "info") -> dict[str, Any]:
 
     config = copy.deepcopy(LOGGING_CONFIG)
     config["loggers"]["izzati"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    # the access lines: uvicorn's format, written by a handler the middleware can hand lines to directly
+    config["handlers"]["izzati-access"] = {
+        "()": "izzati.web.accesslog.AccessHandler",
+        "formatter": "default",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["izzati.access"] = {"handlers": ["izzati-access"], "level": level.upper(), "propagate": False}
     return config
 
 

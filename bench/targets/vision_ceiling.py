@@ -1,0 +1,61 @@
+"""P4's ceiling: the same decode and batched inference as the servers, in a plain loop, no HTTP.
+
+    python -m bench.targets.vision_ceiling --seconds S [--processes N]
+
+N processes (the servers' process count), each: build the model, then for S seconds decode
+batches of 8 base64 JPEGs (the request bodies' images) and run the model on each batch. Prints
+one JSON line: images done, the seconds, each batch's milliseconds. What no server can beat on
+these cores: it is the work of the requests without receiving or answering them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import time
+from typing import Any
+
+from bench.targets import peer_vision
+
+
+def loop(seconds: float, ready: Any, start: Any, out: Any) -> None:
+    net = peer_vision.model()
+    images = [peer_vision.payload(i % 2)["image_data"] for i in range(peer_vision.BATCH)]
+    peer_vision.classify(net, [peer_vision.decode(x) for x in images])  # warm
+    ready.put(True)
+    start.wait()
+    done, batches = 0, []
+    until = time.perf_counter() + seconds
+    while (now := time.perf_counter()) < until:
+        peer_vision.classify(net, [peer_vision.decode(x) for x in images])
+        batches.append((time.perf_counter() - now) * 1000)
+        done += len(images)
+    out.put((done, batches))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--processes", type=int, default=1)
+    opts = parser.parse_args()
+    context = multiprocessing.get_context("spawn")
+    ready, start, out = context.Queue(), context.Event(), context.Queue()
+    procs = [context.Process(target=loop, args=(opts.seconds, ready, start, out)) for _ in range(opts.processes)]
+    for proc in procs:
+        proc.start()
+    for _ in procs:
+        ready.get()
+    began = time.perf_counter()
+    start.set()
+    results = [out.get() for _ in procs]
+    wall = time.perf_counter() - began
+    for proc in procs:
+        proc.join()
+    images = sum(done for done, _ in results)
+    batches = [ms for _, every in results for ms in every]
+    print(json.dumps({"images": images, "seconds": wall, "batch_ms": batches}))
+
+
+if __name__ == "__main__":
+    main()
