@@ -96,9 +96,18 @@ def resolve_policy(callback: Any, max_size: int | None, max_wait_ms: float | Non
     return (policy or BatchPolicy()).replace(max_size, max_wait_ms)
 
 
+def rows(value: Any) -> Any:
+    """A numpy array or torch tensor (what `model.predict(batch)` returns) as the list of its rows;
+    anything else as it is."""
+    if not isinstance(value, list | tuple) and hasattr(value, "tolist") and getattr(value, "ndim", 0) >= 1:
+        return list(value)
+    return value
+
+
 def split_results(results: Any, count: int, name: str) -> list[Any]:
     """A batch callback's return value as one result per item; CallbackError if it is not a list
-    (or tuple) of `count` results."""
+    (or tuple, or a numpy array / torch tensor: its rows) of `count` results."""
+    results = rows(results)
     if not isinstance(results, list | tuple):
         raise CallbackError(
             f"the batch callback {name} returned a {type(results).__name__}; "

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..._process import per_process
-from ...batching import Batcher
+from ...batching import Batcher, rows
 from ...chat import ChatRequest
 from ...exceptions import CallbackError
 from ...invoker import Invoker, describe
@@ -98,7 +98,7 @@ class ServedModel:
         if self.invoker.batch is not None:
             vectors = list(await asyncio.gather(*(self.batcher.submit(text, None) for text in texts)))
         else:
-            vectors = await self.invoker.call(texts, pool=self._runner())
+            vectors = rows(await self.invoker.call(texts, pool=self._runner()))
         if not isinstance(vectors, (list, tuple)) or len(vectors) != len(texts):
             raise CallbackError(
                 f"the embedding callback {self.describe} returned {type(vectors).__name__}; "
