@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -17,25 +17,6 @@ from izzati import Backend
 from tests.support.mcpclient import connect
 
 Serve = Callable[..., str]
-
-
-@pytest.fixture
-def with_runner() -> Iterator[Callable[[Backend], Backend]]:
-    """Runs a backend's jobs in a thread of this process (so test callbacks can share events)."""
-    runners: list[tuple[Any, threading.Thread]] = []
-
-    def start(backend: Backend) -> Backend:
-        assert backend.jobs is not None
-        runner = backend.jobs.runner(backend.invoker)
-        thread = threading.Thread(target=runner.run, daemon=True)
-        thread.start()
-        runners.append((runner, thread))
-        return backend
-
-    yield start
-    for runner, thread in runners:
-        runner.stop()
-        thread.join(10)
 
 
 def shout(text: dict[str, Any], data: list[Any]) -> dict[str, Any]:
@@ -89,7 +70,7 @@ def test_the_api_key_protects_mcp(serve: Serve) -> None:
     anyio.run(main)
 
 
-def test_progress_becomes_mcp_progress_notifications(serve: Serve, with_runner: Callable[[Backend], Backend]) -> None:
+def test_progress_becomes_mcp_progress_notifications(serve: Serve) -> None:
     def steps(text: dict[str, Any], data: list[Any]) -> dict[str, str]:
         """Works in three steps."""
         for n in range(3):
@@ -97,7 +78,7 @@ def test_progress_becomes_mcp_progress_notifications(serve: Serve, with_runner: 
             time.sleep(0.1)
         return {"done": text["what"]}
 
-    url = serve(with_runner(Backend(steps, jobs=True, mcp=True)).app)
+    url = serve(Backend(steps, jobs=True, mcp=True).app)
     seen: list[tuple[float, float | None, str | None]] = []
 
     async def progress(progress: float, total: float | None, message: str | None) -> None:
@@ -114,7 +95,7 @@ def test_progress_becomes_mcp_progress_notifications(serve: Serve, with_runner: 
     assert [round(done, 2) for done, _, _ in seen] == [0.33, 0.67, 1.0] and seen[0][1] == 1.0
 
 
-def test_an_mcp_cancel_makes_cancelled_true(serve: Serve, with_runner: Callable[[Backend], Backend]) -> None:
+def test_an_mcp_cancel_makes_cancelled_true(serve: Serve) -> None:
     started = threading.Event()
     noticed = threading.Event()
 
@@ -128,7 +109,7 @@ def test_an_mcp_cancel_makes_cancelled_true(serve: Serve, with_runner: Callable[
             time.sleep(0.02)
         return {"finished": "yes"}
 
-    url = serve(with_runner(Backend(patient, jobs=True, mcp=True)).app)
+    url = serve(Backend(patient, jobs=True, mcp=True).app)
 
     async def main() -> None:
         async with connect(url) as client:
@@ -164,9 +145,7 @@ def test_a_direct_call_is_cancelled_too(serve: Serve) -> None:
     assert noticed.is_set() and time.monotonic() - started < 10
 
 
-def test_a_long_call_goes_on_as_a_job_the_client_follows(
-    serve: Serve, with_runner: Callable[[Backend], Backend]
-) -> None:
+def test_a_long_call_goes_on_as_a_job_the_client_follows(serve: Serve) -> None:
     release = threading.Event()
 
     def slow(text: dict[str, Any], data: list[Any]) -> dict[str, str]:
@@ -174,7 +153,7 @@ def test_a_long_call_goes_on_as_a_job_the_client_follows(
         assert release.wait(20)
         return {"answer": "42"}
 
-    url = serve(with_runner(Backend(slow, jobs=True, mcp=True, mcp_wait=0.5)).app)
+    url = serve(Backend(slow, jobs=True, mcp=True, mcp_wait=0.5).app)
 
     async def main() -> None:
         async with connect(url) as client:
@@ -193,5 +172,44 @@ def test_a_long_call_goes_on_as_a_job_the_client_follows(
             missing = await client.call_tool("izzati_job", {"job_id": "0" * 32})
             assert missing.is_error and missing.structured_content is not None
             assert missing.structured_content["error"] == "not_found"
+
+    anyio.run(main)
+
+
+def greet(name: str, times: int = 1) -> dict[str, str]:
+    """Greet someone, `times` times."""
+    return {"greeting": " ".join([f"hello {name}"] * times)}
+
+
+def test_a_typed_callback_is_a_tool_with_its_signature_as_schema(serve: Serve) -> None:
+    url = serve(Backend(greet, mcp=True).app)
+    document = httpx.get(url + "/openapi.json").json()
+    body = document["paths"]["/"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    model = document["components"]["schemas"][body["$ref"].rsplit("/", 1)[1]]
+
+    async def main() -> None:
+        async with connect(url) as client:
+            (tool,) = (await client.list_tools()).tools
+            assert (tool.name, tool.description) == ("greet", "Greet someone, `times` times.")
+            assert tool.input_schema == model
+            done = await client.call_tool("greet", {"name": "ada", "times": 2})
+            assert done.structured_content == {"greeting": "hello ada hello ada"}
+            bad = await client.call_tool("greet", {"times": "many"})
+            assert bad.is_error and bad.structured_content is not None
+            assert bad.structured_content["error"] == "validation_error"
+            problems = {tuple(p["loc"]): p["type"] for p in bad.structured_content["errors"]}
+            assert problems == {("name",): "missing", ("times",): "int_parsing"}  # as the route's 422 says
+
+    anyio.run(main)
+
+
+def test_each_route_is_a_tool_named_after_its_path(serve: Serve) -> None:
+    url = serve(Backend({"/": shout, "/greet": greet}, mcp=True).app)
+
+    async def main() -> None:
+        async with connect(url) as client:
+            assert sorted(tool.name for tool in (await client.list_tools()).tools) == ["greet", "shout"]
+            done = await client.call_tool("greet", {"name": "bo"})
+            assert done.structured_content == {"greeting": "hello bo"}
 
     anyio.run(main)

@@ -13,12 +13,14 @@ class TinyLM:
 
     def __init__(self) -> None:
         self.loaded_in: int | None = None
+        self.device = ""
 
-    def setup(self) -> None:
-        self.loaded_in = os.getpid()
+    def setup(self, device: str) -> None:
+        self.loaded_in, self.device = os.getpid(), device
 
     def __call__(self, request: ChatRequest) -> Iterator[str | Usage]:
         assert self.loaded_in == os.getpid(), "called before setup() in this process"
+        assert self.device == "cpu", f"set up on {self.device!r}"
         words = request.prompt.split()[::-1]
         for word in words:
             yield word + " "

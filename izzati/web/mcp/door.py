@@ -113,9 +113,9 @@ class McpDoor:
         tool = self.tools.get(params.name)
         if tool is None:
             return error_result("not_found", f"no tool named {params.name!r}; tools: {', '.join(self.tools)}")
-        found = problems(tool.schema, arguments)
+        found = tool.problems(arguments)
         if found:
-            detail = "; ".join(f"{'.'.join(p['loc']) or '(arguments)'}: {p['msg']}" for p in found)
+            detail = "; ".join(f"{'.'.join(str(at) for at in p['loc']) or '(arguments)'}: {p['msg']}" for p in found)
             return error_result("validation_error", f"the arguments are not valid: {detail}", errors=found)
 
         async def report(fraction: float | None, message: str | None) -> None:

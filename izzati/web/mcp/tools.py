@@ -1,5 +1,6 @@
 """A callback as an MCP tool: its name, description (the docstring), input schema (the same as
-`/openapi.json` gives its route) and how its arguments are checked against that schema."""
+`/openapi.json` gives its route) and how its arguments are checked (a typed callback's own model,
+else the schema)."""
 
 from __future__ import annotations
 
@@ -12,21 +13,21 @@ from typing import Any
 import jsonschema
 import mcp_types as types
 
-from ...invoker import encode_json
+from ...exceptions import InvalidInput
+from ...invoker import Invoker, encode_json
+from ...typed.schema import without_files
 from ..endpoint import Endpoint
 from ..openapi import POST_ROOT
 
 __all__ = ["Tool", "input_schema", "tool_name", "problems", "text_result", "error_result"]
 
 
-def input_schema(callback: Callable[..., Any]) -> dict[str, Any]:
-    """The JSON schema of a callback's inputs, as `/openapi.json` describes its route's body.
-
-    The one place the MCP door asks it: a classic `callback(text, data)` takes text fields (the
-    form schema of `POST /`); a typed callback's schema comes from its signature once typed
-    callbacks exist (issue 21), here too.
-    """
-    del callback  # every callback is classic until typed callbacks land
+def input_schema(invoker: Invoker) -> dict[str, Any]:
+    """The JSON schema of a callback's inputs, as `/openapi.json` describes its route's body: a
+    typed callback's signature (less its file fields: a tool's arguments are JSON), or, for a
+    classic `callback(text, data)`, text fields (the form schema of `POST /`)."""
+    if invoker.typed is not None:
+        return without_files(invoker.typed.inputs.json_schema())
     schema: dict[str, Any] = POST_ROOT["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
     return dict(schema)
 
@@ -55,7 +56,19 @@ class Tool:
     def of(cls, endpoint: Endpoint, name: str | None = None) -> Tool:
         """The tool of an endpoint's callback (named after the callback unless `name`)."""
         callback = endpoint.invoker.callback
-        return cls(name or tool_name(callback), _description(callback), input_schema(callback), endpoint)
+        return cls(name or tool_name(callback), _description(callback), input_schema(endpoint.invoker), endpoint)
+
+    def problems(self, arguments: dict[str, Any]) -> list[dict[str, Any]]:
+        """Where `arguments` are not what the callback takes: one `{"loc", "msg", ...}` each
+        (empty: valid). A typed callback's own model says it, as for its HTTP route's 422."""
+        typed = self.endpoint.invoker.typed
+        if typed is None:
+            return problems(self.schema, arguments)
+        try:
+            typed.inputs.validate(typed.inputs.prepare(arguments, [], form=False))
+        except InvalidInput as exc:
+            return exc.fields
+        return []
 
     def listed(self) -> types.Tool:
         """How `tools/list` shows it."""

@@ -16,7 +16,8 @@ from ...chat import ChatRequest
 from ...exceptions import CallbackError
 from ...invoker import Invoker, describe
 from ...metrics import RECORDER
-from ..threadpool import CallbackPool
+from ...supervisor import State, report
+from ..threadpool import CallbackPool, in_daemon_thread
 
 __all__ = ["Kind", "ServedModel"]
 
@@ -72,9 +73,12 @@ class ServedModel:
 
     async def _run_setup(self) -> None:
         try:
-            await asyncio.to_thread(self.invoker.setup)
+            # as a route's: a daemon thread (a hung setup must not keep the process from exiting), and a
+            # failed one ends the process (its supervisor stops the service: a new one would fail the same)
+            await in_daemon_thread(self.invoker.setup, "izzati-setup")
         except Exception:
             logger.critical("setup of %s raised: this server process exits", self.describe, exc_info=True)
+            report(State.FAILED)
             os._exit(1)
 
     def start_setup(self) -> None:
