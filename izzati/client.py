@@ -8,12 +8,12 @@ import os
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any, Union
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from .exceptions import IzzatiError
-from .fields import Field, describe_inputs
+from .fields import Field, describe_inputs, route_path
 
 __all__ = ["Frontend", "FileInput", "Job", "JobError"]
 
@@ -182,7 +182,8 @@ class Frontend:
             raise IzzatiError(
                 f"{urljoin(self.url, 'openapi.json')}: HTTP {response.status_code}: {response.text[:200]}"
             )
-        return describe_inputs(response.json())
+        document = response.json()
+        return describe_inputs(document, route_path(document, urlsplit(self.url).path))
 
     @contextlib.contextmanager
     def open(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
-__all__ = ["Field", "TYPED_MARK", "describe_inputs", "check_inputs"]
+__all__ = ["Field", "TYPED_MARK", "describe_inputs", "check_inputs", "route_path"]
 
 TYPED_MARK = "x-izzati-typed"
 """The key a typed callback's operation carries in `/openapi.json`."""
@@ -65,6 +65,13 @@ def _field(name: str, raw: dict[str, Any], required: bool, components: dict[str,
         maximum=maximum,
         accept=list(item.get(_FILE_MARK, [])),
     )
+
+
+def route_path(document: dict[str, Any], url_path: str) -> str:
+    """The route a URL calls: the longest of the document's paths that `url_path` ends with
+    (`/predict` for `http://host/predict`, also under a prefix); `/` when none does."""
+    found = [path for path in document.get("paths", {}) if path != "/" and url_path.rstrip("/").endswith(path)]
+    return max(found, key=len, default="/")
 
 
 def describe_inputs(document: dict[str, Any], path: str = "/") -> list[Field] | None:

@@ -118,3 +118,13 @@ def test_izzati_js_describes_the_inputs(serve: Serve, open_page: Callable[[str],
     assert (ratio["minimum"], ratio["maximum"], ratio["default"], ratio["description"]) == (0, 1, 0.5, "how much")
     assert next(f for f in fields if f["name"] == "color")["choices"] == ["red", "blue"]
     assert watched.errors == []
+
+
+def test_izzati_js_describes_the_route_its_url_names(serve: Serve, open_page: Callable[[str], Watched]) -> None:
+    url = serve(Backend({"/": typed.classify, "/predict": typed.predict}, access_log=False).app)
+    watched = open_page(url + "/")
+    routed = watched.page.evaluate("new Izzati('/predict').describe()")
+    assert [f["name"] for f in routed][:2] == ["n", "name"]
+    root = watched.page.evaluate("new Izzati('/').describe()")
+    assert [f["name"] for f in root] == ["text", "top"]
+    assert watched.errors == []

@@ -73,3 +73,19 @@ def test_frontend_describe_and_named_files(serve: Serve) -> None:
     reply = frontend.send(files={"image": ("a.png", b"12345", "image/png"), "extra": [("b.txt", b"b")]})
     assert reply == {"image": ["a.png", 5], "extra": ["b.txt"], "note": None}
     assert Frontend(_url(serve, echo_all.handle)).describe() is None
+
+
+def test_a_route_is_described_and_checked_by_its_own_inputs(serve: Serve, tmp_path: Path) -> None:
+    """With several routes, `URL/predict` is the `/predict` route's callback, not `/`'s."""
+    base = serve(Backend({"/": typed.classify, "/predict": typed.predict}, access_log=False, metrics=False).app)
+    fields = Frontend(base + "/predict").describe()
+    assert fields is not None and fields[0]["name"] == "n"
+    root = Frontend(base + "/").describe()
+    assert root is not None and [f["name"] for f in root] == ["text", "top"]
+    listed = izzati("send", base + "/predict", "--inputs", cwd=tmp_path)
+    assert listed.stdout.splitlines()[1].split() == ["n", "integer", "required"], listed.stdout
+    sent = izzati("send", base + "/predict", "n=3", cwd=tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    assert json.loads(sent.stdout)["n"] == [3, "int"]
+    refused = izzati("send", base + "/predict", "n=x", cwd=tmp_path)
+    assert refused.returncode == 2 and "n='x': not a whole number" in one_error_line(refused)

@@ -4,6 +4,7 @@ document, schemathesis finds no 5xx, and `callback_schema` gives its input and o
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -109,3 +110,35 @@ def test_schemathesis_finds_no_server_error_on_a_typed_callback(case: Any) -> No
     assert response.status_code < 500, response.text
     if response.status_code == 422:
         assert {"error", "detail", "fields"} <= set(json.loads(response.text))
+
+
+def test_the_job_routes_document_the_errors_they_answer(client_for: Client) -> None:
+    """Each job route's documented replies are those it gives: izzati's error shape for 404 (and
+    409 for a result not ready), not FastAPI's 422 (a job id is any string: never a 422)."""
+    gate = threading.Event()
+
+    def waits(n: int) -> int:
+        gate.wait(10)
+        return n
+
+    client = client_for(Backend(waits, jobs=True, access_log=False, metrics=False).app)
+    document = client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in json.dumps(document)
+    for path, method in [
+        ("/jobs/x", "get"),
+        ("/jobs/x/events", "get"),
+        ("/jobs/x/result", "get"),
+        ("/jobs/x", "delete"),
+    ]:
+        answered = client.request(method.upper(), path)
+        assert answered.status_code == 404 and answered.json()["error"] == "not_found"
+        responses = document["paths"][path.replace("/x", "/{job_id}")][method]["responses"]
+        assert "422" not in responses, path
+        assert responses["404"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    job = client.post("/jobs", data={"n": "1"}).json()
+    try:
+        not_ready = client.get(f"/jobs/{job['id']}/result")
+        assert not_ready.status_code == 409 and not_ready.json()["error"] == "not_done"
+        assert "409" in document["paths"]["/jobs/{job_id}/result"]["get"]["responses"]
+    finally:
+        gate.set()

@@ -93,6 +93,24 @@ def _route_operation(path: str, base: dict[str, Any]) -> dict[str, Any]:
     return {**base, "summary": f"{base['summary']} at {path}", "operationId": f"{base['operationId']}_{slug}"}
 
 
+def _job_errors(schema: dict[str, Any]) -> None:
+    """The errors the `/jobs/{job_id}` routes answer, in izzati's shape, instead of FastAPI's 422
+    (a job id is any string: never a 422)."""
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith("/jobs/{job_id}"):
+            continue
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            responses["404"] = _error("No such job (unknown, or expired)")
+            if path.endswith("/result") and method == "get":
+                responses["409"] = _error("The job has no result yet (not done), or was cancelled")
+    schemas = schema.get("components", {}).get("schemas", {})
+    if "HTTPValidationError" not in str(schema.get("paths")):
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+
+
 def service_schema(
     app: FastAPI, typed: Typed | Mapping[str, Typed | None] | None = None, *, jobs_path: str = "/"
 ) -> dict[str, Any]:
@@ -109,6 +127,7 @@ def service_schema(
     jobs = any(getattr(route, "path", None) == "/jobs" for route in app.routes)
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["Error"] = _ERROR
+    _job_errors(schema)
     paths = schema.setdefault("paths", {})
     for path, route_typed in by_path.items():
         operation = _route_operation(path, POST_ROOT)

@@ -161,10 +161,17 @@
     async describe() {
       const headers = Object.assign({}, this.headers);
       if (this.apiKey) headers.Authorization = "Bearer " + this.apiKey;
-      const where = new URL("openapi.json", new URL(this.url, root.location ? root.location.href : undefined));
+      const target = new URL(this.url, root.location ? root.location.href : undefined);
+      const where = new URL("openapi.json", target);
       const response = await this.fetch(where.href, { headers: headers });
       if (!response.ok) throw new Error("izzati: " + where.href + ": HTTP " + response.status);
-      return describeInputs(await response.json());
+      const documentJson = await response.json();
+      // the route the URL names: the longest documented path it ends with (also under a prefix)
+      const called = target.pathname.replace(/\/+$/, "");
+      const path = Object.keys(documentJson.paths || {})
+        .filter((each) => each !== "/" && called.endsWith(each))
+        .reduce((best, each) => (each.length > best.length ? each : best), "/");
+      return describeInputs(documentJson, path);
     }
 
     /** POST `{text, files}` and resolve to the fetch `Response` itself. */
