@@ -148,7 +148,7 @@ class IzzatiApp(FastAPI):
         for door in doors:
             self.router.routes.extend(door.routes())
         if try_page:
-            add_try_page(self, chat_models)
+            add_try_page(self, chat_models, list(self.post_routes))
         if metrics is not None:
             add_metrics_route(self, metrics)
         entry: ASGIApp = Gate(
