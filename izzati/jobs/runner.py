@@ -234,6 +234,7 @@ class JobRunner:
         traceparent = record.get("traceparent") if record is not None else None
         carrier = {"traceparent": traceparent} if traceparent else {}
         attributes = {"izzati.job.id": job_id, "messaging.destination.name": self.queue.name}
+        attributes[tracing.ROUTE] = (record.get("route") if record is not None else None) or "/"
         return tracing.span(f"process {self.queue.name}", "CONSUMER", attributes, carrier=carrier)
 
     def _complete(self, job_id: str, error: JobFailure | None, retry: bool, result: Any) -> None:
