@@ -29,6 +29,7 @@ _EXPORTS = {
     "Accept": "typed",
     "ChatRequest": "chat",
     "Usage": "chat",
+    "on_device": "devices",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from .chat import Usage as Usage
     from .client import Frontend as Frontend
     from .client import Job as Job
+    from .devices import on_device as on_device
     from .exceptions import IzzatiError as IzzatiError
     from .files import UploadedFile as UploadedFile
     from .jobs import cancelled as cancelled

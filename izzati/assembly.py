@@ -37,6 +37,7 @@ __all__ = [
     "load_callback",
     "load_routes",
     "load_worker",
+    "worker_routes",
     "open_settings_queue",
     "default_job_dir",
     "build_jobs",
@@ -100,6 +101,18 @@ def load_routes(settings: Settings) -> dict[str, Callable[..., Any]] | None:
         raise ConfigError(f"IZZATI_ROUTES={settings.routes!r}: {exc}") from None
     extend_path(settings.callback_path)
     return {path: import_callable(target, "IZZATI_ROUTES") for path, target in named.items()}
+
+
+def worker_routes(settings: Settings, paths: list[str]) -> list[str]:
+    """The routes among `paths` whose jobs a worker runs: IZZATI_WORKER_ROUTES, or all of them."""
+    named = [path.strip() for path in settings.worker_routes.split(",") if path.strip()]
+    unknown = [path for path in named if path not in paths]
+    if unknown:
+        raise ConfigError(
+            f"IZZATI_WORKER_ROUTES={settings.worker_routes!r}: no route {', '.join(unknown)} "
+            f"(the routes: {', '.join(paths)})"
+        )
+    return named or paths
 
 
 def load_worker(settings: Settings) -> Callable[..., Any]:

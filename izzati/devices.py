@@ -14,8 +14,13 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-__all__ = ["CPU", "parse", "detect", "enter", "current", "assigned"]
+__all__ = ["CPU", "parse", "detect", "enter", "current", "assigned", "on_device", "of"]
+
+T = TypeVar("T", bound=Callable[..., Any])
+_PINNED = "__izzati_device__"
 
 CPU = "cpu"
 _GPU = re.compile(r"cuda:(\d+)")
@@ -73,3 +78,25 @@ def current() -> str:
     """The device string a framework in this process uses: `cuda:0` on a GPU (the only one it
     sees), `cpu` otherwise. `setup(self, device)` gets this."""
     return "cuda:0" if _GPU.fullmatch(_assigned) else CPU
+
+
+def on_device(device: str) -> Callable[[T], T]:
+    """`@izzati.on_device("cpu")` on a callback (a class with `setup(self, device)`): it is set up
+    on the CPU in every server process, a GPU process's included, while the other routes of the
+    service use the process's device: one route on the GPU, another on the CPU."""
+    if device != CPU:
+        raise ValueError(
+            f"on_device({device!r}): a route can be put on 'cpu'; GPUs are the processes' (IZZATI_DEVICES)"
+        )
+
+    def pin(callback: T) -> T:
+        setattr(callback, _PINNED, device)
+        return callback
+
+    return pin
+
+
+def of(callback: Any) -> str:
+    """The device string `callback`'s setup gets in this process: its `on_device`, or `current()`."""
+    pinned = getattr(callback, _PINNED, None)
+    return pinned if isinstance(pinned, str) else current()

@@ -176,7 +176,8 @@ class Invoker:
     def setup(self) -> None:
         """Run the callback's `setup()` once in this process, logging how long it took; a no-op
         for a callback without one. What setup() keeps on the object reaches every call here.
-        A `setup(self, device)` gets this process's device (`izzati.devices.current()`)."""
+        A `setup(self, device)` gets this process's device (`izzati.devices.current()`), or the
+        CPU for a callback marked `@izzati.on_device("cpu")`."""
         pid = current_pid()
         if not self.needs_setup or self._setup_pid == pid:
             return
@@ -186,8 +187,10 @@ class Invoker:
             if self._setup_pid == pid:
                 return
             name = describe(self.callback)
-            device = devices.current()
-            logger.info("setting up %s (pid %d, device %s)", name, pid, devices.assigned())
+            device = devices.of(self.callback)
+            logger.info(
+                "setting up %s (pid %d, device %s)", name, pid, device if device == devices.CPU else devices.assigned()
+            )
             started = time.perf_counter()
             setup = getattr(self.callback, "setup")  # noqa: B009 - checked callable in __init__
             setup(device) if self.setup_takes_device else setup()

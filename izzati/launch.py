@@ -34,6 +34,7 @@ from .assembly import (
     load_worker,
     open_settings_queue,
     serve_worker_metrics,
+    worker_routes,
 )
 from .exceptions import ConfigError
 from .invoker import Invoker
@@ -110,13 +111,16 @@ def run_worker(settings: Settings) -> None:
         try:
             batching = batch_options(settings)
             callbacks = load_routes(settings) or {"/": load_callback(settings)}
+            served = worker_routes(settings, list(callbacks))
             routes = {
                 path: Invoker(callback, settings.callback_args, settings.callback_kwargs, queue=queue, **batching)
                 for path, callback in callbacks.items()
+                if path in served
             }
         except TypeError as exc:
             raise ConfigError(f"IZZATI_CALLBACK={settings.callback!r}: wrong signature: {exc}") from None
-        runner = jobs.runner(routes.get("/") or next(iter(routes.values())), routes)
+        elsewhere = [path for path in callbacks if path not in served]
+        runner = jobs.runner(routes.get("/") or next(iter(routes.values())), routes, elsewhere)
         thread = critical_thread(runner.run, "izzati-jobs", stop_for_restart)
     if settings.metrics_port is not None:
         serve_worker_metrics(settings, queue, jobs)

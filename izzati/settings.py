@@ -34,6 +34,9 @@ class Settings(BaseSettings):
         description="several callbacks, each on its path: '/=mymodule:echo,/classify=mymodel:Classifier' "
         "(replaces IZZATI_CALLBACK; jobs run the callback at /)",
     )
+    worker_routes: str = Field(
+        "", description="the routes whose jobs `python -m app worker` runs, e.g. '/classify,/embed' (empty: all)"
+    )
     worker: str = Field(
         "izzati.examples:print_items",
         description="'module:function' of the background target, called as target(q, *args, **kwargs) "

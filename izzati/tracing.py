@@ -18,6 +18,8 @@ __all__ = [
     "refresh",
     "configure",
     "span",
+    "label_route",
+    "ROUTE",
     "inject",
     "current_traceparent",
     "Consumer",
@@ -74,6 +76,17 @@ def configure(mode: str) -> bool:
         provider.add_span_processor(BatchSpanProcessor(exporter))
         trace.set_tracer_provider(provider)
     return refresh()
+
+
+ROUTE = "izzati.route"
+"""The attribute that names the route (its path: `/`, `/classify`) a request, callback or job serves."""
+
+
+def label_route(path: str) -> None:
+    """Name the route on the current span (the request's server span) (tracing on)."""
+    from opentelemetry import trace
+
+    trace.get_current_span().set_attribute(ROUTE, path)
 
 
 @contextlib.contextmanager

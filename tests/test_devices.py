@@ -161,3 +161,31 @@ def test_the_torch_script_serves_on_every_gpu(spawn: Spawn) -> None:
     assert sorted(seen) == sorted(gpu.split(":")[1] for gpu in _gpus())
     assert {reply["device"] for reply in seen.values()} == {"cuda:0"}
     assert len({str(reply["output"]) for reply in seen.values()}) == 1  # the same model on each GPU
+
+
+def test_one_route_on_the_gpus_another_on_the_cpu(spawn: Spawn, gpu_path: str, tmp_path: Path) -> None:
+    """`@izzati.on_device("cpu")` on a route's callback: its setup gets `cpu` in every process, a
+    GPU process's too, while the other route's gets the process's GPU."""
+    port = free_tcp_port()
+    env = {
+        "PATH": gpu_path,
+        "IZZATI_HOST": "127.0.0.1",
+        "IZZATI_PORT": str(port),
+        "IZZATI_ROUTES": "/gpu=devicemodel:Model,/cpu=devicemodel:CpuModel",
+        "IZZATI_DEVICES": "auto",
+        "IZZATI_WORKERS_PER_DEVICE": "1",
+        "IZZATI_JOBS": "false",
+    }
+    proc = spawn([PYTHON, "-m", "app"], env=env)
+    url = f"http://127.0.0.1:{port}/"
+    wait_for_http(url + "ready", proc=proc.popen)
+    on_gpu = _replies(url + "gpu", 2)
+    assert sorted((r["assigned"], r["device"]) for r in on_gpu.values()) == [("cuda:0", "cuda:0"), ("cuda:1", "cuda:0")]
+    on_cpu = _replies(url + "cpu", 2)
+    assert sorted((r["assigned"], r["device"]) for r in on_cpu.values()) == [("cuda:0", "cpu"), ("cuda:1", "cpu")]
+    assert set(on_cpu) == set(on_gpu)  # the same two GPU processes serve both routes
+
+
+def test_a_route_goes_on_the_cpu_only() -> None:
+    with pytest.raises(ValueError, match="a route can be put on 'cpu'"):
+        devices.on_device("cuda:1")

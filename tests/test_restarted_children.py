@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+
 from tests.support.http import wait_for_http
 from tests.support.net import free_tcp_port
 from tests.support.processes import PYTHON, Proc
@@ -74,3 +76,30 @@ def test_a_restarted_child_dies_with_a_sigkilled_web(spawn: Spawn) -> None:
     proc.signal(signal.SIGKILL)
     proc.popen.wait(10)
     assert _wait_gone(restarted, 10) == set()  # no orphans with parent 1
+
+
+def test_a_server_running_a_job_dies_within_the_grace_of_a_sigkilled_web(spawn: Spawn, tmp_path: Path) -> None:
+    """A server process holding a long job when its supervisor is SIGKILLed stops within
+    IZZATI_GRACEFUL_TIMEOUT (uvicorn's grace, then the job's), not the 30 s default."""
+    port = free_tcp_port()
+    env = {
+        "IZZATI_HOST": "127.0.0.1",
+        "IZZATI_PORT": str(port),
+        "IZZATI_CALLBACK": "jobwork:handle",
+        "IZZATI_GRACEFUL_TIMEOUT": str(GRACE),
+    }
+    proc = spawn([PYTHON, "-m", "app"], env=env)
+    url = f"http://127.0.0.1:{port}"
+    wait_for_http(f"{url}/ready", proc=proc.popen)
+    started = tmp_path / "started"
+    fields = {"mode": "hold", "seconds": "120", "saw_cancel": str(tmp_path / "x"), "started": str(started)}
+    r = httpx.post(url, data=fields, headers={"Prefer": "respond-async"})
+    assert r.status_code == 202, r.text
+    deadline = time.monotonic() + 20
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    server = int(started.read_text())
+    assert server in _children(proc.popen.pid)
+    proc.signal(signal.SIGKILL)
+    proc.popen.wait(10)
+    assert _wait_gone({server}, 2 * GRACE + 8) == set()  # it lived 30 s past uvicorn's grace

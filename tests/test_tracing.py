@@ -118,3 +118,34 @@ def test_izzati_traces_name_the_service_from_otel_service_name_or_izzati(tmp_pat
     assert named.stdout.decode().strip() == "mine", named.stderr.decode()
     default = subprocess.run([PYTHON, "-c", probe], env=env, capture_output=True)
     assert default.stdout.decode().strip() == "izzati", default.stderr.decode()
+
+
+def test_spans_name_their_route(spawn: Spawn, tmp_path: Path) -> None:
+    """With several routes, the request's span, its callback's and its job's say the route served
+    (`izzati.route`), whatever the path the request came in by (`POST /jobs`: the first route)."""
+    port = free_tcp_port()
+    web_log = tmp_path / "web.jsonl"
+    env = {
+        "IZZATI_ROUTES": "/first=traced:handle,/second=traced:handle",
+        "IZZATI_WORKER": "traced:process",
+        "IZZATI_HOST": "127.0.0.1",
+        "IZZATI_PORT": str(port),
+        "TRACE_LOG": str(web_log),
+    }
+    spawn([PYTHON, "-m", "app"], env=env)
+    url = f"http://127.0.0.1:{port}/"
+    wait_for_http(url + "ready")
+    assert httpx.post(url + "second", data={"n": "1"}).status_code == 200
+    server = wait_for_span(web_log, "POST /second")
+    callback = wait_for_span(web_log, "izzati.callback")
+    assert server["attributes"]["izzati.route"] == "/second" and callback["attributes"]["izzati.route"] == "/second"
+    assert ids(callback)[2] == ids(server)[1]
+    submitted = httpx.post(url + "second", data={"n": "2"}, headers={"Prefer": "respond-async"})
+    job_id = submitted.json()["id"]
+    deadline = time.monotonic() + 20
+    while not (jobs := [s for s in spans(web_log) if s["attributes"].get("izzati.job.id") == job_id]):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert jobs[0]["attributes"]["izzati.route"] == "/second"
+    assert httpx.post(url + "jobs", data={"n": "3"}).status_code == 202
+    assert wait_for_span(web_log, "POST /jobs")["attributes"]["izzati.route"] == "/first"

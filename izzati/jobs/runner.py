@@ -9,7 +9,7 @@ import logging
 import queue as stdlib_queue
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from .. import tracing
@@ -21,6 +21,7 @@ from ..invoker import Invoker, describe
 from ..metrics import RECORDER
 from ..worker import StoppableQueue
 from . import JobContext, current_job
+from .elsewhere import give_back
 from .model import (
     TERMINAL,
     JobChanges,
@@ -59,13 +60,22 @@ class JobRunner:
         invoker: the same calling convention as the web side (`Backend`'s callback, args, q).
         routes: with several routes, each path's invoker: a job runs with its route's (a job
             recorded without a route runs with `invoker`).
+        elsewhere: the paths of routes other workers run: a job of one of them is put back on
+            the queue, still queued, for a worker that runs it (see `give_back`).
         jobs: the jobs to run: their store, their queue, and how often to try them (`max_attempts`
             when the worker dies, `retries` when the callback raises, after 1 s, 2 s, 4 s ...)
             and how long to keep them (`ttl`).
     """
 
-    def __init__(self, invoker: Invoker, jobs: JobService, routes: Mapping[str, Invoker] | None = None) -> None:
+    def __init__(
+        self,
+        invoker: Invoker,
+        jobs: JobService,
+        routes: Mapping[str, Invoker] | None = None,
+        elsewhere: Collection[str] = (),
+    ) -> None:
         self.invoker = invoker
+        self.elsewhere = frozenset(elsewhere)  # routes other workers run: their jobs go back to the queue
         self.routes = dict(routes) if routes else {"/": invoker}
         self.jobs = jobs
         self.store = jobs.store
@@ -84,6 +94,8 @@ class JobRunner:
             while True:
                 self._maybe_sweep()
                 job_ids = self._take()
+                if self.elsewhere:
+                    job_ids = give_back(self, job_ids)
                 if not job_ids:
                     continue
                 try:
@@ -234,6 +246,7 @@ class JobRunner:
         traceparent = record.get("traceparent") if record is not None else None
         carrier = {"traceparent": traceparent} if traceparent else {}
         attributes = {"izzati.job.id": job_id, "messaging.destination.name": self.queue.name}
+        attributes[tracing.ROUTE] = (record.get("route") if record is not None else None) or "/"
         return tracing.span(f"process {self.queue.name}", "CONSUMER", attributes, carrier=carrier)
 
     def _complete(self, job_id: str, error: JobFailure | None, retry: bool, result: Any) -> None:

@@ -121,12 +121,14 @@ class JobService:
         store = DirectoryJobStore(root)
         return cls(store, MemoryQueue(), max_attempts=max_attempts, ttl=ttl, retries=retries, max_queued=max_queued)
 
-    def runner(self, invoker: Invoker, routes: Mapping[str, Invoker] | None = None) -> JobRunner:
+    def runner(
+        self, invoker: Invoker, routes: Mapping[str, Invoker] | None = None, elsewhere: Collection[str] = ()
+    ) -> JobRunner:
         """A runner of these jobs, calling the callback as `invoker` does (or as the invoker of
-        each job's route, with several `routes`)."""
+        each job's route, with several `routes`); jobs of the `elsewhere` routes are left to others."""
         from .runner import JobRunner
 
-        return JobRunner(invoker, self, routes)
+        return JobRunner(invoker, self, routes, elsewhere)
 
     def submit(
         self,

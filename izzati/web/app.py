@@ -71,7 +71,8 @@ class IzzatiApp(FastAPI):
         metrics: serve `GET /metrics` from this scrape (None: no metrics).
         ready_without_workers: `/ready` does not wait for a live worker (see `Backend`).
         job_grace: seconds a job running here may take to finish when the server stops (jobs
-            whose queue reaches only this process tree run in its server processes).
+            whose queue reaches only this process tree run in its server processes); a
+            `server_config` of this app sets it to uvicorn's `timeout_graceful_shutdown`.
         doors: standard APIs served beside `POST /` (the OpenAI-compatible endpoints, MCP).
         chat_models: the chat models served at `/v1/chat/completions`: the try-it page chats with them.
     """
@@ -114,7 +115,7 @@ class IzzatiApp(FastAPI):
             if starting is not None:
                 starting.cancel()
             if job_thread is not None:
-                await asyncio.to_thread(job_thread.stop, job_grace)
+                await asyncio.to_thread(job_thread.stop, self.job_grace)
             for each in self.post_routes.values():
                 each.shutdown()
                 await asyncio.to_thread(each.invoker.teardown)
@@ -125,6 +126,7 @@ class IzzatiApp(FastAPI):
         )
         self.docs_url, self.redoc_url = "/docs", "/redoc"
         self.endpoint = endpoint
+        self.job_grace = job_grace
         self.post_routes = dict(routes) if routes else {"/": endpoint}
         for path, each in self.post_routes.items():
             self.router.routes.append(Route(path, each, methods=["POST"], include_in_schema=False))
@@ -146,7 +148,7 @@ class IzzatiApp(FastAPI):
         for door in doors:
             self.router.routes.extend(door.routes())
         if try_page:
-            add_try_page(self, chat_models)
+            add_try_page(self, chat_models, list(self.post_routes))
         if metrics is not None:
             add_metrics_route(self, metrics)
         entry: ASGIApp = Gate(

@@ -148,6 +148,8 @@ class Endpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         files: list[Any] = []
         response: ASGIApp
+        if tracing.ACTIVE:
+            tracing.label_route(self.path)
         try:
             try:
                 as_job = self.jobs is not None and (self.always_job or wants_async(scope))
@@ -190,7 +192,9 @@ class Endpoint:
         try:
             try:
                 if tracing.ACTIVE:
-                    with tracing.span("izzati.callback", attributes={"code.function": self.name}):
+                    with tracing.span(
+                        "izzati.callback", attributes={"code.function": self.name, tracing.ROUTE: self.path}
+                    ):
                         result = await self._await(call)
                 else:
                     result = await self._await(call)

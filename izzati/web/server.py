@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 from .._process import bound_socket, exit_on_signals, line_buffered_output
 from ..defaults import GRACEFUL_TIMEOUT
 from ..supervisor import Child, Policy
+from .app import IzzatiApp
 from .inputs import Limits
 from .protocol import header_timeout_protocol
 
@@ -51,6 +52,8 @@ def server_config(app: ASGIApp, host: str, port: int, limits: Limits, **uvicorn_
         protocol = header_timeout_protocol(limits.read_timeout, limits.max_header_bytes)
         if protocol is not None:
             options["http"] = protocol
+    if isinstance(app, IzzatiApp):  # a job running in a stopping server gets the requests' grace
+        app.job_grace = float(options["timeout_graceful_shutdown"])
     return uvicorn.Config(app, host=host, port=port, **options)
 
 

@@ -37,9 +37,10 @@ def _inline(name: str) -> tuple[str, str]:
     return text, f"'sha256-{digest}'"
 
 
-def add_try_page(app: FastAPI, chat_models: Sequence[str] = ()) -> None:
+def add_try_page(app: FastAPI, chat_models: Sequence[str] = (), routes: Sequence[str] = ("/",)) -> None:
     """Serve the try-it page to browsers at `GET /` and the client at `/izzati.js`; with
-    `chat_models` the page has a chat box that streams from `/v1/chat/completions`.
+    `chat_models` the page has a chat box that streams from `/v1/chat/completions`; with several
+    `routes` (the callbacks' paths) a selector picks the route the form is for and posts to.
 
     The page is one HTML document (its CSS and JS inline, allowed by hash in its
     Content-Security-Policy) plus `/izzati.js`: nothing else to fetch, nothing external, so it
@@ -57,11 +58,12 @@ def add_try_page(app: FastAPI, chat_models: Sequence[str] = ()) -> None:
         "frame-ancestors 'self'"
     )
     client = static_file("izzati.js")
-    described: list[str] = []  # the typed callback's inputs as JSON, read from the schema once
+    described: list[str] = []  # each route's typed inputs (None: classic) as JSON, read from the schema once
 
     def inputs() -> str:
         if not described:
-            fields = describe_inputs(app.openapi())
+            document = app.openapi()
+            fields = {path: describe_inputs(document, path) for path in routes}
             described.append(json.dumps(fields, ensure_ascii=False).replace("</", "<\\/"))
         return described[0]
 

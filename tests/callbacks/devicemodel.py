@@ -7,7 +7,7 @@ import multiprocessing
 import os
 from typing import Any
 
-from izzati import devices
+from izzati import devices, on_device
 
 
 class Model:
@@ -32,3 +32,8 @@ class Model:
 
     def __call__(self, text: dict[str, Any], data: list[Any]) -> dict[str, Any]:
         return self.seen
+
+
+@on_device("cpu")
+class CpuModel(Model):
+    """The same model, put on the CPU whatever the process's device."""

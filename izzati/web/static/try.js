@@ -1,9 +1,11 @@
 /* The try-it page: builds {text, files} from the form (one input per parameter for a typed
-   callback, key/value rows for a classic one) and sends it with izzati.js. */
+   callback, key/value rows for a classic one) and sends it with izzati.js; with several routes,
+   a selector picks the route whose form is shown and which is posted to. */
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
-  const endpoint = document.body.dataset.endpoint || "/";
+  const base = document.body.dataset.endpoint || "/";
+  let endpoint = base;
   let objectUrl = null;
 
   function addField(key, value) {
@@ -45,8 +47,10 @@
     return text;
   }
 
-  // a typed callback: one input per parameter, built from the types (izzati/fields.py)
-  const typedInputs = JSON.parse($("inputs").textContent || "null");
+  // each route's inputs: a typed callback's, one input per parameter built from the types
+  // (izzati/fields.py), or null for a classic callback
+  const routes = JSON.parse($("inputs").textContent || "{}");
+  let typedInputs = null;
   const LONG_TEXT = /^(text|prompt|content|body|message|document|query)$/;
 
   function control(field) {
@@ -94,6 +98,7 @@
     $("classic-files").hidden = true;
     $("typed").hidden = false;
     $("form").noValidate = true; // the service checks, and each message shows beside its field
+    $("inputs-form").replaceChildren();
     for (const field of fields) {
       const row = document.createElement("div");
       row.className = "input";
@@ -286,6 +291,35 @@
   $("add-field").addEventListener("click", () => addField("", "").querySelector(".key").focus());
   $("files").addEventListener("change", showFiles);
   $("form").addEventListener("submit", submit);
-  if (typedInputs) buildTyped(typedInputs);
-  else addField("", "");
+  function choose(path) {
+    // the form of the route at `path`, posting to it
+    endpoint = base + path.replace(/^\//, "");
+    typedInputs = routes[path] || null;
+    $("post-path").textContent = "POST " + endpoint;
+    resetResult();
+    $("result").hidden = true;
+    $("command-box").hidden = true;
+    if (typedInputs) {
+      buildTyped(typedInputs);
+      return;
+    }
+    $("typed").hidden = true;
+    $("inputs-form").replaceChildren();
+    $("classic-text").hidden = false;
+    $("classic-files").hidden = false;
+    $("form").noValidate = false;
+    $("fields").replaceChildren();
+    $("files").value = "";
+    showFiles();
+    addField("", "");
+  }
+
+  const paths = Object.keys(routes);
+  if (paths.length > 1) {
+    for (const path of paths) $("route").append(new Option(path, path));
+    $("route").addEventListener("change", () => choose($("route").value));
+    $("route-box").hidden = false;
+  }
+  choose(paths.includes("/") || !paths.length ? "/" : paths[0]);
+  if (paths.length > 1) $("route").value = paths.includes("/") ? "/" : paths[0];
 })();
