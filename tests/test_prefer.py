@@ -77,3 +77,16 @@ def test_preferences_on_several_lines_combine(client: httpx.Client, lines: list[
 def test_the_first_of_a_repeated_preference_counts(client: httpx.Client) -> None:
     r = client.post("/", data={"a": "1"}, headers=[("Prefer", "respond-async, wait=0"), ("Prefer", "wait=10")])
     assert r.status_code == 202 and r.headers["preference-applied"] == "respond-async", r.text
+
+
+@pytest.mark.parametrize("prefer", ["respond-async", "respond-async, wait=5", None])
+def test_with_jobs_off_a_job_request_is_answered_now_and_says_jobs_are_off(
+    client_for: Callable[..., httpx.Client], prefer: str | None
+) -> None:
+    client = client_for(Backend(_echo).app)  # a script's Backend: jobs off
+    headers = {"Prefer": prefer} if prefer else {}
+    r = client.post("/", data={"a": "1"}, headers=headers)
+    assert r.status_code == 200 and r.json() == {"echo": {"a": "1"}}  # the preference is ignored (RFC 7240)
+    assert "Preference-Applied" not in r.headers
+    # ... and the reply says why, so a client that asked for a job learns that none was made
+    assert r.headers.get("Izzati-Jobs") == ("off" if prefer else None)

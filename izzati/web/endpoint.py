@@ -28,7 +28,7 @@ from .hangup import HangupWatch
 from .inputs import FORMS, ClientDisconnected, Limits, media_type_of, read_request
 from .jobroutes import submit_job
 from .overload import retry_wait
-from .prefer import wants_async
+from .prefer import jobs_off, wants_async
 from .readyboard import ReadyBoard
 from .responses import error_response, render
 from .streaming import ItemStream, is_stream, wants_events
@@ -172,6 +172,8 @@ class Endpoint:
             except Exception as exc:
                 # this path skips Starlette's error middleware, so it answers through the policy itself
                 response = error_reply(exc, where=f"{scope['method']} {scope['path']}")
+            if self.jobs is None and wants_async(scope):
+                response = jobs_off(response, self.path)
             await response(scope, receive, send)
         finally:
             for upload in files:

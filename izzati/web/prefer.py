@@ -8,11 +8,15 @@ first (RFC 7240 §2); an element that is not a preference is ignored.
 
 from __future__ import annotations
 
+import logging
 import re
 
-from starlette.types import Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["preferences", "wants_async", "preferred_wait"]
+__all__ = ["preferences", "wants_async", "preferred_wait", "jobs_off"]
+
+logger = logging.getLogger("izzati.jobs")
+_warned: set[str] = set()  # the paths whose `jobs_off` was logged (once per path and process)
 
 _QUOTED = r'"(?:[^"\\]|\\.)*"'
 # an element of a comma-separated list, and a part of an element between semicolons: quoted
@@ -52,3 +56,26 @@ def preferred_wait(scope: Scope) -> float | None:
     """The request's `Prefer: wait=N`, in seconds (at most 600), or None."""
     value = preferences(scope).get("wait", "")
     return min(float(value), _MAX_WAIT) if _SECONDS.fullmatch(value) else None
+
+
+def jobs_off(response: ASGIApp, path: str) -> ASGIApp:
+    """`response`, answered now to a request that asked for a job on a service with jobs off:
+    the preference is ignored (RFC 7240 allows it), and the `Izzati-Jobs: off` header says why
+    no job was made; the first such request on a path is logged, naming how to turn jobs on."""
+    if path not in _warned:
+        _warned.add(path)
+        logger.warning(
+            "POST %s asked for a job (Prefer: respond-async) but jobs are off: answered now; "
+            "turn them on with Backend(..., jobs=True) or IZZATI_JOBS=true",
+            path,
+        )
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_marked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (b"izzati-jobs", b"off")]}
+            await send(message)
+
+        await response(scope, receive, send_marked)
+
+    return app
