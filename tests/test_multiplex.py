@@ -81,8 +81,9 @@ def test_an_unknown_model_is_404_and_no_model_is_400(serve: Serve) -> None:
     for bad in ["", "m" * 300]:
         reply = ask(url, bad)
         assert reply.status_code == 400 and reply.json()["error"] == "model_required", reply.text
+    assert ask(url, "gpt-9").status_code == 404  # a failed load is not kept: the loader is asked again
     assert ask(url, "m0").status_code == 200  # the server serves on
-    assert model.loads() == ["m0"]
+    assert model.loads() == ["m0"] and model.attempts == ["gpt-9", "gpt-9", "m0"]
 
 
 def test_a_module_level_loader_and_one_cache_per_instance(serve: Serve) -> None:
@@ -147,6 +148,8 @@ def test_a_job_runs_with_the_model_its_request_named(spawn: Callable[..., Proc],
     assert loaded == ["m7", "m8"]
     plain = httpx.post(url + "/jobs", data={"x": "1"}).json()  # no header: the job says so, and fails clearly
     assert plain["model"] is None
+    status = _wait(url, plain["url"])
+    assert status["status"] == "failed" and status["error"]["error"] == "model_required", status
 
 
 def _job(url: str, model_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -155,9 +158,14 @@ def _job(url: str, model_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     assert submitted.status_code == 202, submitted.text
     assert submitted.json()["model"] == model_id
     job = submitted.json()["url"]
+    status = _wait(url, job)
+    result = httpx.get(url + job + "/result").json() if status["status"] == "done" else {}
+    return status, result
+
+
+def _wait(url: str, job: str) -> dict[str, Any]:
     deadline = time.monotonic() + 30
     while (status := httpx.get(url + job).json())["status"] in ("queued", "running"):
         assert time.monotonic() < deadline, status
         time.sleep(0.05)
-    result = httpx.get(url + job + "/result").json() if status["status"] == "done" else {}
-    return status, result
+    return status  # type: ignore[no-any-return]

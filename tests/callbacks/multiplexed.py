@@ -45,10 +45,12 @@ class Classifier:
         self.gate = threading.Event()
         self.gate.set()
         self.entered = 0
+        self.attempts: list[str] = []
         self.lock = threading.Lock()
 
     @izzati.multiplexed(max_models=3)
     def load(self, model_id: str) -> Weights:
+        self.attempts.append(model_id)
         if model_id not in KNOWN:
             raise KeyError(model_id)
         self.events.append(("load", model_id))
