@@ -152,6 +152,30 @@ def test_a_job_runs_with_the_model_its_request_named(spawn: Callable[..., Proc],
     assert status["status"] == "failed" and status["error"]["error"] == "model_required", status
 
 
+def test_a_redis_worker_runs_each_job_with_its_model(
+    redis_server: str, spawn: Callable[..., Proc], tmp_path: Path
+) -> None:
+    port = free_tcp_port()
+    log = tmp_path / "models.log"
+    env = {
+        "IZZATI_QUEUE_URL": redis_server,
+        "IZZATI_JOB_DIR": str(tmp_path / "jobs"),
+        "IZZATI_CALLBACK": "multiplexed:Classifier",
+        "MODEL_LOG": str(log),
+    }
+    spawn([PYTHON, "-m", "app"], env={**env, "IZZATI_HOST": "127.0.0.1", "IZZATI_PORT": str(port)})
+    worker = spawn([PYTHON, "-m", "app", "worker"], env=env)
+    worker.wait_output(lambda out: "started on" in out)
+    url = f"http://127.0.0.1:{port}"
+    wait_for_http(url + "/health")
+    for key in ["m1", "m2", "m1"]:
+        status, result = _job(url, key)
+        assert status["status"] == "done" and result["model"] == key, (status, result)
+        assert result["pid"] == worker.popen.pid
+    lines = [line.split() for line in log.read_text().splitlines()]
+    assert lines == [["load", "m1", str(worker.popen.pid)], ["load", "m2", str(worker.popen.pid)]]
+
+
 def _job(url: str, model_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     headers = {"Prefer": "respond-async", "Izzati-Model": model_id}
     submitted = httpx.post(url + "/", data={"x": "1"}, headers=headers)
