@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import inspect
 import logging
 import threading
 import time
@@ -212,6 +213,8 @@ def multiplexed(*, max_models: int = 3) -> Callable[[Callable[..., M]], _Multipl
         global IN_USE
         if not callable(loader):
             raise TypeError(f"@multiplexed decorates a loader function, not {type(loader).__name__}")
+        if inspect.iscoroutinefunction(loader):  # its cache would hold coroutines, not models
+            raise TypeError(f"@multiplexed: {loader.__qualname__} is async; make the loader a plain def")
         IN_USE = True
         return _Multiplexed(loader, max_models)
 

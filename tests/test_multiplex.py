@@ -99,9 +99,15 @@ def test_a_module_level_loader_and_one_cache_per_instance(serve: Serve) -> None:
     assert first.load("m1").model_id == "m1" and second.load.resident() == []
 
 
-def test_max_models_must_be_at_least_one() -> None:
+def test_max_models_must_be_at_least_one_and_the_loader_plain() -> None:
     with pytest.raises(ValueError, match="max_models=0"):
         izzati.multiplexed(max_models=0)
+
+    async def load(model_id: str) -> str:
+        return model_id
+
+    with pytest.raises(TypeError, match="is async; make the loader a plain def"):
+        izzati.multiplexed(max_models=2)(load)
 
 
 def test_metrics_count_loads_evictions_and_resident_models(serve: Serve) -> None:
