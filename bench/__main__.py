@@ -12,6 +12,8 @@
     python -m bench jobstore [--jobs 200]          jobs/s, S3 vs directory store; RSS serving 1 GiB (bench/jobstore.py)
     python -m bench tree [--model-mb 200] [--workers 2] [--baseline DIR]
                                                    summed RSS of the service's process tree (bench/tree_memory.py)
+    python -m bench multiplex [--requests 400] [--max-models 3]
+                                                   10 model ids, max_models=3 vs all resident (bench/multiplex.py)
     python -m bench peers [--quick] [--only P1,P2,P3] [--processes 1,2] [--seconds S] [--runs N]
                                                    izzati beside LitServe, BentoML, FastAPI (bench/peers/)
 
@@ -36,6 +38,7 @@ COMMANDS = {
     "accesslog": ("bench.access_log", "W1 with the access log on vs off, izzati's and uvicorn's (FastAPI)"),
     "jobstore": ("bench.jobstore", "jobs/s through the S3 store vs the directory store; web RSS serving 1 GiB results"),
     "tree": ("bench.tree_memory", "summed RSS of a service's whole process tree, a 200 MiB model, 2 workers"),
+    "multiplex": ("bench.multiplex", "10 model ids with max_models=3 vs all resident: loads, evictions, req/s"),
     "peers": ("bench.peers.cli", "izzati beside LitServe, BentoML and FastAPI: overhead and models, batched too"),
 }
 

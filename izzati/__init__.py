@@ -25,6 +25,8 @@ _EXPORTS = {
     "progress": "jobs",
     "cancelled": "jobs",
     "batched": "batching",
+    "multiplexed": "multiplex",
+    "model_id": "multiplex",
     "File": "typed",
     "Accept": "typed",
     "ChatRequest": "chat",
@@ -45,6 +47,8 @@ if TYPE_CHECKING:
     from .files import UploadedFile as UploadedFile
     from .jobs import cancelled as cancelled
     from .jobs import progress as progress
+    from .multiplex import model_id as model_id
+    from .multiplex import multiplexed as multiplexed
     from .queues import MemoryQueue as MemoryQueue
     from .queues import Queue as Queue
     from .queues import RedisQueue as RedisQueue

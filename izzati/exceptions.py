@@ -23,6 +23,8 @@ __all__ = [
     "InvalidInput",
     "InvalidResult",
     "BatchFailed",
+    "UnknownModel",
+    "ModelRequired",
     "ConfigError",
     "QueueError",
     "QueueUnavailable",
@@ -175,6 +177,24 @@ class InvalidResult(CallbackError):
 class BatchFailed(CallbackError):
     """A batch callback raised: each call of the batch gets this, caused by what it raised (whose
     traceback is logged once, for the batch)."""
+
+
+class UnknownModel(HTTPError, KeyError):
+    """A request named a model its `@izzati.multiplexed` loader does not know (the loader raised
+    `KeyError`)."""
+
+    status_code = 404
+    code = "unknown_model"
+
+    def __str__(self) -> str:  # KeyError's would quote the sentence
+        return self.detail
+
+
+class ModelRequired(BadRequest):
+    """A multiplexed callback was called without a model id (no `Izzati-Model` header), or with
+    one that cannot be an id."""
+
+    code = "model_required"
 
 
 class ConfigError(IzzatiError, ValueError):

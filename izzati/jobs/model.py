@@ -81,6 +81,8 @@ class JobRecord(TypedDict):
     """The W3C traceparent of the request that submitted it, when traced (see izzati.tracing)."""
     route: NotRequired[str]
     """The path of the route whose callback runs it (`/` when the service has one route)."""
+    model: NotRequired[str | None]
+    """The model it runs with, named by the request's `Izzati-Model` header (see izzati.multiplex)."""
     runner: NotRequired[int | None]
     """The pid of the process that started it last (a memory:// server process that dies gives its jobs back)."""
 
@@ -125,6 +127,7 @@ def new_record(
     key: str | None = None,
     traceparent: str | None = None,
     route: str = "/",
+    model: str | None = None,
 ) -> JobRecord:
     """The status record of a job that was just submitted."""
     now = time.time()
@@ -144,6 +147,7 @@ def new_record(
         "retry_at": None,
         "traceparent": traceparent,
         "route": route,
+        "model": model,
     }
 
 
@@ -170,6 +174,7 @@ def public_status(record: JobRecord) -> dict[str, Any]:
         "error": None if error is None else {"error": error["error"], "detail": error["detail"]},
         "retry_at": _iso(record.get("retry_at")),
         "route": record.get("route", "/"),
+        "model": record.get("model"),
         "url": f"/jobs/{record['id']}",
     }
 

@@ -19,6 +19,7 @@ from ..exceptions import QueueUnavailable, WorkerStopped
 from ..files import UploadedFile
 from ..invoker import Invoker, describe
 from ..metrics import RECORDER
+from ..multiplex import current_model
 from ..worker import StoppableQueue
 from . import JobContext, current_job
 from .elsewhere import give_back
@@ -38,8 +39,8 @@ from .transitions import finish_changes, start_changes
 
 __all__ = ["JobRunner"]
 
-_Started = tuple[str, dict[str, Any], list[UploadedFile], Invoker]
-"""A job marked running: its id, text and files, and the invoker of its route."""
+_Started = tuple[str, dict[str, Any], list[UploadedFile], Invoker, str | None]
+"""A job marked running: its id, text and files, the invoker of its route, and its model id."""
 
 _HEARTBEAT = 10.0  # seconds between renewals of a running job's record
 
@@ -165,7 +166,7 @@ class JobRunner:
             if not started:
                 return
             alive = threading.Event()
-            ids = [job_id for job_id, _, _, _ in started]
+            ids = [job_id for job_id, *_ in started]
             heartbeat = threading.Thread(target=self._heartbeat, args=(ids, alive), name="izzati-job-heartbeat")
             heartbeat.daemon = True
             heartbeat.start()
@@ -206,28 +207,30 @@ class JobRunner:
             UploadedFile(stream, d["filename"], name=d["name"], content_type=d["content_type"])
             for d, stream in described
         ]
-        return job_id, text, uploads, invoker
+        return job_id, text, uploads, invoker, record.get("model")
 
     def _call(self, started: list[_Started]) -> list[tuple[JobFailure | None, bool, Any]]:
         """Each started job's outcome: one call per job, or one call of a batch callback for all."""
         invoker = started[0][3]  # the same for all: several routes take one job at a time
         if invoker.batch is None:
             outcomes = []
-            for job_id, text, uploads, _ in started:
+            for job_id, text, uploads, _, model in started:
                 token = current_job.set(JobContext(self.store, job_id))  # progress() and cancelled() know the job
+                model_token = current_model.set(model)  # izzati.model_id(): the model the request named
                 began = time.perf_counter()
                 call = functools.partial(invoker.call_sync, text, uploads)
                 try:
                     with self._span(job_id):
                         outcomes.append(outcome(self.store, job_id, call))
                 finally:
+                    current_model.reset(model_token)
                     current_job.reset(token)
                     RECORDER.callback("job", time.perf_counter() - began)
             return outcomes
         name = describe(invoker.callback)
         began = time.perf_counter()
         try:
-            items = [(text, uploads) for _, text, uploads, _ in started]
+            items = [(text, uploads) for _, text, uploads, *_ in started]
             returned = invoker.call_sync(items)
             RECORDER.batch(len(started), time.perf_counter() - began)
             results = split_results(returned, len(started), name)
@@ -235,7 +238,7 @@ class JobRunner:
             results = [exc] * len(started)
         return [
             outcome(self.store, job_id, functools.partial(_unwrap, result))
-            for (job_id, _, _, _), result in zip(started, results, strict=True)
+            for (job_id, *_), result in zip(started, results, strict=True)
         ]
 
     def _span(self, job_id: str) -> contextlib.AbstractContextManager[Any]:

@@ -138,9 +138,10 @@ class JobService:
         idempotency_key: str | None = None,
         callback_url: Any = None,
         route: str = "/",
+        model: str | None = None,
     ) -> JobRecord:
-        """Store the request as a job of the route at `route` and queue it; with a known
-        idempotency key, return that job."""
+        """Store the request as a job of the route at `route` (for the model `model` of a
+        multiplexed callback) and queue it; with a known idempotency key, return that job."""
         if callback_url is not None:
             check_callback_url(callback_url)
         if self.max_queued is not None:
@@ -163,7 +164,12 @@ class JobService:
                     return self._wait_for_job(bound)
             traceparent = tracing.current_traceparent()
             record = new_record(
-                job_id, callback_url=callback_url, key=idempotency_key, traceparent=traceparent, route=route
+                job_id,
+                callback_url=callback_url,
+                key=idempotency_key,
+                traceparent=traceparent,
+                route=route,
+                model=model,
             )
             described: list[tuple[FileDescription, IO[bytes]]] = [
                 ({"filename": f.filename, "name": f.name, "content_type": f.content_type}, f.stream) for f in files

@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .. import defaults, tracing
+from .. import defaults, multiplex, tracing
 from .._process import per_process
 from ..batching import Batcher
 from ..exceptions import CallbackTimeout, Overloaded, SettingUp
@@ -27,6 +27,7 @@ from .errors import error_reply
 from .hangup import HangupWatch
 from .inputs import FORMS, ClientDisconnected, Limits, media_type_of, read_request
 from .jobroutes import submit_job
+from .models import requested_model
 from .overload import retry_wait
 from .prefer import jobs_off, wants_async
 from .readyboard import ReadyBoard
@@ -184,6 +185,8 @@ class Endpoint:
             await self._wait_for_setup()
         hangup = Hangup()
         current_request.set(hangup)  # before the call: a plain callback's thread copies this context
+        if multiplex.IN_USE:
+            multiplex.current_model.set(requested_model(scope))
         if self.invoker.batch is not None:
             call = self.batcher.submit(text, files)
         else:

@@ -23,6 +23,7 @@ from ..jobs.events import FINAL, BadCursor, Event
 from ..jobs.model import TERMINAL, JobRecord, JobStatus, ResultStream, public_status
 from ..jobs.service import JobService
 from .hangup import HangupWatch
+from .models import requested_model
 from .prefer import preferred_wait
 from .responses import FileReturn, error_response, json_response
 from .storepool import store_pool
@@ -46,7 +47,10 @@ async def submit_job(
     headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
     callback_url = headers.get("callback-url") or text.pop("callback_url", None)
     key = headers.get("idempotency-key") or None
-    submit = functools.partial(jobs.submit, text, files, idempotency_key=key, callback_url=callback_url, route=route)
+    model = requested_model(scope)
+    submit = functools.partial(
+        jobs.submit, text, files, idempotency_key=key, callback_url=callback_url, route=route, model=model
+    )
     # files go to the object store: in its own threads, off the default executor where the probes run
     record = await (store_pool().run(submit) if files else asyncio.to_thread(submit))
     wait = preferred_wait(scope)

@@ -38,6 +38,7 @@ def test_a_new_record_and_its_public_status() -> None:
         "error": {"error": "callback_failed", "detail": "the callback raised ValueError"},
         "retry_at": None,
         "route": "/",
+        "model": None,
         "url": f"/jobs/{'a' * 32}",
     }
     assert status["created"].endswith("+00:00")
