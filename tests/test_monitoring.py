@@ -82,7 +82,8 @@ def scrapes(redis_server: str, spawn: Spawn, tmp_path: Path) -> list[str]:
     metrics_port, web_port = free_tcp_port(), free_tcp_port()
     common = {
         "IZZATI_QUEUE_URL": redis_server,
-        "IZZATI_CALLBACK": "batchmodel:predict",
+        # a batch callback at /, and a multiplexed one (its models' load and eviction metrics)
+        "IZZATI_ROUTES": "/=batchmodel:predict,/models=multiplexed:Classifier",
         "IZZATI_JOB_DIR": str(tmp_path / "jobs"),
         "IZZATI_HOST": "127.0.0.1",
     }
@@ -99,6 +100,10 @@ def scrapes(redis_server: str, spawn: Spawn, tmp_path: Path) -> list[str]:
         assert [r.status_code for r in replies] == [200] * 6
 
     asyncio.run(requests())
+    for model in ("m0", "m1", "m2", "m3"):  # max_models=3: the fourth evicts one
+        reply = httpx.post(url + "models", data={"n": "1"}, headers={"Izzati-Model": model}, timeout=30)
+        assert reply.status_code == 200, reply.text
+    assert httpx.post(url + "models", headers={"Izzati-Model": "nope"}, timeout=30).status_code == 404
     job = httpx.post(url + "jobs", data={"n": "1"}, timeout=30).json()["id"]
     _until("the job done by the worker", lambda: httpx.get(f"{url}jobs/{job}").json()["status"] == "done")
     queue = RedisQueue(redis_server)
