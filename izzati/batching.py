@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from . import defaults
+from . import defaults, threads
 from .exceptions import BatchFailed, CallbackError, HTTPError
 
 __all__ = ["BatchPolicy", "batched", "batch_policy_of", "resolve_policy", "Batcher", "split_results"]
@@ -33,19 +33,20 @@ logger = logging.getLogger("izzati")
 @dataclasses.dataclass(frozen=True)
 class BatchPolicy:
     """How calls are grouped: at most `max_size` per batch, the first held at most `max_wait_ms`
-    (when no batch is running), at most `max_concurrent` batches running at once."""
+    (when no batch is running), at most `max_concurrent` batches running at once (None: as many
+    as keep the process's share of the cores busy, `izzati.threads.batches_at_once`)."""
 
     max_size: int = defaults.BATCH_SIZE
     max_wait_ms: float = defaults.BATCH_WAIT_MS
-    max_concurrent: int = defaults.BATCH_CONCURRENCY
+    max_concurrent: int | None = defaults.BATCH_CONCURRENCY
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_size, int) or self.max_size < 1:
             raise ValueError(f"a batch's max_size must be an integer of at least 1, not {self.max_size!r}")
         if not self.max_wait_ms >= 0:  # also refuses NaN
             raise ValueError(f"a batch's max_wait_ms must be 0 or more, not {self.max_wait_ms!r}")
-        if not isinstance(self.max_concurrent, int) or self.max_concurrent < 1:
-            raise ValueError(f"max_concurrent must be an integer of at least 1, not {self.max_concurrent!r}")
+        if self.max_concurrent is not None and (not isinstance(self.max_concurrent, int) or self.max_concurrent < 1):
+            raise ValueError(f"max_concurrent must be None or an integer of at least 1, not {self.max_concurrent!r}")
 
     @property
     def max_wait(self) -> float:
@@ -64,12 +65,15 @@ class BatchPolicy:
 def batched(
     max_size: int = defaults.BATCH_SIZE,
     max_wait_ms: float = defaults.BATCH_WAIT_MS,
-    max_concurrent: int = defaults.BATCH_CONCURRENCY,
+    max_concurrent: int | None = defaults.BATCH_CONCURRENCY,
 ) -> Callable[[F], F]:
     """Mark a callback (a function, a method such as `__call__`, or a class) as taking batches:
     it gets a list of `(text, data)` and returns a list with one result per item, in order (an
     exception instance as an item's result fails only that item). At most `max_concurrent`
-    batches run at once per process (one: a model is not walked by two batches at a time)."""
+    batches run at once per process; None (the default): as many as keep the process's share of
+    the cores busy without oversubscribing them (one when a batch's numeric library uses every
+    core, as torch and BLAS do by default; `izzati.threads.batches_at_once`). `max_concurrent=1`:
+    a callback that must not run twice at once."""
     policy = BatchPolicy(max_size, max_wait_ms, max_concurrent)
 
     def mark(func: F) -> F:
@@ -127,7 +131,7 @@ Pending = tuple[Any, Any, "asyncio.Future[Any]", float]
 
 class Batcher:
     """Groups the calls of one event loop into batches and runs each with `run_batch`, at most
-    `policy.max_concurrent` at a time (calls that come meanwhile wait for the next batch).
+    `concurrent` at a time (calls that come meanwhile wait for the next batch).
 
     Arguments:
         policy: when a batch goes.
@@ -151,6 +155,8 @@ class Batcher:
         self._timer: asyncio.TimerHandle | None = None
         self._due = False  # the next batch is full, or its first call has waited max_wait
         self._running: set[asyncio.Task[None]] = set()
+        self.concurrent = policy.max_concurrent or threads.batches_at_once()
+        """Batches at once here: the policy's, or as many as keep this process's cores busy."""
 
     async def submit(self, text: Any, data: Any) -> Any:
         """Add one call to the next batch; return its result (or raise its error)."""
@@ -177,7 +183,7 @@ class Batcher:
     def _send(self) -> None:
         """Start the due batches there is room for; the next one's clock runs from its first call."""
         loop = asyncio.get_running_loop()
-        while self._due and len(self._running) < self.policy.max_concurrent:
+        while self._due and len(self._running) < self.concurrent:
             live = [pending for pending in self._pending if not pending[2].done()]  # hung-up calls are dropped
             batch, self._pending = live[: self.policy.max_size], live[self.policy.max_size :]
             self._due = len(self._pending) >= self.policy.max_size

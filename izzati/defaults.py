@@ -63,7 +63,7 @@ JOB_RETRY_DELAY = 1.0
 
 BATCH_SIZE = 8
 BATCH_WAIT_MS = 5.0
-BATCH_CONCURRENCY = 1
+BATCH_CONCURRENCY: int | None = None  # as many as keep the process's cores busy: izzati.threads
 
 MCP_WAIT = 30.0
 """Seconds an MCP tool call waits for its job before it answers with the job to follow."""

@@ -71,6 +71,7 @@ def run_web(settings: Settings) -> None:
         settings.port,
         devices=found,
         per_device=settings.workers_per_device or settings.workers,
+        cpu_threads=settings.cpu_threads,
         log_level=settings.log_level,
         timeout_graceful_shutdown=settings.graceful_timeout,
         limit_concurrency=settings.max_connections,

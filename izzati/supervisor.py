@@ -30,7 +30,7 @@ from multiprocessing.sharedctypes import Synchronized
 from types import FrameType
 from typing import Any
 
-from . import devices
+from . import devices, threads
 from ._process import backoff, mp_context, process_problem, run_quietly, signals_handled, stop_processes
 from .defaults import GRACEFUL_TIMEOUT
 
@@ -98,6 +98,8 @@ class Child:
         policy: what its exit does (see `Policy`).
         device: the device it serves on (`izzati.devices.current()` there); a GPU's
             `CUDA_VISIBLE_DEVICES` is set from it.
+        share: its share of the host's cores (`izzati.threads.enter`, there first): the server
+            processes on the host and its numeric libraries' threads.
         setup: run there before `target`; a setup that raises is FAILED. Without one the child
             is READY when it starts (a server process reports a failed setup itself: `report`).
     """
@@ -108,6 +110,7 @@ class Child:
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     policy: Policy = Policy.RESTART
     device: str = devices.CPU
+    share: threads.Share = threads.Share()
     setup: Callable[[], None] | None = None
     # shared memory, made with the child: processes forked later read its current pid and state
     pid: Synchronized[int] = field(default_factory=lambda: mp_context().Value("i", 0, lock=False))
@@ -136,6 +139,7 @@ def _run_child(parent: int, child: Child) -> Any:
         signal.set_wakeup_fd(-1)  # an event loop of the parent's is not this process's
     _own_state = child.state
     devices.enter(child.device)
+    threads.enter(child.share)
     if child.setup is not None:
         child.state.value = State.SETTING_UP
         try:

@@ -103,6 +103,7 @@ def test_dotenv_and_callback_path(spawn: Spawn, tmp_path: Path) -> None:
         ({"IZZATI_CALLBACK_ARGS": "[1,"}, "IZZATI_CALLBACK_ARGS: not valid JSON"),
         ({"IZZATI_PORT": "http"}, "IZZATI_PORT: Input should be a valid integer"),
         ({"IZZATI_DEVICES": "gpu0"}, "IZZATI_DEVICES='gpu0': 'gpu0' is not a device: use auto, cpu, or cuda:N"),
+        ({"IZZATI_CPU_THREADS": "two"}, "IZZATI_CPU_THREADS: Value error, 'two' is not a thread count: use auto, 0"),
         ({"IZZATI_LOG_LEVEL": "nonsense"}, "IZZATI_LOG_LEVEL: Input should be 'critical', 'error'"),
     ],
 )

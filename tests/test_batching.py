@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from izzati import Backend, batched
+from izzati import Backend, batched, threads
 from izzati.batching import BatchPolicy, resolve_policy
 from tests.callbacks import batchmodel
 from tests.support.http import wait_for_http
@@ -55,6 +55,8 @@ def test_concurrent_requests_are_grouped_and_each_gets_its_own_result(serve: Ser
 def test_one_batch_runs_at_a_time_and_the_next_fills_meanwhile(
     serve: Serve, batch_log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # a batch's numeric library uses every core by default: one batch at a time keeps them busy
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     # the first batch runs 1 s: time for the next twelve to arrive, even on a loaded machine
     monkeypatch.setenv("BATCH_SECONDS", "1.0")
     monkeypatch.setenv("BATCH_SPANS", str(tmp_path / "spans.log"))
@@ -65,16 +67,44 @@ def test_one_batch_runs_at_a_time_and_the_next_fills_meanwhile(
             first = asyncio.create_task(client.post(url, data={"n": "first"}))
             while not batch_log.exists():  # the first batch (of one) is running now (it notes its start)
                 await asyncio.sleep(0.01)
-            rest = [client.post(url, data={"n": str(i)}) for i in range(12)]
+            rest = [asyncio.create_task(client.post(url, data={"n": str(i)})) for i in range(12)]
             return [await first, *await asyncio.gather(*rest)]
 
     replies = asyncio.run(send())
     assert [r.json()["n"] for r in replies] == ["first", *(str(i) for i in range(12))]
     spans = sorted(tuple(map(float, line.split())) for line in (tmp_path / "spans.log").read_text().splitlines())
     for (_, end, _), (start, _, _) in zip(spans, spans[1:], strict=False):
-        assert start >= end  # max_concurrent=1: never two batches on the model at once
+        assert start >= end  # never two batches on the model at once
     # the twelve that came while the first ran waited for it, and went as full batches
     assert [int(size) for _, _, size in spans] == [1, 4, 4, 4]
+
+
+@pytest.mark.skipif(threads.usable_cores() < 2, reason="one core: one batch at a time keeps it busy")
+def test_batches_of_one_thread_each_run_side_by_side_on_idle_cores(
+    serve: Serve, batch_log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # OMP_NUM_THREADS=1: a batch keeps one core busy, so as many run at once as there are cores
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("BATCH_SECONDS", "1.0")
+    monkeypatch.setenv("BATCH_SPANS", str(tmp_path / "spans.log"))
+    url = serve(Backend(batchmodel.predict, batch_wait_ms=20, access_log=False).app) + "/"
+
+    async def send() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            first = asyncio.create_task(client.post(url, data={"n": "first"}))
+            while not batch_log.exists():  # the first batch (of one) is running now
+                await asyncio.sleep(0.01)
+            rest = [asyncio.create_task(client.post(url, data={"n": str(i)})) for i in range(12)]
+            return [await first, *await asyncio.gather(*rest)]
+
+    replies = asyncio.run(send())
+    assert [r.json()["n"] for r in replies] == ["first", *(str(i) for i in range(12))]
+    spans = sorted(tuple(map(float, line.split())) for line in (tmp_path / "spans.log").read_text().splitlines())
+    assert [int(size) for _, _, size in spans] == [1, 4, 4, 4]
+    # the first full batch did not wait for the lone one: it started while that one ran
+    assert spans[1][0] < spans[0][1]
+    most = max(sum(start <= at < end for start, end, _ in spans) for at, _, _ in spans)
+    assert most == min(threads.usable_cores(), 4)  # never more at once than the cores (4 batches here)
 
 
 def batch_starts(spans: Path) -> list[float]:
@@ -178,7 +208,7 @@ def test_bad_batch_settings_and_signatures_are_refused_at_once() -> None:
         batched(max_size=0)
     with pytest.raises(ValueError, match="max_wait_ms must be 0 or more"):
         batched(max_wait_ms=float("nan"))
-    with pytest.raises(ValueError, match="max_concurrent must be an integer of at least 1"):
+    with pytest.raises(ValueError, match="max_concurrent must be None or an integer of at least 1"):
         batched(max_concurrent=0)
 
     @batched()

@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.peers.tools import venv_python
-from bench.runner import JSON_TYPE, Body, Row, Server, base_env, free_port, load_test, log, tree_cpu_seconds
+from bench.runner import JSON_TYPE, Body, Row, Server, alone, base_env, free_port, load_test, log, tree_cpu_seconds
 from bench.targets import peer_vision
+from izzati import threads
 
 __all__ = ["CONCURRENCY", "TITLE", "run_group", "report"]
 
@@ -40,21 +41,32 @@ CONCURRENCY = 50
 
 
 def servers(processes: int, tools: list[str], concurrency: list[int]) -> list[Server]:
-    """P4's servers (not started): izzati batched (and with each of `concurrency` batches at once),
-    LitServe batched, FastAPI."""
+    """P4's servers (not started): izzati batched (at more than one process, also with torch's own
+    threads; and with each of `concurrency` batches at once),
+    LitServe batched (at more than one process, also with izzati's share of the cores per process),
+    FastAPI."""
     env = base_env()
     found = []
     if "izzati" in tools:
         base = [sys.executable, "-m", "bench.targets.vision_izzati", "--processes", str(processes)]
-        for label, extra in [("izzati batched", [])] + [
-            (f"izzati batched, {c} at once", ["--max-concurrent", str(c)]) for c in concurrency
-        ]:
+        variants: list[tuple[str, list[str]]] = [("izzati batched", [])]
+        if processes > 1:  # what its default share of the cores brings: torch's own threads instead
+            variants.append(("izzati batched, torch's own threads", ["--cpu-threads", "0"]))
+        variants += [(f"izzati batched, {c} at once", ["--max-concurrent", str(c)]) for c in concurrency]
+        for label, extra in variants:
             port = free_port()
             found.append(Server(label, [*base, "--port", str(port), *extra], port, env, pin=False))
     if "litserve" in tools:
         port = free_port()
         argv = [str(venv_python("litserve")), "-m", "bench.targets.vision_litserve", "--port", str(port)]
         found.append(Server("litserve batched", [*argv, "--processes", str(processes)], port, env, pin=False))
+        if processes > 1:  # LitServe with izzati's default share of the cores (its own: torch's threads)
+            share = max(1, threads.usable_cores() // processes)
+            port = free_port()
+            argv[-1] = str(port)
+            label = f"litserve batched, {share} thread{'s' if share > 1 else ''} per process"
+            shared = {**env, "OMP_NUM_THREADS": str(share), "MKL_NUM_THREADS": str(share)}
+            found.append(Server(label, [*argv, "--processes", str(processes)], port, shared, pin=False))
     if "fastapi" in tools:
         port = free_port()
         argv = [sys.executable, "-m", "bench.targets.vision_fastapi", "--port", str(port)]
@@ -139,22 +151,34 @@ def python_load(server: Server, samples: int) -> Row:
 
 
 def ceiling(processes: int, seconds: int) -> Row:
-    """The same work in a plain loop on `processes` processes, no HTTP."""
-    argv = [sys.executable, "-m", "bench.targets.vision_ceiling", "--processes", str(processes)]
-    began = time.perf_counter()
-    done = subprocess.run([*argv, "--seconds", str(seconds)], env=base_env(), capture_output=True, text=True)
-    if done.returncode != 0:
-        return Row("ceiling", note=f"failed: {done.stderr[-300:]}")
-    data = json.loads(done.stdout.strip().splitlines()[-1])
-    batches = sorted(data["batch_ms"]) or [0.0]
-    del began
-    return Row(
-        "ceiling",
-        rps=data["images"] / data["seconds"],
-        p50_ms=statistics.median(batches),
-        p99_ms=batches[min(len(batches) - 1, int(len(batches) * 0.99))],
-        note=f"{data['images']} images in {data['seconds']:.1f} s; p50/p99: one batch of 8",
-    )
+    """The same work in a plain loop on `processes` processes, no HTTP: with torch's own threads
+    and, at more than one process, with each process's share of the cores (izzati's default,
+    `izzati.threads`); the higher of the two."""
+    tries = [0] + ([max(1, threads.usable_cores() // processes)] if processes > 1 else [])
+    rows = []
+    for count in tries:
+        argv = [sys.executable, "-m", "bench.targets.vision_ceiling", "--processes", str(processes)]
+        argv += ["--seconds", str(seconds), "--threads", str(count)]
+        done = subprocess.run(argv, env=base_env(), capture_output=True, text=True)
+        if done.returncode != 0:
+            return Row("ceiling", note=f"failed: {done.stderr[-300:]}")
+        data = json.loads(done.stdout.strip().splitlines()[-1])
+        batches = sorted(data["batch_ms"]) or [0.0]
+        named = f"{count} torch threads per process" if count else "torch's own threads"
+        rows.append(
+            Row(
+                "ceiling",
+                rps=data["images"] / data["seconds"],
+                p50_ms=statistics.median(batches),
+                p99_ms=batches[min(len(batches) - 1, int(len(batches) * 0.99))],
+                note=f"{data['images']} images in {data['seconds']:.1f} s with {named}; p50/p99: one batch of 8",
+            )
+        )
+    best = max(rows, key=lambda row: row.rps)
+    others = [f"{row.rps:.1f}/s with {row.note.split(' with ')[1].split(';')[0]}" for row in rows if row is not best]
+    if others:
+        best.note += f" (the other: {', '.join(others)})"
+    return best
 
 
 def run_group(processes: int, opts: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -181,7 +205,8 @@ def run_group(processes: int, opts: argparse.Namespace, tmp: Path) -> dict[str, 
         live = [s for s in group_servers if s.label not in failed]
         wrk_rows = load_test(live, body, check, opts, CONCURRENCY, False)
         for server in live:
-            python_rows.append(python_load(server, opts.p4_samples))
+            with alone(server, live):
+                python_rows.append(python_load(server, opts.p4_samples))
             log(f"  their method, {server.label}: {python_rows[-1].rps:.1f} images/s")
     finally:
         for server in group_servers:
@@ -221,7 +246,7 @@ def report(say: Any, group: dict[str, Any]) -> dict[str, float]:
     rps = {r["label"]: r["rps"] for r in group["rows"] if r["rps"]}
     found: dict[str, float] = {}
     for mine in [label for label in rps if label.startswith("izzati")]:
-        for other in ("ceiling", "litserve batched", "fastapi"):
+        for other in ["ceiling", *[label for label in rps if label.startswith("litserve")], "fastapi"]:
             if other in rps:
                 found[f"{mine} / {other}"] = rps[mine] / rps[other]
                 if other != "ceiling" and mine in python and other in python and python[other]["rps"]:

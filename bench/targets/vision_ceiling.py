@@ -1,8 +1,9 @@
 """P4's ceiling: the same decode and batched inference as the servers, in a plain loop, no HTTP.
 
-    python -m bench.targets.vision_ceiling --seconds S [--processes N]
+    python -m bench.targets.vision_ceiling --seconds S [--processes N] [--threads T]
 
-N processes (the servers' process count), each: build the model, then for S seconds decode
+N processes (the servers' process count), each with T torch threads (0, the default: torch's
+own), each: build the model, then for S seconds decode
 batches of 8 base64 JPEGs (the request bodies' images) and run the model on each batch. Prints
 one JSON line: images done, the seconds, each batch's milliseconds. What no server can beat on
 these cores: it is the work of the requests without receiving or answering them.
@@ -16,10 +17,14 @@ import multiprocessing
 import time
 from typing import Any
 
+import torch
+
 from bench.targets import peer_vision
 
 
-def loop(seconds: float, ready: Any, start: Any, out: Any) -> None:
+def loop(seconds: float, threads: int, ready: Any, start: Any, out: Any) -> None:
+    if threads:
+        torch.set_num_threads(threads)
     net = peer_vision.model()
     images = [peer_vision.payload(i % 2)["image_data"] for i in range(peer_vision.BATCH)]
     peer_vision.classify(net, [peer_vision.decode(x) for x in images])  # warm
@@ -38,10 +43,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads per process (0: torch's default)")
     opts = parser.parse_args()
     context = multiprocessing.get_context("spawn")
     ready, start, out = context.Queue(), context.Event(), context.Queue()
-    procs = [context.Process(target=loop, args=(opts.seconds, ready, start, out)) for _ in range(opts.processes)]
+    args = (opts.seconds, opts.threads, ready, start, out)
+    procs = [context.Process(target=loop, args=args) for _ in range(opts.processes)]
     for proc in procs:
         proc.start()
     for _ in procs:

@@ -5,7 +5,9 @@
 As a user serves a model with izzati: `setup()` builds the model once per process; the callback
 is `@izzati.batched(max_size=8, max_wait_ms=10)` (the parity test's batch and wait) and gets the
 batch's `(text, data)` pairs: it decodes each image, stacks them and makes one pass of the model.
-`--max-concurrent C`: batches running at once per process (izzati's default when left out).
+`--max-concurrent C`: batches running at once per process (izzati's default when left out);
+`--cpu-threads T`: `Backend.run(cpu_threads=T)` (izzati's default, `auto`, when left out: each of
+N processes gets its share of the cores; 0 keeps torch's own threads).
 No access log (like every target), log level warning.
 """
 
@@ -44,9 +46,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--max-concurrent", type=int, help="batches at once per process (default: izzati's)")
+    parser.add_argument("--cpu-threads", default="auto", help="torch threads per process (default: izzati's, auto)")
     opts = parser.parse_args()
     Backend(make(opts.max_concurrent), access_log=False).run(
-        host="127.0.0.1", port=opts.port, workers=opts.processes, log_level="warning"
+        host="127.0.0.1", port=opts.port, workers=opts.processes, log_level="warning", cpu_threads=opts.cpu_threads
     )
 
 

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 from .._process import bound_socket, exit_on_signals, line_buffered_output
 from ..defaults import GRACEFUL_TIMEOUT
 from ..supervisor import Child, Policy
+from ..threads import Share
 from .app import IzzatiApp
 from .inputs import Limits
 from .protocol import header_timeout_protocol
@@ -79,10 +80,12 @@ def _serve_shared_socket(config: uvicorn.Config, sock: socket.socket) -> None:
 
 
 def server_children(
-    config: uvicorn.Config, devices: Sequence[str], per_device: int
+    config: uvicorn.Config, devices: Sequence[str], per_device: int, share: Share | None = None
 ) -> tuple[list[Child], socket.socket]:
-    """The server processes of one port: `per_device` on each device, restarted when they die;
+    """The server processes of one port: `per_device` on each device, restarted when they die,
+    each with its `share` of the cores (`izzati.threads`; default: the libraries' own threads);
     and the socket that holds the port meanwhile (close it when they have stopped)."""
+    share = share or Share(len(devices) * per_device)
     reuseport = hasattr(socket, "SO_REUSEPORT") and config.uds is None and config.fd is None
     if reuseport:
         # bound, never listening: holds the port (and resolves port 0) without taking connections
@@ -93,7 +96,7 @@ def server_children(
         sock = config.bind_socket()
         target, args = _serve_shared_socket, (config, sock)
     children = [
-        Child(f"izzati-server-{index}", target, args, policy=Policy.RESTART, device=device)
+        Child(f"izzati-server-{index}", target, args, policy=Policy.RESTART, device=device, share=share)
         for index, device in enumerate(device for device in devices for _ in range(per_device))
     ]
     return children, sock
