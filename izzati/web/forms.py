@@ -102,13 +102,16 @@ _DECODER = json.JSONDecoder(
     parse_constant=no_constant
 )  # made once: json.loads(..., parse_constant=) makes one per call
 # orjson reads a large numeric body several times faster than json; where they would differ it is not used:
-# an integer of 19 digits or more (orjson makes it a float) or anything orjson refuses (the stdlib decides)
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+# an integer of 19 digits or more (orjson makes it a float) or anything orjson refuses (the stdlib decides).
+# The run of 19 digits is found with bytes.translate (every digit to b"0", the rest to a space) and a
+# substring search, both C loops: 41 us for a body of 4,096 numbers (30 KB), where re's [0-9]{19} took 450
+_DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_NINETEEN_DIGITS = b"0" * 19
 
 
 def _fast_loads(body: bytes) -> Any:
     """`body` decoded by orjson, or None when the stdlib must decide."""
-    if _LONG_NUMBER.search(body):
+    if _NINETEEN_DIGITS in body.translate(_DIGITS_AS_ZERO):
         return None
     try:
         return orjson.loads(body)
