@@ -22,7 +22,7 @@ Batches at once (`@izzati.batched`'s `max_concurrent`, left to izzati): `batches
 many as keep the process's share of the cores busy without taking turns on them: its cores
 (usable cores // server processes) // the threads one batch's library uses (izzati's count, else
 OMP_NUM_THREADS, else one per core). One batch with torch's default threads uses every core; with
-one thread each, two batches keep two cores busy (P3 at one process: 337 → 614 requests/s).
+one thread each, two batches keep two cores busy.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import logging
 import logging.config
+import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -42,6 +43,32 @@ def test_every_request_of_a_busy_server_gets_exactly_one_line(spawn: Callable[..
     lines = [line for line in out.splitlines() if "request_id=many-" in line]
     assert sorted(line.split("request_id=")[1].split()[0] for line in lines) == sorted(f"many-{i}" for i in range(200))
     assert all(line.startswith("INFO:     method=POST path=/ status=200 duration_ms=") for line in lines), lines[:3]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_server_stopped_at_once_has_written_every_line(
+    spawn: Callable[..., Proc], tmp_path: Path, workers: int
+) -> None:
+    # lines wait in the buffer up to FLUSH_SECONDS; a stopping server process writes them first
+    # (a forked one ends without atexit)
+    port = free_tcp_port()
+    script = tmp_path / "serve.py"
+    script.write_text(
+        "from izzati import Backend\n"
+        "from izzati.web import accesslog\n"
+        "accesslog.FLUSH_SECONDS = 60  # the lines are still in the buffer when the server stops\n"
+        "def cb(text, data):\n    return text\n"
+        f"Backend(cb).run(host='127.0.0.1', port={port}, workers={workers})\n"
+    )
+    proc = spawn([PYTHON, str(script)], cwd=tmp_path)
+    wait_for_http(f"http://127.0.0.1:{port}/health", proc=proc.popen)
+    with httpx.Client() as client:
+        for i in range(20):
+            assert client.post(f"http://127.0.0.1:{port}/", headers={"x-request-id": f"last-{i}"}).status_code == 200
+    proc.popen.send_signal(signal.SIGTERM)
+    assert proc.popen.wait(30) in (0, 143)  # a graceful stop on SIGTERM
+    logged = [line.split("request_id=")[1].split()[0] for line in proc.output().splitlines() if "=last-" in line]
+    assert sorted(logged) == sorted(f"last-{i}" for i in range(20))
 
 
 @pytest.fixture

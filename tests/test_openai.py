@@ -134,6 +134,31 @@ def test_responses_not_streamed_and_streamed(serve: Serve) -> None:
     assert short.status == "incomplete" and short.output_text == "to be "
 
 
+def test_a_callback_that_fails_mid_stream_ends_the_stream_as_openai_does(serve: Serve) -> None:
+    def breaks(request: ChatRequest) -> Iterator[str]:
+        yield "to "
+        yield "be "
+        raise RuntimeError("the model fell over")
+
+    ai = client(serve(Backend(chat={"hamlet": breaks}).app))
+    # Responses: the deltas so far, then `error`, then `response.failed` carrying the error
+    events = list(ai.responses.create(model="hamlet", input="q", stream=True))
+    kinds = [event.type for event in events]
+    assert kinds[-2:] == ["error", "response.failed"], kinds
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "to be "
+    failed = events[-1].response
+    assert failed.status == "failed" and failed.error is not None
+    assert failed.error.code == "server_error" and failed.error.message == events[-2].message
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    # chat completions: the chunks so far, then the client raises the error the stream ends with
+    chunks: list[str] = []
+    stream = ai.chat.completions.create(model="hamlet", messages=[{"role": "user", "content": "q"}], stream=True)
+    with pytest.raises(openai.APIError) as raised:
+        for chunk in stream:
+            chunks.append(chunk.choices[0].delta.content or "" if chunk.choices else "")
+    assert "".join(chunks) == "to be " and raised.value.message == failed.error.message
+
+
 def test_models_lists_the_served_names(serve: Serve) -> None:
     ai = client(serve(Backend(chat={"echo-lm": words}, embeddings={"lengths": lambda texts: [[1.0]] * len(texts)}).app))
     assert sorted(model.id for model in ai.models.list()) == ["echo-lm", "lengths"]

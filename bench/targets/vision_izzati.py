@@ -2,9 +2,11 @@
 
     python -m bench.targets.vision_izzati --port P [--processes N] [--max-concurrent C]
 
-As a user serves a model with izzati: `setup()` builds the model once per process; the callback
-is `@izzati.batched(max_size=8, max_wait_ms=10)` (the parity test's batch and wait) and gets the
-batch's `(text, data)` pairs: it decodes each image, stacks them and makes one pass of the model.
+As a user serves a model with izzati (and as examples/resnet does): `setup()` builds the model
+once per process; the callback is `@izzati.batched(max_size=8, max_wait_ms=10)` (the parity
+test's batch and wait) and gets the batch's `(text, data)` pairs: it decodes the images on a thread
+pool of `os.cpu_count()` threads (as LitServe's test server does in its `batch()`), stacks them and
+makes one pass of the model.
 `--max-concurrent C`: batches running at once per process (izzati's default when left out);
 `--cpu-threads T`: `Backend.run(cpu_threads=T)` (izzati's default, `auto`, when left out: each of
 N processes gets its share of the cores; 0 keeps torch's own threads).
@@ -14,6 +16,8 @@ No access log (like every target), log level warning.
 from __future__ import annotations
 
 import argparse
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import izzati
@@ -32,10 +36,11 @@ def make(max_concurrent: int | None) -> Any:
 
         def setup(self) -> None:
             self.model = peer_vision.model()
+            self.pool = ThreadPoolExecutor(os.cpu_count())
 
         @izzati.batched(**options)
         def __call__(self, batch: list[tuple[dict[str, Any], list[Any]]]) -> list[Any]:
-            images = [peer_vision.decode(text["image_data"]) for text, _ in batch]
+            images = list(self.pool.map(peer_vision.decode, [text["image_data"] for text, _ in batch]))
             return [{"output": c} for c in peer_vision.classify(self.model, images)]
 
     return Classifier

@@ -27,6 +27,7 @@ from ..jobs.service import JobService
 from ..jobs.thread import JobThread
 from ..metrics.collect import Scrape
 from ..queues import Queue
+from . import accesslog
 from .docpages import add_doc_pages
 from .doors import Door
 from .endpoint import Endpoint
@@ -119,6 +120,7 @@ class IzzatiApp(FastAPI):
             for each in self.post_routes.values():
                 each.shutdown()
                 await asyncio.to_thread(each.invoker.teardown)
+            accesslog.flush()  # the buffered lines, before uvicorn ends the process (its signal, re-raised)
 
         # FastAPI's own /docs and /redoc load their assets from a CDN: izzati serves them itself
         super().__init__(

@@ -2,7 +2,8 @@
 events `response.created`, `response.in_progress`, `response.output_item.added`,
 `response.content_part.added`, `response.output_text.delta`..., `response.output_text.done`,
 `response.content_part.done`, `response.output_item.done`, then `response.completed` (or
-`response.incomplete` when `max_output_tokens` cut the answer)."""
+`response.incomplete` when `max_output_tokens` cut the answer; or `error` then `response.failed`
+when the callback fails after the first event)."""
 
 from __future__ import annotations
 
@@ -41,8 +42,11 @@ class ResponseFormat:
         content = [] if text is None else [self._part(text)]
         return {"id": self.item_id, "type": "message", "status": status, "role": "assistant", "content": content}
 
-    def response(self, status: str, cutter: Cutter | None = None) -> dict[str, Any]:
-        """The `response` object: in progress (no output yet), completed or incomplete."""
+    def response(
+        self, status: str, cutter: Cutter | None = None, error: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The `response` object: in progress (no output yet), completed, incomplete or failed
+        (with its `error`)."""
         usage = None if cutter is None else cutter.usage
         return {
             "id": self.id,
@@ -53,7 +57,7 @@ class ResponseFormat:
             "instructions": self.instructions,
             "output": [] if cutter is None else [self._item("completed", cutter.answer)],
             "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
-            "error": None,
+            "error": error,
             "max_output_tokens": self.request.max_tokens,
             "temperature": self.request.temperature,
             "top_p": self.request.top_p,
@@ -103,9 +107,16 @@ class ResponseFormat:
         )
 
     def error(self, exc: Exception) -> bytes:
-        """The event that ends a stream whose callback failed."""
+        """The events that end a stream whose callback failed: `error`, then `response.failed`
+        (whose error code is `server_error` for a 5xx, as OpenAI's are)."""
         error = error_event(exc)["error"]
-        return self._event("error", code=error["code"], message=error["message"], param=None)
+        failed = {
+            "code": "server_error" if error["type"] == "server_error" else error["code"],
+            "message": error["message"],
+        }
+        return self._event("error", code=error["code"], message=error["message"], param=None) + self._event(
+            "response.failed", response=self.response("failed", error=failed)
+        )
 
 
 def _status(cutter: Cutter) -> str:
