@@ -17,10 +17,15 @@ down (`teardown()` or `close()`) the least recently used one to make room. A loa
 
 `self.load()` is `self.load(izzati.model_id())`; `self.load("other")` gets any model. The web side
 sets the id (`current_model`) around each call; nothing here imports the web stack.
+
+A model evicted while a request or job still uses it is torn down when the last of them ends
+(`holding()` around each call counts the models it got), never under it. A batch callback's
+calls belong to no request: a model it loads is not held.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import inspect
@@ -28,14 +33,23 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar, overload
 
 from ._process import current_pid
 from .exceptions import ModelRequired, UnknownModel
 
-__all__ = ["multiplexed", "model_id", "current_model", "ModelCache", "HEADER", "valid_model_id", "MAX_ID_LENGTH"]
+__all__ = [
+    "multiplexed",
+    "model_id",
+    "current_model",
+    "holding",
+    "ModelCache",
+    "HEADER",
+    "valid_model_id",
+    "MAX_ID_LENGTH",
+]
 
 logger = logging.getLogger("izzati")
 
@@ -51,6 +65,26 @@ current_model: contextvars.ContextVar[str | None] = contextvars.ContextVar("izza
 
 IN_USE = False
 """Whether any multiplexed loader exists in this process (the web side reads the header only then)."""
+
+
+_held: contextvars.ContextVar[list[tuple[ModelCache[Any], Any]] | None] = contextvars.ContextVar(
+    "izzati_models_held", default=None
+)
+"""The models the current call got from the caches (a plain callback's thread shares the list)."""
+
+
+@contextlib.contextmanager
+def holding() -> Iterator[None]:
+    """Around one request or job: every model it gets from a cache is kept from teardown until it
+    ends; one evicted meanwhile is torn down then."""
+    held: list[tuple[ModelCache[Any], Any]] = []
+    token = _held.set(held)
+    try:
+        yield
+    finally:
+        _held.reset(token)
+        for cache, model in held:
+            cache.put_back(model)
 
 
 def model_id() -> str | None:
@@ -98,6 +132,8 @@ class ModelCache(Generic[M]):
         self._lock = threading.Lock()
         self._models: OrderedDict[str, M] = OrderedDict()
         self._loading: dict[str, Future[M]] = {}
+        self._uses: dict[int, int] = {}  # id(model): the calls using it now
+        self._evicted: dict[int, str] = {}  # id(model): the key of an evicted model still in use
 
     def __call__(self, model_id: str | None = None) -> M:
         """The model `model_id` names (default: the current request's), loaded if it is not held."""
@@ -106,18 +142,39 @@ class ModelCache(Generic[M]):
             raise ModelRequired(f"{self.name} serves several models: name one with the {HEADER} header")
         if self._pid != current_pid():  # forked: the parent's models, lock and loads are the parent's
             self._pid, self._lock, self._models, self._loading = current_pid(), threading.Lock(), OrderedDict(), {}
+            self._uses, self._evicted = {}, {}
         with self._lock:
-            model = self._models.get(key)
-            if model is not None or key in self._models:
+            if key in self._models:
                 self._models.move_to_end(key)
-                return model  # type: ignore[return-value]
+                return self._hold(self._models[key])
             waiting = self._loading.get(key)
             if waiting is None:
                 loading: Future[M] = Future()
                 self._loading[key] = loading
-        if waiting is not None:  # another call loads it: wait for that load (and its error)
-            return waiting.result()
+        if waiting is not None:  # another call loads it: wait for that load (and its error), then take it
+            waiting.result()
+            return self(key)
         return self._load(key, loading)
+
+    def _hold(self, model: M) -> M:
+        """Count `model` as used by the current call until it ends (under the lock)."""
+        held = _held.get()
+        if held is not None:
+            self._uses[id(model)] = self._uses.get(id(model), 0) + 1
+            held.append((self, model))
+        return model
+
+    def put_back(self, model: Any) -> None:
+        """The current call is done with `model`: an evicted one no call uses any more is torn down."""
+        with self._lock:
+            left = self._uses.get(id(model), 0) - 1
+            if left > 0:
+                self._uses[id(model)] = left
+                return
+            self._uses.pop(id(model), None)
+            evicted = self._evicted.pop(id(model), None)
+        if evicted is not None:
+            _release(model, self.name, evicted)
 
     def _load(self, key: str, loading: Future[M]) -> M:
         from .metrics.models import model_metrics
@@ -141,13 +198,22 @@ class ModelCache(Generic[M]):
         with self._lock:
             del self._loading[key]
             self._models[key] = model
-            evicted = []
+            self._hold(model)
+            evicted, in_use = [], []
             while len(self._models) > self.max_models:
-                evicted.append(self._models.popitem(last=False))
+                old, model_out = self._models.popitem(last=False)
+                if self._uses.get(id(model_out)):
+                    self._evicted[id(model_out)] = old  # torn down when its last call ends
+                    in_use.append(old)
+                else:
+                    evicted.append((old, model_out))
             resident = len(self._models)
         loading.set_result(model)
         logger.info("%s: loaded model %r in %.2f s (pid %d)", self.name, key, time.perf_counter() - started, self._pid)
         metrics.loads.labels(self.name).inc()
+        for old in in_use:
+            logger.info("%s: evicting model %r (least recently used; torn down when its calls end)", self.name, old)
+            metrics.evictions.labels(self.name).inc()
         for old, model_out in evicted:
             logger.info("%s: evicting model %r (least recently used)", self.name, old)
             _release(model_out, self.name, old)

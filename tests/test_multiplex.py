@@ -53,6 +53,25 @@ def test_the_least_recently_used_model_is_evicted_and_torn_down(serve: Serve) ->
     assert model.teardowns() == ["m2", "m3"]
 
 
+def test_a_model_evicted_while_a_request_uses_it_is_torn_down_after_that_request(serve: Serve) -> None:
+    model = multiplexed.OneAtATime()
+    url = serve(Backend(model).app) + "/"
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(lambda: httpx.post(url, data={"hold": "1"}, headers={"Izzati-Model": "m1"}, timeout=30))
+        model_inside = time.monotonic() + 20
+        while "m1" not in model.inside:  # m1's request has its model and waits
+            assert time.monotonic() < model_inside and not first.done(), first
+            time.sleep(0.01)
+        assert ask(url, "m2").json() == {"model": "m2", "released": False}  # m2 evicts m1, in use
+        assert ("teardown", "m1") not in model.events  # not under the request that holds it
+        model.release("m1")
+        assert first.result().json() == {"model": "m1", "released": False}
+    # torn down once its request ended (after the answer), and only once
+    assert [e for e in model.events if e[1] == "m1"] == [("load", "m1"), ("answer", "m1"), ("teardown", "m1")]
+    assert ask(url, "m1").json() == {"model": "m1", "released": False}  # loaded again; m2 goes at once
+    assert model.events[-2:] == [("teardown", "m2"), ("answer", "m1")]
+
+
 def test_concurrent_first_requests_for_a_model_load_it_once(serve: Serve) -> None:
     model, url = _served(serve)
     model.gate.clear()  # the first load waits here until every request is in the callback

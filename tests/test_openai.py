@@ -17,6 +17,7 @@ import anyio
 import httpx
 import openai
 import pytest
+from openai.types.responses import ResponseErrorEvent, ResponseFailedEvent
 
 import izzati
 from izzati import Backend, ChatRequest, Usage
@@ -146,9 +147,11 @@ def test_a_callback_that_fails_mid_stream_ends_the_stream_as_openai_does(serve: 
     kinds = [event.type for event in events]
     assert kinds[-2:] == ["error", "response.failed"], kinds
     assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "to be "
-    failed = events[-1].response
+    error, ended = events[-2:]
+    assert isinstance(error, ResponseErrorEvent) and isinstance(ended, ResponseFailedEvent)
+    failed = ended.response
     assert failed.status == "failed" and failed.error is not None
-    assert failed.error.code == "server_error" and failed.error.message == events[-2].message
+    assert failed.error.code == "server_error" and failed.error.message == error.message
     assert [e.sequence_number for e in events] == list(range(len(events)))
     # chat completions: the chunks so far, then the client raises the error the stream ends with
     chunks: list[str] = []

@@ -19,7 +19,7 @@ from ..exceptions import QueueUnavailable, WorkerStopped
 from ..files import UploadedFile
 from ..invoker import Invoker, describe
 from ..metrics import RECORDER
-from ..multiplex import current_model
+from ..multiplex import current_model, holding
 from ..worker import StoppableQueue
 from . import JobContext, current_job
 from .elsewhere import give_back
@@ -220,7 +220,7 @@ class JobRunner:
                 began = time.perf_counter()
                 call = functools.partial(invoker.call_sync, text, uploads)
                 try:
-                    with self._span(job_id):
+                    with self._span(job_id), holding():
                         outcomes.append(outcome(self.store, job_id, call))
                 finally:
                     current_model.reset(model_token)

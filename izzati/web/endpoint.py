@@ -147,6 +147,13 @@ class Endpoint:
             Endpoint.pool.forget(self)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if multiplex.IN_USE:  # the models the call gets are not torn down before its reply is sent
+            with multiplex.holding():
+                await self._handle(scope, receive, send)
+        else:
+            await self._handle(scope, receive, send)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         files: list[Any] = []
         response: ASGIApp
         if tracing.ACTIVE:

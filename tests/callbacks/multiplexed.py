@@ -82,3 +82,29 @@ def tokenizer(model_id: str) -> str:
 def tokenize(text: dict[str, Any], data: Any) -> dict[str, Any]:
     """A plain function callback with a module-level multiplexed loader."""
     return {"tokenizer": tokenizer(), "resident": tokenizer.cache.resident()}
+
+
+class OneAtATime:
+    """Keeps one model (`max_models=1`); a request with `hold=1` waits, its model in hand, until
+    `release(model_id)`, then answers whether its model had been torn down meanwhile."""
+
+    def setup(self) -> None:
+        self.events: list[tuple[str, str]] = []
+        self.gates: dict[str, threading.Event] = {}
+        self.inside: dict[str, threading.Event] = {}
+
+    @izzati.multiplexed(max_models=1)
+    def load(self, model_id: str) -> Weights:
+        self.events.append(("load", model_id))
+        return Weights(model_id, self.events)
+
+    def release(self, model_id: str) -> None:
+        self.gates.setdefault(model_id, threading.Event()).set()
+
+    def __call__(self, text: dict[str, Any], data: Any) -> dict[str, Any]:
+        model = self.load()
+        if text.get("hold"):
+            self.inside.setdefault(model.model_id, threading.Event()).set()
+            self.gates.setdefault(model.model_id, threading.Event()).wait(30)
+        self.events.append(("answer", model.model_id))
+        return {"model": model.model_id, "released": model.released}

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy
 import torch
-from threadpoolctl import threadpool_info
+from threadpoolctl import threadpool_info  # type: ignore[import-untyped]
 
 assert numpy  # loaded for its BLAS
 
