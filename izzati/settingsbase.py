@@ -63,8 +63,9 @@ class ServiceSettings(BaseSettings):
     cpu_threads: str = Field(
         "auto",
         description="threads each server process's numeric libraries (torch, OpenMP, MKL, OpenBLAS) use: auto gives "
-        "each of N processes on one host its share of the usable cores (cores // N, at least 1; the libraries' own "
-        "defaults with one process or with OMP_NUM_THREADS set), a number sets it, 0 leaves the libraries' defaults",
+        "each of N processes on one host its share of the usable cores (cores // N, at least 1, counting CPU affinity "
+        "and a container's CPU quota; the libraries' own defaults for one process that may use every core, or with "
+        "OMP_NUM_THREADS set), a number sets it, 0 leaves the libraries' defaults",
     )
     queue_url: str = Field(
         "memory://",

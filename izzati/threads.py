@@ -6,10 +6,11 @@ processes on C cores then run N × C compute threads, which take turns on the co
 batched on this project's 2-core machine served 18 images/s from 2 processes with those defaults
 and 34 with one thread each (`python -m bench peers --only P4`). `IZZATI_CPU_THREADS` decides:
 
-- `auto` (the default): with more than one server process, each gets `cores // processes` threads
-  (at least 1), where `cores` is what the process may use (its CPU affinity, and a container's CPU
-  quota: cgroup `cpu.max`); with one process, or with `OMP_NUM_THREADS` set in the environment
-  (the user has chosen), the libraries keep their own defaults;
+- `auto` (the default): each server process gets `cores // processes` threads (at least 1), where
+  `cores` is what the process may use (its CPU affinity, and a container's CPU quota: cgroup
+  `cpu.max`), the libraries counting the machine's cores instead; with one process that may use
+  every core of the machine, or with `OMP_NUM_THREADS` set in the environment (the user has
+  chosen), the libraries keep their own defaults;
 - a number: every server process uses that many;
 - `0`: the libraries' own defaults, always.
 
@@ -112,9 +113,12 @@ def per_process(spec: str | int, processes: int, root: Path = _CGROUP) -> Share:
     (`IZZATI_CPU_THREADS`); its `threads` is None where the libraries keep their own defaults."""
     spec = check(spec)
     if spec == AUTO:
-        if processes <= 1 or os.environ.get("OMP_NUM_THREADS"):
+        if os.environ.get("OMP_NUM_THREADS"):
             return Share(processes)
-        return Share(processes, max(1, usable_cores(root) // processes))
+        cores = usable_cores(root)
+        if processes <= 1 and cores >= (os.cpu_count() or 1):
+            return Share(processes)  # the libraries' default: a thread per core, which are all its own
+        return Share(processes, max(1, cores // processes))
     return Share(processes, int(spec) or None)
 
 

@@ -113,6 +113,10 @@ def test_a_containers_cpu_quota_caps_the_cores(tmp_path: Path) -> None:
     (v2 / "cpu.max").write_text("100000 100000\n")
     assert threads.usable_cores(v2) == 1  # whatever the affinity: the quota is one CPU
     assert threads.per_process("auto", 2, v2) == threads.Share(2, 1)
+    # one process in a container allowed fewer CPUs than the machine has: the quota's count, not
+    # the libraries' thread per core of the machine
+    expected = threads.Share(1, 1) if (os.cpu_count() or 1) > 1 else threads.Share(1, None)
+    assert threads.per_process("auto", 1, v2) == expected
     v1 = tmp_path / "v1" / "cpu"
     v1.mkdir(parents=True)
     (v1 / "cpu.cfs_quota_us").write_text("-1\n")
