@@ -130,14 +130,14 @@ def open_queue(
     deadline = time.monotonic() + connect_timeout
     delays = backoff(0.1, 1.0)
     while not q.ping():
-        delay = next(delays)
-        if time.monotonic() + delay > deadline:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:  # the last try was at the deadline: it gave up after the whole timeout, not before
             q.close()
             raise QueueUnavailable(
                 f"Redis at {mask_url(url)} did not answer within {connect_timeout:g}s "
                 "(is it running, and is the URL right?)"
             )
-        time.sleep(delay)
+        time.sleep(min(next(delays), remaining))
     return q
 
 

@@ -54,7 +54,7 @@ async def submit_job(
     # files go to the object store: in its own threads, off the default executor where the probes run
     record = await (store_pool().run(submit) if files else asyncio.to_thread(submit))
     wait = preferred_wait(scope)
-    if wait is not None:
+    if wait:  # wait=0: the client waits for nothing, so it gets the job (202) whatever the job's speed
         ended = await watch.wait(receive, _wait_for_end(jobs, record["id"], wait))
         if ended is not None and ended["status"] in (JobStatus.DONE, JobStatus.FAILED):
             reply = await _answer(lambda: _result_file(jobs, record["id"]), store=True)
