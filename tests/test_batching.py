@@ -52,11 +52,11 @@ def test_concurrent_requests_are_grouped_and_each_gets_its_own_result(serve: Ser
     assert {r.json()["size"] for r in replies} == set(sizes)
 
 
-def test_one_batch_runs_at_a_time_and_the_next_fills_meanwhile(
+def _a_lone_call_then_twelve(
     serve: Serve, batch_log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # a batch's numeric library uses every core by default: one batch at a time keeps them busy
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+) -> list[Any]:
+    """One call, then twelve sent while its batch (of one) runs 1 s: each batch's (start, end, size),
+    in order of start; every reply checked to be its own."""
     # the first batch runs 1 s: time for the next twelve to arrive, even on a loaded machine
     monkeypatch.setenv("BATCH_SECONDS", "1.0")
     monkeypatch.setenv("BATCH_SPANS", str(tmp_path / "spans.log"))
@@ -72,7 +72,15 @@ def test_one_batch_runs_at_a_time_and_the_next_fills_meanwhile(
 
     replies = asyncio.run(send())
     assert [r.json()["n"] for r in replies] == ["first", *(str(i) for i in range(12))]
-    spans = sorted(tuple(map(float, line.split())) for line in (tmp_path / "spans.log").read_text().splitlines())
+    return sorted(tuple(map(float, line.split())) for line in (tmp_path / "spans.log").read_text().splitlines())
+
+
+def test_one_batch_runs_at_a_time_and_the_next_fills_meanwhile(
+    serve: Serve, batch_log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a batch's numeric library uses every core by default: one batch at a time keeps them busy
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    spans = _a_lone_call_then_twelve(serve, batch_log, tmp_path, monkeypatch)
     for (_, end, _), (start, _, _) in zip(spans, spans[1:], strict=False):
         assert start >= end  # never two batches on the model at once
     # the twelve that came while the first ran waited for it, and went as full batches
@@ -85,21 +93,7 @@ def test_batches_of_one_thread_each_run_side_by_side_on_idle_cores(
 ) -> None:
     # OMP_NUM_THREADS=1: a batch keeps one core busy, so as many run at once as there are cores
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    monkeypatch.setenv("BATCH_SECONDS", "1.0")
-    monkeypatch.setenv("BATCH_SPANS", str(tmp_path / "spans.log"))
-    url = serve(Backend(batchmodel.predict, batch_wait_ms=20, access_log=False).app) + "/"
-
-    async def send() -> list[httpx.Response]:
-        async with httpx.AsyncClient(timeout=30) as client:
-            first = asyncio.create_task(client.post(url, data={"n": "first"}))
-            while not batch_log.exists():  # the first batch (of one) is running now
-                await asyncio.sleep(0.01)
-            rest = [asyncio.create_task(client.post(url, data={"n": str(i)})) for i in range(12)]
-            return [await first, *await asyncio.gather(*rest)]
-
-    replies = asyncio.run(send())
-    assert [r.json()["n"] for r in replies] == ["first", *(str(i) for i in range(12))]
-    spans = sorted(tuple(map(float, line.split())) for line in (tmp_path / "spans.log").read_text().splitlines())
+    spans = _a_lone_call_then_twelve(serve, batch_log, tmp_path, monkeypatch)
     assert [int(size) for _, _, size in spans] == [1, 4, 4, 4]
     # the first full batch did not wait for the lone one: it started while that one ran
     assert spans[1][0] < spans[0][1]

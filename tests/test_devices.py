@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from izzati import devices
-from tests.support.http import wait_for_http
+from tests.support.http import one_reply_from_each, wait_for_http
 from tests.support.net import free_tcp_port
 from tests.support.processes import PYTHON, ROOT, Proc
 
@@ -71,21 +71,6 @@ def _pids(proc: Proc) -> set[int]:
     return found
 
 
-def _replies(url: str, wanted: int, timeout: float = 60) -> dict[int, dict[str, object]]:
-    """One reply from each of `wanted` server processes (new connections spread over them)."""
-    seen: dict[int, dict[str, object]] = {}
-    deadline = time.monotonic() + timeout
-    while len(seen) < wanted:
-        assert time.monotonic() < deadline, seen
-        try:
-            reply = httpx.post(url).json()
-        except httpx.TransportError:
-            time.sleep(0.1)
-            continue
-        seen[int(reply["pid"])] = reply
-    return seen
-
-
 def test_two_gpus_times_two_workers_each_process_on_its_gpu_across_a_restart(
     spawn: Spawn, gpu_path: str, tmp_path: Path
 ) -> None:
@@ -103,7 +88,7 @@ def test_two_gpus_times_two_workers_each_process_on_its_gpu_across_a_restart(
     proc = spawn([PYTHON, "-m", "app"], env=env)
     url = f"http://127.0.0.1:{port}/"
     wait_for_http(url + "health", proc=proc.popen)
-    seen = _replies(url, 4)
+    seen = one_reply_from_each(url, 4)
     assert set(seen) <= _pids(proc)  # children of the one supervisor
     by_gpu = sorted((r["assigned"], r["cuda_visible_devices"], r["device"]) for r in seen.values())
     # each GPU process sees its own GPU alone, as cuda:0 (the device string setup got)
@@ -116,7 +101,7 @@ def test_two_gpus_times_two_workers_each_process_on_its_gpu_across_a_restart(
         time.sleep(0.1)
     pid, device, assigned, visible = lines[4].split()
     assert int(pid) != victim and (device, assigned, visible) == ("cuda:0", "cuda:1", "1")  # the same GPU
-    again = _replies(url, 4)
+    again = one_reply_from_each(url, 4)
     assert victim not in again and sorted(str(r["assigned"]) for r in again.values()) == ["cuda:0"] * 2 + ["cuda:1"] * 2
     output = proc.output()
     assert "izzati-server-0 on cuda:0, izzati-server-1 on cuda:0, izzati-server-2 on cuda:1, izzati-server-3" in output
@@ -135,7 +120,7 @@ def test_cpu_processes_get_cpu_and_keep_the_environment(spawn: Spawn, tmp_path: 
     proc = spawn([PYTHON, "-m", "app"], env=env)  # IZZATI_DEVICES=cpu, the default
     url = f"http://127.0.0.1:{port}/"
     wait_for_http(url + "health", proc=proc.popen)
-    [reply] = _replies(url, 1).values()
+    [reply] = one_reply_from_each(url, 1).values()
     assert (reply["device"], reply["assigned"], reply["cuda_visible_devices"]) == ("cpu", "cpu", "7")
 
 
@@ -179,9 +164,9 @@ def test_one_route_on_the_gpus_another_on_the_cpu(spawn: Spawn, gpu_path: str, t
     proc = spawn([PYTHON, "-m", "app"], env=env)
     url = f"http://127.0.0.1:{port}/"
     wait_for_http(url + "ready", proc=proc.popen)
-    on_gpu = _replies(url + "gpu", 2)
+    on_gpu = one_reply_from_each(url + "gpu", 2)
     assert sorted((r["assigned"], r["device"]) for r in on_gpu.values()) == [("cuda:0", "cuda:0"), ("cuda:1", "cuda:0")]
-    on_cpu = _replies(url + "cpu", 2)
+    on_cpu = one_reply_from_each(url + "cpu", 2)
     assert sorted((r["assigned"], r["device"]) for r in on_cpu.values()) == [("cuda:0", "cpu"), ("cuda:1", "cpu")]
     assert set(on_cpu) == set(on_gpu)  # the same two GPU processes serve both routes
 

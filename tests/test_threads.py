@@ -8,15 +8,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 
 from izzati import threads
-from tests.support.http import wait_for_http
+from tests.support.http import one_reply_from_each, wait_for_http
 from tests.support.net import free_tcp_port
 from tests.support.processes import PYTHON, Proc
 
@@ -24,17 +22,6 @@ Spawn = Callable[..., Proc]
 
 pytest.importorskip("torch")
 pytest.importorskip("threadpoolctl")
-
-
-def _replies(url: str, wanted: int, timeout: float = 60) -> dict[int, dict[str, object]]:
-    """One reply from each of `wanted` server processes (new connections spread over them)."""
-    seen: dict[int, dict[str, object]] = {}
-    deadline = time.monotonic() + timeout
-    while len(seen) < wanted:
-        assert time.monotonic() < deadline, seen
-        reply = httpx.post(url).json()
-        seen[int(reply["pid"])] = reply
-    return seen
 
 
 def _serve(spawn: Spawn, workers: int, **env: str) -> dict[int, dict[str, object]]:
@@ -49,7 +36,7 @@ def _serve(spawn: Spawn, workers: int, **env: str) -> dict[int, dict[str, object
     proc = spawn([PYTHON, "-m", "app"], env={**base, **env})
     url = f"http://127.0.0.1:{port}/"
     wait_for_http(url + "ready", proc=proc.popen, timeout=60)
-    return _replies(url, workers)
+    return one_reply_from_each(url, workers)
 
 
 def _own_defaults() -> tuple[int, list[int]]:

@@ -57,16 +57,15 @@ def servers(processes: int, tools: list[str], concurrency: list[int]) -> list[Se
             port = free_port()
             found.append(Server(label, [*base, "--port", str(port), *extra], port, env, pin=False))
     if "litserve" in tools:
-        port = free_port()
-        argv = [str(venv_python("litserve")), "-m", "bench.targets.vision_litserve", "--port", str(port)]
-        found.append(Server("litserve batched", [*argv, "--processes", str(processes)], port, env, pin=False))
+        base = [str(venv_python("litserve")), "-m", "bench.targets.vision_litserve", "--processes", str(processes)]
+        litserve = [("litserve batched", env)]
         if processes > 1:  # LitServe with izzati's default share of the cores (its own: torch's threads)
-            share = max(1, threads.usable_cores() // processes)
-            port = free_port()
-            argv[-1] = str(port)
+            share = shared_threads(processes)
             label = f"litserve batched, {share} thread{'s' if share > 1 else ''} per process"
-            shared = {**env, "OMP_NUM_THREADS": str(share), "MKL_NUM_THREADS": str(share)}
-            found.append(Server(label, [*argv, "--processes", str(processes)], port, shared, pin=False))
+            litserve.append((label, {**env, "OMP_NUM_THREADS": str(share), "MKL_NUM_THREADS": str(share)}))
+        for label, its_env in litserve:
+            port = free_port()
+            found.append(Server(label, [*base, "--port", str(port)], port, its_env, pin=False))
     if "fastapi" in tools:
         port = free_port()
         argv = [sys.executable, "-m", "bench.targets.vision_fastapi", "--port", str(port)]
@@ -150,12 +149,17 @@ def python_load(server: Server, samples: int) -> Row:
     )
 
 
+def shared_threads(processes: int) -> int:
+    """The torch threads of each of `processes` processes under izzati's default share of the cores."""
+    return max(1, threads.usable_cores() // processes)
+
+
 def ceiling(processes: int, seconds: int) -> Row:
     """The same work in a plain loop on `processes` processes, no HTTP: with torch's own threads
     and, at more than one process, with each process's share of the cores (izzati's default,
     `izzati.threads`); the higher of the two."""
-    tries = [0] + ([max(1, threads.usable_cores() // processes)] if processes > 1 else [])
-    rows = []
+    tries = [0] + ([shared_threads(processes)] if processes > 1 else [])
+    rows: list[tuple[Row, str]] = []
     for count in tries:
         argv = [sys.executable, "-m", "bench.targets.vision_ceiling", "--processes", str(processes)]
         argv += ["--seconds", str(seconds), "--threads", str(count)]
@@ -165,17 +169,16 @@ def ceiling(processes: int, seconds: int) -> Row:
         data = json.loads(done.stdout.strip().splitlines()[-1])
         batches = sorted(data["batch_ms"]) or [0.0]
         named = f"{count} torch threads per process" if count else "torch's own threads"
-        rows.append(
-            Row(
-                "ceiling",
-                rps=data["images"] / data["seconds"],
-                p50_ms=statistics.median(batches),
-                p99_ms=batches[min(len(batches) - 1, int(len(batches) * 0.99))],
-                note=f"{data['images']} images in {data['seconds']:.1f} s with {named}; p50/p99: one batch of 8",
-            )
+        row = Row(
+            "ceiling",
+            rps=data["images"] / data["seconds"],
+            p50_ms=statistics.median(batches),
+            p99_ms=batches[min(len(batches) - 1, int(len(batches) * 0.99))],
+            note=f"{data['images']} images in {data['seconds']:.1f} s with {named}; p50/p99: one batch of 8",
         )
-    best = max(rows, key=lambda row: row.rps)
-    others = [f"{row.rps:.1f}/s with {row.note.split(' with ')[1].split(';')[0]}" for row in rows if row is not best]
+        rows.append((row, named))
+    best, _ = max(rows, key=lambda tried: tried[0].rps)
+    others = [f"{row.rps:.1f}/s with {named}" for row, named in rows if row is not best]
     if others:
         best.note += f" (the other: {', '.join(others)})"
     return best
