@@ -436,6 +436,15 @@ def test_put_waits_out_a_short_outage(redis_proc: RedisServer) -> None:
     q.close()
 
 
+def test_opening_an_unreachable_redis_retries_for_the_whole_connect_timeout() -> None:
+    # retries after 0.1, 0.3, 0.7, 1.5 and 2.5 s: the next step (1 s) passes 3 s, and the last try
+    # is at 3 s, not at 2.5 s while saying it waited 3
+    t0 = time.monotonic()
+    with pytest.raises(QueueUnavailable, match="did not answer within 3s"):
+        open_queue(f"redis://127.0.0.1:{free_tcp_port()}/0", connect_timeout=3)
+    assert 3.0 <= time.monotonic() - t0 < 5.0
+
+
 def test_put_gives_up_with_queue_unavailable() -> None:
     url = f"redis://:hunter2@127.0.0.1:{free_tcp_port()}/0"
     q = RedisQueue(url, connect_timeout=0.5)
