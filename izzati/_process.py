@@ -207,14 +207,12 @@ def process_problem(pid: int, name: str) -> str | None:
     return f"{name} (pid {pid}) is not running" if state in ("Z", "X") else None
 
 
-def bound_socket(host: str, port: int, *, reuseport: bool = False) -> socket.socket:
-    """A TCP socket bound to `host:port` (not listening), with SO_REUSEADDR and SO_REUSEPORT."""
+def bound_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to `host:port` (not listening), with SO_REUSEADDR."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuseport:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
     except BaseException:
         sock.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import uvicorn
@@ -13,9 +13,10 @@ from starlette.types import ASGIApp
 
 from .._process import bound_socket, exit_on_signals, line_buffered_output
 from ..defaults import GRACEFUL_TIMEOUT
-from ..supervisor import Child, Policy
+from ..supervisor import Child
 from ..threads import Share
 from .app import IzzatiApp
+from .balance import BalancedServer, Loads
 from .inputs import Limits
 from .protocol import header_timeout_protocol
 
@@ -65,18 +66,14 @@ def serve(config: uvicorn.Config) -> None:
         uvicorn.Server(config).run()
 
 
-def _serve_own_socket(config: uvicorn.Config, host: str, port: int) -> None:
-    # each server process listens on its own SO_REUSEPORT socket: the kernel spreads new
-    # connections evenly, where one shared socket lets whichever process wakes first take most
-    line_buffered_output()
-    sock = bound_socket(host, port, reuseport=True)
-    sock.listen(config.backlog)
-    uvicorn.Server(config).run(sockets=[sock])
-
-
 def _serve_shared_socket(config: uvicorn.Config, sock: socket.socket) -> None:
     line_buffered_output()
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def _serve_balanced(config: uvicorn.Config, sock: socket.socket, counts: Loads, index: int) -> None:
+    line_buffered_output()
+    BalancedServer(config, sock, counts, index).run()
 
 
 def server_children(
@@ -86,17 +83,17 @@ def server_children(
     each with its `share` of the cores (`izzati.threads`; default: the libraries' own threads);
     and the socket that holds the port meanwhile (close it when they have stopped)."""
     share = share or Share(len(devices) * per_device)
-    reuseport = hasattr(socket, "SO_REUSEPORT") and config.uds is None and config.fd is None
-    if reuseport:
-        # bound, never listening: holds the port (and resolves port 0) without taking connections
-        sock = bound_socket(config.host, config.port, reuseport=True)
-        target: Callable[..., Any] = _serve_own_socket
-        args: tuple[Any, ...] = (config, config.host, sock.getsockname()[1])
-    else:
-        sock = config.bind_socket()
-        target, args = _serve_shared_socket, (config, sock)
-    children = [
-        Child(f"izzati-server-{index}", target, args, policy=Policy.RESTART, device=device, share=share)
-        for index, device in enumerate(device for device in devices for _ in range(per_device))
-    ]
+    # one socket for them all, bound here (port 0 resolved once): each listens on it when it is ready
+    tcp = config.uds is None and config.fd is None
+    sock = bound_socket(config.host, config.port) if tcp else config.bind_socket()
+    sock.set_inheritable(True)
+    placed = [device for device in devices for _ in range(per_device)]
+    if len(placed) == 1:
+        children = [Child("izzati-server-0", _serve_shared_socket, (config, sock), device=placed[0], share=share)]
+    else:  # their turns on the socket's connections (`izzati.web.balance`)
+        counts = Loads.make(len(placed))
+        children = [
+            Child(f"izzati-server-{index}", _serve_balanced, (config, sock, counts, index), device=device, share=share)
+            for index, device in enumerate(placed)
+        ]
     return children, sock

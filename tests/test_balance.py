@@ -1,0 +1,140 @@
+"""Server processes of one port take its connections in turn (`izzati.web.balance`): real
+`python -m app` trees with two server processes, real connections, and the rule itself."""
+
+from __future__ import annotations
+
+import collections
+import http.client
+import json
+import socket
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+
+import pytest
+import uvicorn
+
+from izzati.web.balance import GONE, WAIT, BalancedServer, Loads
+from tests.support.http import wait_for_http
+from tests.support.net import free_tcp_port
+from tests.support.processes import PYTHON, Proc
+
+Spawn = Callable[..., Proc]
+
+
+def _post(port: int, timeout: float = 30, **fields: str) -> tuple[int, float]:
+    """POST `fields` on a new connection; the pid that answered and the seconds it took."""
+    began = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        body = urllib.parse.urlencode(fields)
+        conn.request("POST", "/", body, {"Content-Type": "application/x-www-form-urlencoded"})
+        response = conn.getresponse()
+        assert response.status == 200
+        return int(json.loads(response.read())["pid"]), time.monotonic() - began
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def two_processes(spawn: Spawn) -> int:
+    """The port of a service with two server processes answering with `turns.handle`."""
+    port = free_tcp_port()
+    env = {
+        "IZZATI_HOST": "127.0.0.1",
+        "IZZATI_PORT": str(port),
+        "IZZATI_CALLBACK": "turns:handle",
+        "IZZATI_WORKERS": "2",
+        "IZZATI_JOBS": "false",
+        "IZZATI_ACCESS_LOG": "false",
+    }
+    proc = spawn([PYTHON, "-m", "app"], env=env)
+    wait_for_http(f"http://127.0.0.1:{port}/ready", proc=proc.popen, timeout=60)
+    return port
+
+
+def _burst(port: int, connections: int) -> list[int]:
+    """`connections` requests on new connections opened at once, each held 0.5 s: who answered."""
+    start = threading.Barrier(connections)
+    answered: list[int] = []
+
+    def send() -> None:
+        start.wait()
+        answered.append(_post(port, seconds="0.5")[0])
+
+    senders = [threading.Thread(target=send) for _ in range(connections)]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join(30)
+    return answered
+
+
+def test_a_burst_of_connections_is_split_evenly(two_processes: int) -> None:
+    # hashed by SO_REUSEPORT, 40 connections came out within 19-21 for each process in only
+    # about one burst in three
+    for _ in range(4):
+        answered = _burst(two_processes, 40)
+        split = sorted(collections.Counter(answered).values())
+        assert len(answered) == 40 and len(split) == 2 and split[1] - split[0] <= 2, split
+
+
+def test_a_process_whose_event_loop_is_stuck_gets_no_new_connections(two_processes: int) -> None:
+    stuck = threading.Thread(target=_post, args=(two_processes,), kwargs={"seconds": "4", "block": "1"})
+    stuck.start()
+    time.sleep(0.5)  # the stuck request is being served
+    took = [_post(two_processes)[1] for _ in range(10)]
+    stuck.join(30)
+    # SO_REUSEPORT sent about half of these to the stuck process, where they waited for it
+    assert max(took) < 2, took
+
+
+def test_the_rule() -> None:
+    loads = Loads.make(3)
+    assert list(loads.open) == [GONE, GONE, GONE]
+    assert all(loads.turn(i, 5) for i in range(3))  # the others do not accept: take it
+    loads.open[:] = [2, 3, GONE]
+    assert loads.turn(0, 2) and not loads.turn(1, 3)
+    loads.open[:] = [2, 2, GONE]
+    loads.taken[:] = [7, 7, 0]
+    assert loads.turn(0, 2) and loads.turn(1, 2)  # a tie both ways: either may take it
+    loads.taken[0] = 8
+    assert not loads.turn(0, 2) and loads.turn(1, 2)  # a tie: the one that took fewer so far
+    loads.open[2] = 0
+    assert not loads.turn(0, 2) and not loads.turn(1, 2) and loads.turn(2, 0)
+
+
+@pytest.fixture
+def alone_with_a_dead_peer() -> Iterator[int]:
+    """One balanced server whose peer's slot says idle but never accepts (a process killed while
+    idle, not yet restarted): the port it serves."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    loads = Loads.make(2)
+    loads.open[1] = 0
+
+    async def app(scope: dict, receive: Callable, send: Callable) -> None:  # type: ignore[type-arg]
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": b'{"pid": 1}'})
+
+    server = BalancedServer(uvicorn.Config(app, log_level="warning", lifespan="off"), sock, loads, 0)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive()
+        time.sleep(0.01)
+    yield sock.getsockname()[1]
+    server.should_exit = True
+    thread.join(10)
+    sock.close()
+
+
+def test_a_connection_left_to_a_dead_peer_is_taken_after_a_few_ms(alone_with_a_dead_peer: int) -> None:
+    # after its first connection, every turn is the idle peer's: each waits WAIT, then is taken here
+    took = [_post(alone_with_a_dead_peer, timeout=5)[1] for _ in range(20)]
+    assert max(took) < 1, took
+    assert sorted(took)[10] >= WAIT, took
