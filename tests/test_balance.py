@@ -7,11 +7,14 @@ import collections
 import http.client
 import json
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 
@@ -19,6 +22,7 @@ from izzati.web.balance import GONE, WAIT, BalancedServer, Loads
 from tests.support.http import wait_for_http
 from tests.support.net import free_tcp_port
 from tests.support.processes import PYTHON, Proc
+from tests.support.tls import make_certificates
 
 Spawn = Callable[..., Proc]
 
@@ -138,3 +142,31 @@ def test_a_connection_left_to_a_dead_peer_is_taken_after_a_few_ms(alone_with_a_d
     took = [_post(alone_with_a_dead_peer, timeout=5)[1] for _ in range(20)]
     assert max(took) < 1, took
     assert sorted(took)[10] >= WAIT, took
+
+
+def test_tls_connections_are_taken_in_turn_too(spawn: Spawn, tmp_path: Path) -> None:
+    certs = make_certificates(tmp_path)
+    port = free_tcp_port()
+    code = (
+        "import turns; from izzati import Backend; "
+        f"Backend(turns.handle, access_log=False).run(host='127.0.0.1', port={port}, workers=2, "
+        f"ssl_certfile={str(certs.cert)!r}, ssl_keyfile={str(certs.key)!r})"
+    )
+    proc = spawn([PYTHON, "-c", code])
+    context = ssl.create_default_context(cafile=str(certs.ca))
+    deadline = time.monotonic() + 60
+    while True:
+        assert proc.popen.poll() is None and time.monotonic() < deadline, "the TLS service did not start"
+        try:
+            httpx.get(f"https://127.0.0.1:{port}/ready", verify=context, timeout=1).raise_for_status()
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    # a client speaking plain HTTP to the TLS port fails its handshake and costs nothing
+    with pytest.raises(httpx.HTTPError):
+        httpx.post(f"http://127.0.0.1:{port}/", data={"seconds": "0"}, timeout=5)
+    pids = collections.Counter(
+        httpx.post(f"https://127.0.0.1:{port}/", data={"seconds": "0"}, verify=context, timeout=10).json()["pid"]
+        for _ in range(12)
+    )
+    assert len(pids) == 2, pids

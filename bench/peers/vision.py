@@ -10,6 +10,8 @@ Every target's replies are checked first: each image once, then a burst of 8 at 
 - their load generator's method (tests/parity_fastapi/benchmark.py): 50 threads sharing one
   requests.Session (a pool of 50), 50 requests per sample, each a random one of the two images;
   the first 2 samples are warm-up; images/s is the mean over the others of 50 / the sample's time;
+  the targets take turns, 2 timed samples each (their test times one server at a time: here a
+  spell of the shared machine running slower falls on every target alike);
 - wrk -c50 on one image's body for --seconds (the runs interleaved like every workload).
 """
 
@@ -106,47 +108,84 @@ def check(port: int) -> str:
     return ""
 
 
-def python_load(server: Server, samples: int) -> Row:
-    """Their load generator's method: `samples` x 50 requests from 50 threads, the first 2 skipped."""
-    import requests
-    from requests.adapters import HTTPAdapter
+class TheirLoad:
+    """Their load generator's method on one target: 50 threads sharing one requests.Session (a
+    pool of 50), 50 requests per sample, each a random one of the two images; images/s is the
+    mean over the timed samples of 50 / the sample's time."""
 
-    bodies = [json.dumps(peer_vision.payload(i)) for i in (0, 1)]
-    chooser = random.Random(0)
-    session = requests.Session()
-    session.mount("http://", HTTPAdapter(pool_connections=CONCURRENCY, pool_maxsize=CONCURRENCY))
-    url = f"http://127.0.0.1:{server.port}/"
+    def __init__(self, server: Server) -> None:
+        import requests
+        from requests.adapters import HTTPAdapter
 
-    def send(body: str) -> tuple[float, int]:
+        self.server = server
+        self.bodies = [json.dumps(peer_vision.payload(i)) for i in (0, 1)]
+        self.chooser = random.Random(0)
+        self.session = requests.Session()
+        self.session.mount("http://", HTTPAdapter(pool_connections=CONCURRENCY, pool_maxsize=CONCURRENCY))
+        self.url = f"http://127.0.0.1:{server.port}/"
+        self.rates: list[float] = []
+        self.latencies: list[float] = []
+        self.failed = 0
+        self.cpu = self.seconds = 0.0
+
+    def _send(self, body: str) -> tuple[float, int]:
         began = time.perf_counter()
-        response = session.post(url, data=body, headers={"Content-Type": JSON_TYPE})
+        response = self.session.post(self.url, data=body, headers={"Content-Type": JSON_TYPE})
         return time.perf_counter() - began, response.status_code
 
-    rates, latencies, failed = [], [], 0
-    cpu0, t0 = tree_cpu_seconds(server.pid), time.perf_counter()
-    for sample in range(samples):
-        began = time.perf_counter()
-        with concurrent.futures.ThreadPoolExecutor(CONCURRENCY) as pool:
-            done = list(pool.map(send, [chooser.choice(bodies) for _ in range(CONCURRENCY)]))
-        if sample >= 2:
-            rates.append(CONCURRENCY / (time.perf_counter() - began))
-            latencies += [seconds for seconds, _ in done]
-            failed += sum(status != 200 for _, status in done)
-        else:
-            cpu0, t0 = tree_cpu_seconds(server.pid), time.perf_counter()
-    cpu = (tree_cpu_seconds(server.pid) - cpu0) / (time.perf_counter() - t0)
-    session.close()
-    cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
-    return Row(
-        server.label,
-        rps=statistics.mean(rates),
-        p50_ms=statistics.median(latencies) * 1000,
-        p99_ms=cuts[98] * 1000,
-        server_cpu=cpu,
-        runs=[round(x, 1) for x in rates],
-        errors=failed,
-        note=f"{failed} not 200" if failed else "",
-    )
+    def samples(self, count: int, timed: bool = True) -> None:
+        """Send `count` samples of 50; `timed=False`: warm-up, not counted."""
+        cpu0, t0 = tree_cpu_seconds(self.server.pid), time.perf_counter()
+        for _ in range(count):
+            began = time.perf_counter()
+            with concurrent.futures.ThreadPoolExecutor(CONCURRENCY) as pool:
+                done = list(pool.map(self._send, [self.chooser.choice(self.bodies) for _ in range(CONCURRENCY)]))
+            if timed:
+                self.rates.append(CONCURRENCY / (time.perf_counter() - began))
+                self.latencies += [seconds for seconds, _ in done]
+                self.failed += sum(status != 200 for _, status in done)
+        if timed:
+            self.cpu += tree_cpu_seconds(self.server.pid) - cpu0
+            self.seconds += time.perf_counter() - t0
+
+    def row(self) -> Row:
+        self.session.close()
+        latencies = self.latencies or [0.0]
+        cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+        return Row(
+            self.server.label,
+            rps=statistics.mean(self.rates) if self.rates else 0.0,
+            p50_ms=statistics.median(latencies) * 1000,
+            p99_ms=cuts[98] * 1000,
+            server_cpu=self.cpu / self.seconds if self.seconds else 0.0,
+            runs=[round(x, 1) for x in self.rates],
+            errors=self.failed,
+            note=f"{self.failed} not 200" if self.failed else "",
+        )
+
+
+ROUND = 2
+"""Their method's timed samples per target in a row, the targets taking turns."""
+
+
+def their_method(live: list[Server], samples: int) -> list[Row]:
+    """Their load generator on each target: 2 warm-up samples, then `samples` - 2 timed ones in
+    rounds of `ROUND` per target, the targets taking turns (each alone meanwhile), so that a slower
+    or faster spell of the machine falls on all of them."""
+    loads = [TheirLoad(server) for server in live]
+    for one in loads:
+        with alone(one.server, live):
+            one.samples(2, timed=False)
+    left = max(0, samples - 2)
+    while left > 0:
+        for one in loads:
+            with alone(one.server, live):
+                one.samples(min(ROUND, left))
+        left -= ROUND
+    rows = [one.row() for one in loads]
+    for row in rows:
+        log(f"  their method, {row.label}: {row.rps:.1f} images/s")
+    return rows
 
 
 def shared_threads(processes: int) -> int:
@@ -207,10 +246,7 @@ def run_group(processes: int, opts: argparse.Namespace, tmp: Path) -> dict[str, 
                 log(f"  {server.label}: FAILED its check: {problem}")
         live = [s for s in group_servers if s.label not in failed]
         wrk_rows = load_test(live, body, check, opts, CONCURRENCY, False)
-        for server in live:
-            with alone(server, live):
-                python_rows.append(python_load(server, opts.p4_samples))
-            log(f"  their method, {server.label}: {python_rows[-1].rps:.1f} images/s")
+        python_rows = their_method(live, opts.p4_samples)
     finally:
         for server in group_servers:
             stop(server)

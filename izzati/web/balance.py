@@ -74,6 +74,7 @@ class BalancedServer(uvicorn.Server):
         self.pending = 0  # accepted, the protocol not yet connected
         self.connected = 0
         self._resume: asyncio.TimerHandle | None = None
+        self._connecting: set[asyncio.Task[None]] = set()
         self._passed_since: float | None = None  # when a waiting connection was first left to another
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -154,7 +155,9 @@ class BalancedServer(uvicorn.Server):
             self.pending += 1
             self.counts.taken[self.index] += 1
             self._publish()
-            loop.create_task(self._connect(conn))
+            task = loop.create_task(self._connect(conn))
+            self._connecting.add(task)  # the loop keeps only a weak reference to a task
+            task.add_done_callback(self._connecting.discard)
 
     def _resumed(self) -> None:
         self._resume = None
