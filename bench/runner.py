@@ -127,6 +127,7 @@ class Server:
     pin: bool
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    close: bool = False  # wrk sends `Connection: close`: a new connection for every request
 
     def start(self, logdir: Path) -> None:
         self.log_path = logdir / f"{self.label.replace(' ', '_').replace('/', '_')}-{self.port}.log"
@@ -354,6 +355,7 @@ def run_wrk(server: Server, body: Body, duration: int, connections: int, pin: bo
     if pin:
         argv = ["taskset", "-c", LOAD_CPU, *argv]
     env = {**os.environ, "BENCH_BODY": str(body.path), "BENCH_CTYPE": body.content_type}
+    env["BENCH_CLOSE"] = "1" if server.close else ""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu0, t0 = tree_cpu_seconds(server.pid), time.perf_counter()
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=duration + 60)
@@ -729,6 +731,17 @@ class Suite:
             server_for("izzati", "echo", free_port(), False, workers=1, label="izzati workers=1"),
             server_for("izzati", "echo", free_port(), False, workers=2, label="izzati workers=2"),
         ]
+        # with --against: the same at workers=2 as of that revision, and both with a new connection
+        # for every request (clients without keep-alive): how the processes share the accepting
+        kinds = ["izzati"] + ([BASE] if self.base is not None else [])
+        for kind in kinds[1:]:
+            label = f"{kind} workers=2"
+            servers.append(server_for(kind, "echo", free_port(), False, workers=2, label=label, tree=self.base))
+        for kind in kinds:
+            label = f"{kind} workers=2, Connection: close"
+            server = server_for(kind, "echo", free_port(), False, workers=2, label=label, tree=self.base)
+            server.close = True
+            servers.append(server)
         rows = with_servers(
             servers,
             self.tmp,
@@ -740,6 +753,11 @@ class Suite:
         self.results["multicore"] = {"rows": [r.__dict__ for r in rows], "ratio": ratio}
         self.table(f"Multi-core: W1, wrk -t1 -c{self.opts.connections}, unpinned", rows)
         self.say(f"ratio workers=2 / workers=1 = {ratio:.2f}x")
+        found = {row.label: row for row in rows}
+        for suffix in ("", ", Connection: close"):
+            mine, base = found.get(f"izzati workers=2{suffix}"), found.get(f"{BASE} workers=2{suffix}")
+            if mine is not None and base is not None and base.rps:
+                self.say(f"workers=2{suffix}: izzati / {BASE} = {mine.rps / base.rps:.2f}x")
 
     def routes(self) -> None:
         log("routes: W1 on / of a one-route service vs a two-route service (issue 19)")
