@@ -180,10 +180,10 @@ class Server:
 
 
 @contextlib.contextmanager
-def alone(server: Server, servers: list[Server]) -> Iterator[None]:
+def alone(server: Server | None, servers: list[Server]) -> Iterator[None]:
     """While `server` is timed, every other one of `servers` is stopped (SIGSTOP on its whole
     tree) and continued after (SIGCONT): an idle server that polls (LitServe's used 0.17 of a core
-    here, idle) takes no CPU from the one being timed."""
+    here, idle) takes no CPU from the one being timed. `server` None: all of them are stopped."""
     others = [s for s in servers if s is not server and s.proc is not None and s.proc.poll() is None]
     for other in others:
         other.signal_tree(signal.SIGSTOP)
@@ -404,9 +404,11 @@ def load_test(
     connections: int,
     pin: bool,
     path: str = "/",
+    between: Callable[[], None] | None = None,
 ) -> list[Row]:
     """Check every server, warm each up, then interleave --runs timed runs (POSTs to `path`), the
-    others stopped meanwhile (`alone`); medians per server."""
+    others stopped meanwhile (`alone`); medians per server. `between`: run at the end of each round
+    of runs, every server stopped meanwhile."""
     rows: dict[str, Row] = {}
     live: list[Server] = []
     for server in servers:
@@ -427,6 +429,9 @@ def load_test(
                 result = run_wrk(server, body, opts.duration, connections, pin, path)
             samples[server.label].append(result)
             log(f"  run {i + 1}/{opts.runs} {server.label}: {result.rps:,.0f} req/s (wrk CPU {result.wrk_cpu:.0%})")
+        if between is not None:
+            with alone(None, live):
+                between()
     for server in live:
         xs = samples[server.label]
         med = statistics.median

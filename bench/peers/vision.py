@@ -12,7 +12,8 @@ Every target's replies are checked first: each image once, then a burst of 8 at 
   the first 2 samples are warm-up; images/s is the mean over the others of 50 / the sample's time;
   the targets take turns, 2 timed samples each (their test times one server at a time: here a
   spell of the shared machine running slower falls on every target alike);
-- wrk -c50 on one image's body for --seconds (the runs interleaved like every workload).
+- wrk -c50 on one image's body for --seconds (the runs interleaved like every workload); after
+  each round of runs, with every server stopped, --seconds more of the ceiling.
 """
 
 from __future__ import annotations
@@ -193,38 +194,60 @@ def shared_threads(processes: int) -> int:
     return max(1, threads.usable_cores() // processes)
 
 
-def ceiling(processes: int, seconds: int) -> Row:
-    """The same work in a plain loop on `processes` processes, no HTTP: with torch's own threads
-    and, at more than one process, with each process's share of the cores (izzati's default,
-    `izzati.threads`); the higher of the two."""
-    tries = [0] + ([shared_threads(processes)] if processes > 1 else [])
-    rows: list[tuple[Row, str]] = []
-    for count in tries:
-        argv = [sys.executable, "-m", "bench.targets.vision_ceiling", "--processes", str(processes)]
-        argv += ["--seconds", str(seconds), "--threads", str(count)]
-        done = subprocess.run(argv, env=base_env(), capture_output=True, text=True)
-        if done.returncode != 0:
-            return Row("ceiling", note=f"failed: {done.stderr[-300:]}")
-        data = json.loads(done.stdout.strip().splitlines()[-1])
-        batches = sorted(data["batch_ms"]) or [0.0]
-        named = f"{count} torch threads per process" if count else "torch's own threads"
-        row = Row(
-            "ceiling",
-            rps=data["images"] / data["seconds"],
-            p50_ms=statistics.median(batches),
-            p99_ms=batches[min(len(batches) - 1, int(len(batches) * 0.99))],
-            note=f"{data['images']} images in {data['seconds']:.1f} s with {named}; p50/p99: one batch of 8",
-        )
-        rows.append((row, named))
-    best, _ = max(rows, key=lambda tried: tried[0].rps)
-    others = [f"{row.rps:.1f}/s with {named}" for row, named in rows if row is not best]
-    if others:
-        best.note += f" (the other: {', '.join(others)})"
-    return best
+class Ceiling:
+    """The same work in a plain loop on `processes` processes, no HTTP (bench/targets/vision_ceiling.py):
+    with torch's own threads and, at more than one process, with each process's share of the cores
+    (izzati's default, `izzati.threads`). Timed a slice at a time, between the servers' rounds, so
+    that it meets the machine as they did; its row is the better of the two."""
+
+    def __init__(self, processes: int) -> None:
+        self.processes = processes
+        self.tries = [0] + ([shared_threads(processes)] if processes > 1 else [])
+        self.done: dict[int, dict[str, Any]] = {
+            count: {"images": 0, "seconds": 0.0, "batch_ms": []} for count in self.tries
+        }
+        self.failed = ""
+
+    def slice(self, seconds: float) -> None:
+        """Time each thread setting for `seconds` more."""
+        for count in self.tries:
+            argv = [sys.executable, "-m", "bench.targets.vision_ceiling", "--processes", str(self.processes)]
+            argv += ["--seconds", str(seconds), "--threads", str(count)]
+            run = subprocess.run(argv, env=base_env(), capture_output=True, text=True)
+            if run.returncode != 0:
+                self.failed = f"failed: {run.stderr[-300:]}"
+                return
+            data = json.loads(run.stdout.strip().splitlines()[-1])
+            total = self.done[count]
+            total["images"] += data["images"]
+            total["seconds"] += data["seconds"]
+            total["batch_ms"] += data["batch_ms"]
+
+    def row(self) -> Row:
+        if self.failed:
+            return Row("ceiling", note=self.failed)
+        rows: list[tuple[Row, str]] = []
+        for count, data in self.done.items():
+            batches = sorted(data["batch_ms"]) or [0.0]
+            named = f"{count} torch threads per process" if count else "torch's own threads"
+            row = Row(
+                "ceiling",
+                rps=data["images"] / data["seconds"] if data["seconds"] else 0.0,
+                p50_ms=statistics.median(batches),
+                p99_ms=batches[min(len(batches) - 1, int(len(batches) * 0.99))],
+                note=f"{data['images']} images in {data['seconds']:.1f} s with {named}; p50/p99: one batch of 8",
+            )
+            rows.append((row, named))
+        best, _ = max(rows, key=lambda tried: tried[0].rps)
+        others = [f"{row.rps:.1f}/s with {named}" for row, named in rows if row is not best]
+        if others:
+            best.note += f" (the other: {', '.join(others)})"
+        return best
 
 
 def run_group(processes: int, opts: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    """P4 at `processes` server processes: every target checked, then both loads, then the ceiling."""
+    """P4 at `processes` server processes: every target checked, then wrk's rounds (a slice of the
+    ceiling after each), then their method."""
     group_servers = servers(processes, opts.targets, opts.batch_concurrency)
     body_path = tmp / "p4.json"
     body_path.write_text(json.dumps(peer_vision.payload(0)))
@@ -237,6 +260,7 @@ def run_group(processes: int, opts: argparse.Namespace, tmp: Path) -> dict[str, 
     failed: dict[str, str] = {}
     wrk_rows: list[Row] = []
     python_rows: list[Row] = []
+    top = Ceiling(processes)
     try:
         for server in group_servers:
             server.start(tmp)
@@ -245,18 +269,18 @@ def run_group(processes: int, opts: argparse.Namespace, tmp: Path) -> dict[str, 
                 failed[server.label] = problem
                 log(f"  {server.label}: FAILED its check: {problem}")
         live = [s for s in group_servers if s.label not in failed]
-        wrk_rows = load_test(live, body, check, opts, CONCURRENCY, False)
+        wrk_rows = load_test(live, body, check, opts, CONCURRENCY, False, between=lambda: top.slice(opts.duration))
         python_rows = their_method(live, opts.p4_samples)
     finally:
         for server in group_servers:
             stop(server)
-    top = ceiling(processes, opts.duration * max(1, opts.runs))
-    log(f"  ceiling: {top.rps:.1f} images/s")
+    ceiling = top.row()
+    log(f"  ceiling: {ceiling.rps:.1f} images/s")
     failed_rows = [Row(label, note=f"check failed: {why}") for label, why in failed.items()]
     return {
         "workload": "P4",
         "processes": processes,
-        "rows": [r.__dict__ for r in [*wrk_rows, *failed_rows, top]],
+        "rows": [r.__dict__ for r in [*wrk_rows, *failed_rows, ceiling]],
         "python_rows": [r.__dict__ for r in python_rows],
         "load_before": before,
         "load_after": load(),
