@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import http.client
 import json
 import socket
@@ -18,7 +19,9 @@ import httpx
 import pytest
 import uvicorn
 
+from izzati.supervisor import State
 from izzati.web.balance import GONE, SLACK, WAIT, BalancedServer, Loads
+from izzati.web.server import server_children
 from tests.support.http import wait_for_http
 from tests.support.net import free_tcp_port
 from tests.support.processes import PYTHON, Proc
@@ -98,21 +101,37 @@ def test_the_rule() -> None:
     loads = Loads.make(3)
     assert list(loads.open) == [GONE, GONE, GONE]
     assert loads.excess(0, 5) == 0  # the others do not accept: take it
+    for state in loads.states:
+        state.value = State.READY
     loads.open[:] = [4, 2, GONE]
     assert loads.excess(0, 4) == 2 and loads.excess(1, 2) == 0
     loads.open[2] = 0
     assert loads.excess(0, 4) == 4 and loads.excess(1, 2) == 2 and loads.excess(2, 0) == 0
+    loads.states[2].value = State.WAITING  # died: its last count says nothing
+    assert loads.excess(0, 4) == 2 and loads.excess(1, 2) == 0
     assert SLACK == 1  # a process with one more than another still takes the next at once
 
 
-@pytest.fixture
-def alone_with_a_dead_peer() -> Iterator[int]:
-    """One balanced server whose peer's slot says idle but never accepts (a process killed while
-    idle, not yet restarted): the port it serves."""
+def test_each_server_process_is_marked_by_the_supervisor_where_the_others_read_it() -> None:
+    config = uvicorn.Config(lambda *_: None, host="127.0.0.1", port=0)
+    children, sock = server_children(config, ["cpu"], 3)
+    try:
+        counts = children[0].args[2]
+        assert [child.state for child in children] == counts.states
+        assert all(child.args[2] is counts for child in children)
+    finally:
+        sock.close()
+
+
+@contextlib.contextmanager
+def _serving_beside(peer: State) -> Iterator[tuple[int, BalancedServer]]:
+    """One balanced server whose peer's slot says idle but never accepts, the peer in state `peer`
+    (READY: killed while idle, the supervisor not yet aware; WAITING: known dead): its port and it."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     loads = Loads.make(2)
     loads.open[1] = 0
+    loads.states[1].value = peer
 
     async def app(scope: dict, receive: Callable, send: Callable) -> None:  # type: ignore[type-arg]
         if scope["type"] != "http":
@@ -127,25 +146,39 @@ def alone_with_a_dead_peer() -> Iterator[int]:
     while not server.started:
         assert time.monotonic() < deadline and thread.is_alive()
         time.sleep(0.01)
-    yield sock.getsockname()[1]
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    try:
+        yield sock.getsockname()[1], server
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
 
 
-def test_a_connection_left_to_a_dead_peer_is_taken_after_a_few_ms(alone_with_a_dead_peer: int) -> None:
-    # two idle connections open here: every new one should go to the peer (SLACK + 1 fewer), which
-    # never takes it: each waits WAIT, then is taken here
-    idle = [socket.create_connection(("127.0.0.1", alone_with_a_dead_peer)) for _ in range(2)]
+def _twenty_beside_two_idle(port: int) -> list[float]:
+    """With two idle connections open (SLACK + 1 more than the peer's count), 20 requests one
+    after another on new connections: the seconds each took."""
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
     try:
         time.sleep(0.2)
-        took = [_post(alone_with_a_dead_peer, timeout=5)[1] for _ in range(20)]
+        return [_post(port, timeout=5)[1] for _ in range(20)]
     finally:
         for conn in idle:
             conn.close()
+
+
+def test_a_connection_left_to_a_silent_peer_is_taken_after_a_few_ms() -> None:
+    with _serving_beside(State.READY) as (port, server):
+        took = _twenty_beside_two_idle(port)
+        assert server.waited == 20, took  # each was left to the peer, which never took it
     assert max(took) < 1, took
     # uvloop's clock counts whole milliseconds, read once per turn of the loop
     assert min(took) >= WAIT - 0.002, took
+
+
+def test_a_peer_the_supervisor_marked_dead_is_not_waited_for() -> None:
+    with _serving_beside(State.WAITING) as (port, server):
+        took = _twenty_beside_two_idle(port)
+        assert server.waited == 0, took
 
 
 def test_tls_connections_are_taken_in_turn_too(spawn: Spawn, tmp_path: Path) -> None:

@@ -93,7 +93,14 @@ def server_children(
     else:  # their turns on the socket's connections (`izzati.web.balance`)
         counts = Loads.make(len(placed))
         children = [
-            Child(f"izzati-server-{index}", _serve_balanced, (config, sock, counts, index), device=device, share=share)
+            Child(
+                f"izzati-server-{index}",
+                _serve_balanced,
+                (config, sock, counts, index),
+                device=device,
+                share=share,
+                state=counts.states[index],  # the supervisor's marks are what the others read
+            )
             for index, device in enumerate(placed)
         ]
     return children, sock
