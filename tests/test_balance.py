@@ -20,7 +20,7 @@ import pytest
 import uvicorn
 
 from izzati.supervisor import State
-from izzati.web.balance import GONE, SLACK, WAIT, BalancedServer, Loads
+from izzati.web.balance import ACCEPTS_PER_TURN, GONE, SLACK, WAIT, BalancedServer, Loads
 from izzati.web.server import server_children
 from tests.support.http import wait_for_http
 from tests.support.net import free_tcp_port
@@ -207,3 +207,36 @@ def test_tls_connections_are_taken_in_turn_too(spawn: Spawn, tmp_path: Path) -> 
         for _ in range(12)
     )
     assert len(pids) == 2, pids
+
+
+def test_a_flood_of_connections_is_taken_a_hundred_per_turn_of_the_loop() -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(512)
+    flood = [socket.create_connection(sock.getsockname()) for _ in range(150)]  # waiting before it starts
+    per_turn: list[int] = []
+
+    class Recorded(BalancedServer):
+        def _readable(self) -> None:
+            before = self.pending
+            super()._readable()
+            per_turn.append(self.pending - before)
+
+    async def app(scope: dict, receive: Callable, send: Callable) -> None:  # type: ignore[type-arg]
+        return None
+
+    server = Recorded(uvicorn.Config(app, log_level="warning", lifespan="off"), sock, Loads.make(1), 0)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while sum(per_turn) < 150:
+            assert time.monotonic() < deadline and thread.is_alive(), per_turn
+            time.sleep(0.01)
+        assert max(per_turn) == ACCEPTS_PER_TURN, per_turn
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+        for conn in flood:
+            conn.close()

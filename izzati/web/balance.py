@@ -48,6 +48,10 @@ RECHECK = 0.001
 WAIT = 0.005
 """The longest a waiting connection is left to another process."""
 
+ACCEPTS_PER_TURN = 100
+"""The most connections taken in one turn of the event loop (asyncio's own default): under a flood
+of new connections, the ones already taken are served in between."""
+
 
 @dataclass(frozen=True)
 class Loads:
@@ -143,7 +147,9 @@ class BalancedServer(uvicorn.Server):
 
     def _readable(self) -> None:
         loop = self._loop
-        while self.accepting:
+        for _ in range(ACCEPTS_PER_TURN):
+            if not self.accepting:
+                return
             if self.counts.excess(self.index, self.pending + self.connected) > SLACK:
                 now = loop.time()
                 if self._passed_since is None:
