@@ -79,6 +79,17 @@ def test_the_first_of_a_repeated_preference_counts(client: httpx.Client) -> None
     assert r.status_code == 202 and r.headers["preference-applied"] == "respond-async", r.text
 
 
+def test_wait_0_answers_202_even_for_a_job_that_has_already_ended(client: httpx.Client) -> None:
+    # the same idempotency key gives back the job of the first request, which has ended by the
+    # second: the client asked to wait for nothing, so it gets the job, not its result
+    key = {"Idempotency-Key": "ended-before-the-look"}
+    first = client.post("/", data={"a": "1"}, headers={"Prefer": "respond-async, wait=10", **key})
+    assert first.status_code == 200, first.text
+    again = client.post("/", data={"a": "1"}, headers={"Prefer": "respond-async, wait=0", **key})
+    assert again.status_code == 202 and again.headers["preference-applied"] == "respond-async", again.text
+    assert again.json()["status"] == "done"
+
+
 @pytest.mark.parametrize("prefer", ["respond-async", "respond-async, wait=5", None])
 def test_with_jobs_off_a_job_request_is_answered_now_and_says_jobs_are_off(
     client_for: Callable[..., httpx.Client], prefer: str | None
