@@ -25,6 +25,7 @@ from izzati.web.server import server_children
 from tests.support.http import wait_for_http
 from tests.support.net import free_tcp_port
 from tests.support.processes import PYTHON, Proc
+from tests.support.servers import ThreadServer
 from tests.support.tls import make_certificates
 
 Spawn = Callable[..., Proc]
@@ -127,8 +128,6 @@ def test_each_server_process_is_marked_by_the_supervisor_where_the_others_read_i
 def _serving_beside(peer: State) -> Iterator[tuple[int, BalancedServer]]:
     """One balanced server whose peer's slot says idle but never accepts, the peer in state `peer`
     (READY: killed while idle, the supervisor not yet aware; WAITING: known dead): its port and it."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
     loads = Loads.make(2)
     loads.open[1] = 0
     loads.states[1].value = peer
@@ -139,19 +138,12 @@ def _serving_beside(peer: State) -> Iterator[tuple[int, BalancedServer]]:
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": b'{"pid": 1}'})
 
-    server = BalancedServer(uvicorn.Config(app, log_level="warning", lifespan="off"), sock, loads, 0)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive()
-        time.sleep(0.01)
+    served = ThreadServer(app, lambda config, sock: BalancedServer(config, sock, loads, 0), lifespan="off").start()
     try:
-        yield sock.getsockname()[1], server
+        assert isinstance(served.server, BalancedServer)
+        yield served.port, served.server
     finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+        served.stop()
 
 
 def _twenty_beside_two_idle(port: int) -> list[float]:
@@ -210,10 +202,6 @@ def test_tls_connections_are_taken_in_turn_too(spawn: Spawn, tmp_path: Path) -> 
 
 
 def test_a_flood_of_connections_is_taken_a_hundred_per_turn_of_the_loop() -> None:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(512)
-    flood = [socket.create_connection(sock.getsockname()) for _ in range(150)]  # waiting before it starts
     per_turn: list[int] = []
 
     class Recorded(BalancedServer):
@@ -225,18 +213,17 @@ def test_a_flood_of_connections_is_taken_a_hundred_per_turn_of_the_loop() -> Non
     async def app(scope: dict, receive: Callable, send: Callable) -> None:  # type: ignore[type-arg]
         return None
 
-    server = Recorded(uvicorn.Config(app, log_level="warning", lifespan="off"), sock, Loads.make(1), 0)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    served = ThreadServer(app, lambda config, sock: Recorded(config, sock, Loads.make(1), 0), lifespan="off")
+    served.sock.listen(512)
+    flood = [socket.create_connection(("127.0.0.1", served.port)) for _ in range(150)]  # waiting before it starts
     try:
+        served.start()
         deadline = time.monotonic() + 10
         while sum(per_turn) < 150:
-            assert time.monotonic() < deadline and thread.is_alive(), per_turn
+            assert time.monotonic() < deadline and served.thread.is_alive(), per_turn
             time.sleep(0.01)
         assert max(per_turn) == ACCEPTS_PER_TURN, per_turn
     finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+        served.stop()
         for conn in flood:
             conn.close()

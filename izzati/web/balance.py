@@ -39,8 +39,9 @@ SLACK = 1
 """How many more open connections than another process a process may have and still take the next
 connection at once. With 0 the split of a burst was exact, but with connections opened and closed
 at a high rate (clients without keep-alive) a free process kept leaving them to a busy one: 1,450
-requests/s against 3,800 (two processes, 32 clients with `Connection: close`); with 1 a burst of 50
-comes out 25/25 or 26/24, and that rate is 4,000-4,600."""
+requests/s against 3,800 with SO_REUSEPORT (two processes, `wrk -c32 -H "Connection: close"`);
+with 1 a burst of 50 comes out 25/25 or 26/24, and `python -m bench --only multicore --against`
+measured 3,597-3,929 against SO_REUSEPORT's 2,857-3,170."""
 
 RECHECK = 0.001
 """Seconds between two looks at the counts while another process should take the waiting connection."""
