@@ -22,25 +22,19 @@ import argparse
 import concurrent.futures
 import http.client
 import json
-import random
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
+from bench.peers.ceiling import Ceiling, shared_threads
+from bench.peers.theirload import CONCURRENCY, their_method
 from bench.peers.tools import venv_python
-from bench.runner import JSON_TYPE, Body, Row, Server, alone, base_env, free_port, load_test, log, tree_cpu_seconds
+from bench.runner import JSON_TYPE, Body, Row, Server, base_env, free_port, load_test, log
 from bench.targets import peer_vision
-from izzati import threads
 
 __all__ = ["CONCURRENCY", "TITLE", "run_group", "report"]
 
 TITLE = "LitServe's parity test: ResNet-18, a base64 JPEG in JSON, batches of 8 (10 ms), 50 clients, CPU"
-
-CONCURRENCY = 50
-"""Their test's concurrent clients on CPU."""
 
 
 def servers(processes: int, tools: list[str], concurrency: list[int]) -> list[Server]:
@@ -107,142 +101,6 @@ def check(port: int) -> str:
         if status != 200 or not ctype.startswith(JSON_TYPE) or json.loads(raw) != want:
             return f"reply {i} (image {index}): {status} {ctype} {raw[:200]!r}, expected {want}"
     return ""
-
-
-class TheirLoad:
-    """Their load generator's method on one target: 50 threads sharing one requests.Session (a
-    pool of 50), 50 requests per sample, each a random one of the two images; images/s is the
-    mean over the timed samples of 50 / the sample's time."""
-
-    def __init__(self, server: Server) -> None:
-        import requests
-        from requests.adapters import HTTPAdapter
-
-        self.server = server
-        self.bodies = [json.dumps(peer_vision.payload(i)) for i in (0, 1)]
-        self.chooser = random.Random(0)
-        self.session = requests.Session()
-        self.session.mount("http://", HTTPAdapter(pool_connections=CONCURRENCY, pool_maxsize=CONCURRENCY))
-        self.url = f"http://127.0.0.1:{server.port}/"
-        self.rates: list[float] = []
-        self.latencies: list[float] = []
-        self.failed = 0
-        self.cpu = self.seconds = 0.0
-
-    def _send(self, body: str) -> tuple[float, int]:
-        began = time.perf_counter()
-        response = self.session.post(self.url, data=body, headers={"Content-Type": JSON_TYPE})
-        return time.perf_counter() - began, response.status_code
-
-    def samples(self, count: int, timed: bool = True) -> None:
-        """Send `count` samples of 50; `timed=False`: warm-up, not counted."""
-        cpu0, t0 = tree_cpu_seconds(self.server.pid), time.perf_counter()
-        for _ in range(count):
-            began = time.perf_counter()
-            with concurrent.futures.ThreadPoolExecutor(CONCURRENCY) as pool:
-                done = list(pool.map(self._send, [self.chooser.choice(self.bodies) for _ in range(CONCURRENCY)]))
-            if timed:
-                self.rates.append(CONCURRENCY / (time.perf_counter() - began))
-                self.latencies += [seconds for seconds, _ in done]
-                self.failed += sum(status != 200 for _, status in done)
-        if timed:
-            self.cpu += tree_cpu_seconds(self.server.pid) - cpu0
-            self.seconds += time.perf_counter() - t0
-
-    def row(self) -> Row:
-        self.session.close()
-        latencies = self.latencies or [0.0]
-        cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
-        return Row(
-            self.server.label,
-            rps=statistics.mean(self.rates) if self.rates else 0.0,
-            p50_ms=statistics.median(latencies) * 1000,
-            p99_ms=cuts[98] * 1000,
-            server_cpu=self.cpu / self.seconds if self.seconds else 0.0,
-            runs=[round(x, 1) for x in self.rates],
-            errors=self.failed,
-            note=f"{self.failed} not 200" if self.failed else "",
-        )
-
-
-ROUND = 2
-"""Their method's timed samples per target in a row, the targets taking turns."""
-
-
-def their_method(live: list[Server], samples: int) -> list[Row]:
-    """Their load generator on each target: 2 warm-up samples, then `samples` - 2 timed ones in
-    rounds of `ROUND` per target, the targets taking turns (each alone meanwhile), so that a slower
-    or faster spell of the machine falls on all of them."""
-    loads = [TheirLoad(server) for server in live]
-    for one in loads:
-        with alone(one.server, live):
-            one.samples(2, timed=False)
-    left = max(0, samples - 2)
-    while left > 0:
-        for one in loads:
-            with alone(one.server, live):
-                one.samples(min(ROUND, left))
-        left -= ROUND
-    rows = [one.row() for one in loads]
-    for row in rows:
-        log(f"  their method, {row.label}: {row.rps:.1f} images/s")
-    return rows
-
-
-def shared_threads(processes: int) -> int:
-    """The torch threads of each of `processes` processes under izzati's default share of the cores."""
-    return max(1, threads.usable_cores() // processes)
-
-
-class Ceiling:
-    """The same work in a plain loop on `processes` processes, no HTTP (bench/targets/vision_ceiling.py):
-    with torch's own threads and, at more than one process, with each process's share of the cores
-    (izzati's default, `izzati.threads`). Timed a slice at a time, between the servers' rounds, so
-    that it meets the machine as they did; its row is the better of the two."""
-
-    def __init__(self, processes: int) -> None:
-        self.processes = processes
-        self.tries = [0] + ([shared_threads(processes)] if processes > 1 else [])
-        self.done: dict[int, dict[str, Any]] = {
-            count: {"images": 0, "seconds": 0.0, "batch_ms": []} for count in self.tries
-        }
-        self.failed = ""
-
-    def slice(self, seconds: float) -> None:
-        """Time each thread setting for `seconds` more."""
-        for count in self.tries:
-            argv = [sys.executable, "-m", "bench.targets.vision_ceiling", "--processes", str(self.processes)]
-            argv += ["--seconds", str(seconds), "--threads", str(count)]
-            run = subprocess.run(argv, env=base_env(), capture_output=True, text=True)
-            if run.returncode != 0:
-                self.failed = f"failed: {run.stderr[-300:]}"
-                return
-            data = json.loads(run.stdout.strip().splitlines()[-1])
-            total = self.done[count]
-            total["images"] += data["images"]
-            total["seconds"] += data["seconds"]
-            total["batch_ms"] += data["batch_ms"]
-
-    def row(self) -> Row:
-        if self.failed:
-            return Row("ceiling", note=self.failed)
-        rows: list[tuple[Row, str]] = []
-        for count, data in self.done.items():
-            batches = sorted(data["batch_ms"]) or [0.0]
-            named = f"{count} torch threads per process" if count else "torch's own threads"
-            row = Row(
-                "ceiling",
-                rps=data["images"] / data["seconds"] if data["seconds"] else 0.0,
-                p50_ms=statistics.median(batches),
-                p99_ms=batches[min(len(batches) - 1, int(len(batches) * 0.99))],
-                note=f"{data['images']} images in {data['seconds']:.1f} s with {named}; p50/p99: one batch of 8",
-            )
-            rows.append((row, named))
-        best, _ = max(rows, key=lambda tried: tried[0].rps)
-        others = [f"{row.rps:.1f}/s with {named}" for row, named in rows if row is not best]
-        if others:
-            best.note += f" (the other: {', '.join(others)})"
-        return best
 
 
 def run_group(processes: int, opts: argparse.Namespace, tmp: Path) -> dict[str, Any]:
