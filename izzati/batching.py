@@ -3,6 +3,10 @@
 A batch callback takes a list of `(text, data)` pairs and returns one result per pair, in order.
 A batch goes when it is full (`max_size`) or when its first call has waited `max_wait_ms`,
 whichever comes first, so a lone call is never held longer than `max_wait_ms`.
+
+With multiplexed models (`izzati.multiplexed`), a batch holds the calls of one model: the calls
+that name different models (`Izzati-Model`) wait in separate batches, `izzati.model_id()` in the
+batch callback is the batch's model, and the models it loads are kept from teardown until it returns.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from . import defaults, threads
+from . import defaults, multiplex, threads
 from .exceptions import BatchFailed, CallbackError, HTTPError
 
 __all__ = ["BatchPolicy", "batched", "batch_policy_of", "resolve_policy", "Batcher", "split_results"]
@@ -131,7 +135,9 @@ Pending = tuple[Any, Any, "asyncio.Future[Any]", float]
 
 class Batcher:
     """Groups the calls of one event loop into batches and runs each with `run_batch`, at most
-    `concurrent` at a time (calls that come meanwhile wait for the next batch).
+    `concurrent` at a time (calls that come meanwhile wait for the next batch). The calls of
+    different multiplexed models wait apart (a batch is for one model); batches that are due go
+    in the order they became due, so the models take turns.
 
     Arguments:
         policy: when a batch goes.
@@ -151,47 +157,55 @@ class Batcher:
         self.run_batch = run_batch
         self.name = name
         self.on_batch = on_batch
-        self._pending: list[Pending] = []
-        self._timer: asyncio.TimerHandle | None = None
-        self._due = False  # the next batch is full, or its first call has waited max_wait
+        self._pending: dict[str | None, list[Pending]] = {}  # per model (None: none named), oldest first
+        self._timers: dict[str | None, asyncio.TimerHandle] = {}
+        self._due: dict[str | None, None] = {}  # the models whose next batch is due, in the order they became so
         self._running: set[asyncio.Task[None]] = set()
         self.concurrent = policy.max_concurrent or threads.batches_at_once()
         """Batches at once here: the policy's, or as many as keep this process's cores busy."""
 
     async def submit(self, text: Any, data: Any) -> Any:
-        """Add one call to the next batch; return its result (or raise its error)."""
+        """Add one call to the next batch of its model (the current request's, `izzati.model_id()`);
+        return its result (or raise its error)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((text, data, future, loop.time()))
-        if len(self._pending) >= self.policy.max_size:
-            self._ready()
-        elif len(self._pending) == 1:
-            self._start_timer(loop, self.policy.max_wait)
+        model = multiplex.current_model.get() if multiplex.IN_USE else None
+        pending = self._pending.setdefault(model, [])
+        pending.append((text, data, future, loop.time()))
+        if len(pending) >= self.policy.max_size:
+            self._ready(model)
+        elif len(pending) == 1:
+            self._start_timer(loop, model, self.policy.max_wait)
         return await future
 
-    def _start_timer(self, loop: asyncio.AbstractEventLoop, delay: float) -> None:
+    def _start_timer(self, loop: asyncio.AbstractEventLoop, model: str | None, delay: float) -> None:
         # an empty context: the batch is nobody's request (so `cancelled()` in it is no one's)
-        self._timer = loop.call_later(max(delay, 0.0), self._ready, context=contextvars.Context())
+        self._timers[model] = loop.call_later(max(delay, 0.0), self._ready, model, context=contextvars.Context())
 
-    def _ready(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._due = True
+    def _ready(self, model: str | None) -> None:
+        timer = self._timers.pop(model, None)
+        if timer is not None:
+            timer.cancel()
+        self._due[model] = None
         self._send()
 
     def _send(self) -> None:
         """Start the due batches there is room for; the next one's clock runs from its first call."""
         loop = asyncio.get_running_loop()
         while self._due and len(self._running) < self.concurrent:
-            live = [pending for pending in self._pending if not pending[2].done()]  # hung-up calls are dropped
-            batch, self._pending = live[: self.policy.max_size], live[self.policy.max_size :]
-            self._due = len(self._pending) >= self.policy.max_size
-            if not self._due and self._pending and self._timer is None:
-                self._start_timer(loop, self._pending[0][3] + self.policy.max_wait - loop.time())
+            model = next(iter(self._due))
+            del self._due[model]
+            live = [pending for pending in self._pending.pop(model, []) if not pending[2].done()]  # hung up: dropped
+            batch, rest = live[: self.policy.max_size], live[self.policy.max_size :]
+            if rest:
+                self._pending[model] = rest
+                if len(rest) >= self.policy.max_size:
+                    self._due[model] = None  # due again, after the other models' due batches
+                elif model not in self._timers:
+                    self._start_timer(loop, model, rest[0][3] + self.policy.max_wait - loop.time())
             if not batch:
                 continue
-            task = loop.create_task(self._run(batch), context=contextvars.Context())
+            task = loop.create_task(self._run(batch, model), context=contextvars.Context())
             self._running.add(task)  # a task nobody references can be collected mid-way
             task.add_done_callback(self._finished)
 
@@ -212,11 +226,19 @@ class Batcher:
         failed.__cause__ = exc
         return failed
 
-    async def _run(self, batch: Sequence[Pending]) -> None:
+    async def _call(self, batch: Sequence[Pending], model: str | None) -> Any:
+        items = [(text, data) for text, data, _, _ in batch]
+        if not multiplex.IN_USE:
+            return await self.run_batch(items)
+        multiplex.current_model.set(model)  # this batch's task has a context of its own
+        with multiplex.holding():  # the models it gets are not torn down under it
+            return await self.run_batch(items)
+
+    async def _run(self, batch: Sequence[Pending], model: str | None) -> None:
         started = time.perf_counter()
         try:
             try:
-                returned = await self.run_batch([(text, data) for text, data, _, _ in batch])
+                returned = await self._call(batch, model)
             finally:
                 if self.on_batch is not None:
                     self.on_batch(len(batch), time.perf_counter() - started)

@@ -19,8 +19,8 @@ down (`teardown()` or `close()`) the least recently used one to make room. A loa
 sets the id (`current_model`) around each call; nothing here imports the web stack.
 
 A model evicted while a request or job still uses it is torn down when the last of them ends
-(`holding()` around each call counts the models it got), never under it. A batch callback's
-calls belong to no request: a model it loads is not held.
+(`holding()` around each call counts the models it got), never under it. A batch holds the calls
+of one model (`izzati.batching`), and the models it gets, until its callback returns.
 """
 
 from __future__ import annotations

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import queue as stdlib_queue
@@ -14,14 +13,11 @@ from typing import Any
 
 from .. import tracing
 from .._process import current_pid
-from ..batching import split_results
 from ..exceptions import QueueUnavailable, WorkerStopped
 from ..files import UploadedFile
-from ..invoker import Invoker, describe
-from ..metrics import RECORDER
-from ..multiplex import current_model, holding
+from ..invoker import Invoker
 from ..worker import StoppableQueue
-from . import JobContext, current_job
+from .calls import Started, call_batched, call_each
 from .elsewhere import give_back
 from .model import (
     TERMINAL,
@@ -32,26 +28,15 @@ from .model import (
     failure,
     valid_job_id,
 )
-from .outcome import outcome
 from .reconcile import reconcile
 from .service import JobService
 from .transitions import finish_changes, start_changes
 
 __all__ = ["JobRunner"]
 
-_Started = tuple[str, dict[str, Any], list[UploadedFile], Invoker, str | None]
-"""A job marked running: its id, text and files, the invoker of its route, and its model id."""
-
 _HEARTBEAT = 10.0  # seconds between renewals of a running job's record
 
 logger = logging.getLogger("izzati.jobs")
-
-
-def _unwrap(result: Any) -> Any:
-    """A batch item's result; its exception raised."""
-    if isinstance(result, BaseException):
-        raise result
-    return result
 
 
 class JobRunner:
@@ -171,13 +156,17 @@ class JobRunner:
             heartbeat.daemon = True
             heartbeat.start()
             try:
-                outcomes = self._call(started)
+                invoker = started[0][3]  # the same for all: several routes take one job at a time
+                if invoker.batch is None:
+                    outcomes = call_each(self.store, started, self._span)
+                else:
+                    outcomes = call_batched(self.store, started)
             finally:
                 alive.set()
         for job_id, (error, retry, result) in zip(ids, outcomes, strict=True):
             self._complete(job_id, error, retry, result)
 
-    def _begin(self, job_id: str, inputs: contextlib.ExitStack) -> _Started | None:
+    def _begin(self, job_id: str, inputs: contextlib.ExitStack) -> Started | None:
         """Mark the job running and open its input (until `inputs` closes); None when it is not
         to run (settled instead)."""
         decided: JobChanges = {}
@@ -208,38 +197,6 @@ class JobRunner:
             for d, stream in described
         ]
         return job_id, text, uploads, invoker, record.get("model")
-
-    def _call(self, started: list[_Started]) -> list[tuple[JobFailure | None, bool, Any]]:
-        """Each started job's outcome: one call per job, or one call of a batch callback for all."""
-        invoker = started[0][3]  # the same for all: several routes take one job at a time
-        if invoker.batch is None:
-            outcomes = []
-            for job_id, text, uploads, _, model in started:
-                token = current_job.set(JobContext(self.store, job_id))  # progress() and cancelled() know the job
-                model_token = current_model.set(model)  # izzati.model_id(): the model the request named
-                began = time.perf_counter()
-                call = functools.partial(invoker.call_sync, text, uploads)
-                try:
-                    with self._span(job_id), holding():
-                        outcomes.append(outcome(self.store, job_id, call))
-                finally:
-                    current_model.reset(model_token)
-                    current_job.reset(token)
-                    RECORDER.callback("job", time.perf_counter() - began)
-            return outcomes
-        name = describe(invoker.callback)
-        began = time.perf_counter()
-        try:
-            items = [(text, uploads) for _, text, uploads, *_ in started]
-            returned = invoker.call_sync(items)
-            RECORDER.batch(len(started), time.perf_counter() - began)
-            results = split_results(returned, len(started), name)
-        except Exception as exc:  # the whole batch fails: every job gets this error
-            results = [exc] * len(started)
-        return [
-            outcome(self.store, job_id, functools.partial(_unwrap, result))
-            for (job_id, *_), result in zip(started, results, strict=True)
-        ]
 
     def _span(self, job_id: str) -> contextlib.AbstractContextManager[Any]:
         """The job's span, a child of the request that submitted it (tracing on)."""
