@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 
@@ -56,13 +55,12 @@ def test_a_model_a_batch_uses_is_torn_down_after_that_batch(serve: Serve) -> Non
     assert [e for e in model.events if e[1] == "m1"] == [("load", "m1"), ("answer", "m1"), ("teardown", "m1")]
 
 
-def test_a_worker_batches_queued_jobs_by_model(spawn: Callable[..., Proc], tmp_path: Path) -> None:
+def test_a_worker_batches_queued_jobs_by_model(spawn: Callable[..., Proc]) -> None:
     port = free_tcp_port()
     env = {
         "IZZATI_HOST": "127.0.0.1",
         "IZZATI_PORT": str(port),
         "IZZATI_CALLBACK": "batchedmodels:Batched",
-        "MODEL_LOG": str(tmp_path / "models.log"),
     }
     spawn([PYTHON, "-m", "app"], env=env)
     url = f"http://127.0.0.1:{port}"

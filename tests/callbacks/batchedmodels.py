@@ -1,39 +1,22 @@
-"""A batch callback with multiplexed models (`max_models=1`, two batches at once): each reply names
-the model its batch ran with, the batch's size, and whether that model had been torn down when the
-batch answered (it never should be). A batch with a `hold=1` call waits, its model in hand, until
-`release(model_id)`."""
+"""A batch callback with multiplexed models: `OneAtATime`'s loader (`max_models=1`) under a
+callback that takes batches, two at once. Each reply names the model its batch ran with, the
+batch's size, and whether that model had been torn down when the batch answered (it never should
+be). A batch with a `hold=1` call waits, its model in hand, until `release(model_id)`."""
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import Any
 
 import izzati
-from tests.callbacks.multiplexed import KNOWN, Weights, _note
+from tests.callbacks.multiplexed import OneAtATime
 
 WAIT_MS = 500  # long enough that calls sent together meet in one batch, even on a busy machine
 
 
-class Batched:
-    def setup(self) -> None:
-        self.events: list[tuple[str, str]] = []
-        self.gates: dict[str, threading.Event] = {}
-        self.inside: dict[str, threading.Event] = {}
-
-    @izzati.multiplexed(max_models=1)
-    def load(self, model_id: str) -> Weights:
-        if model_id not in KNOWN:
-            raise KeyError(model_id)
-        self.events.append(("load", model_id))
-        _note(f"load {model_id} {os.getpid()}")
-        return Weights(model_id, self.events)
-
-    def release(self, model_id: str) -> None:
-        self.gates.setdefault(model_id, threading.Event()).set()
-
+class Batched(OneAtATime):
     @izzati.batched(max_size=8, max_wait_ms=WAIT_MS, max_concurrent=2)
-    def __call__(self, batch: list[tuple[dict[str, Any], Any]]) -> list[dict[str, Any]]:
+    def __call__(self, batch: list[tuple[dict[str, Any], Any]]) -> list[dict[str, Any]]:  # type: ignore[override]
         model = self.load()
         if any(text.get("hold") for text, _ in batch):
             self.inside.setdefault(model.model_id, threading.Event()).set()
