@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from izzati import Backend
-from tests.callbacks.batchedmodels import Batched
+from tests.callbacks.batchedmodels import Batched, Turns
 from tests.support.http import wait_for_http
 from tests.support.net import free_tcp_port
 from tests.support.processes import PYTHON, Proc
@@ -53,6 +53,25 @@ def test_a_model_a_batch_uses_is_torn_down_after_that_batch(serve: Serve) -> Non
         model.release("m1")
         assert first.result().json()["released"] is False
     assert [e for e in model.events if e[1] == "m1"] == [("load", "m1"), ("answer", "m1"), ("teardown", "m1")]
+
+
+def test_due_batches_of_different_models_take_turns(serve: Serve) -> None:
+    model = Turns()
+    url = serve(Backend(model).app) + "/"
+    with ThreadPoolExecutor(7) as pool:
+        first = pool.submit(_ask, url, "m1", 0, hold="1")  # runs alone and holds the only batch slot
+        inside = time.monotonic() + 20
+        while "m1" not in model.inside:
+            assert time.monotonic() < inside and not first.done(), first
+            time.sleep(0.01)
+        later = [pool.submit(_ask, url, "m1", n) for n in range(1, 5)]  # two full batches of m1
+        time.sleep(1.0)  # queued behind the held batch
+        later += [pool.submit(_ask, url, "m2", n) for n in range(5, 7)]  # then one of m2
+        time.sleep(1.0)
+        model.release("m1")
+        assert all(reply.result().status_code == 200 for reply in [first, *later])
+    # m1's second full batch was due first, but m2's goes in between
+    assert model.order == [("m1", 1), ("m1", 2), ("m2", 2), ("m1", 2)]
 
 
 def test_a_worker_batches_queued_jobs_by_model(spawn: Callable[..., Proc]) -> None:

@@ -24,3 +24,21 @@ class Batched(OneAtATime):
         self.events.append(("answer", model.model_id))
         answer = {"model": model.model_id, "asked": izzati.model_id(), "size": len(batch), "released": model.released}
         return [dict(answer, n=text.get("n")) for text, _ in batch]
+
+
+class Turns(OneAtATime):
+    """Batches of 2, one at a time, short waits; `order` lists each batch's model as it runs. A batch
+    with a `hold=1` call waits until `release(model_id)`."""
+
+    def setup(self) -> None:
+        super().setup()
+        self.order: list[tuple[str, int]] = []
+
+    @izzati.batched(max_size=2, max_wait_ms=50, max_concurrent=1)
+    def __call__(self, batch: list[tuple[dict[str, Any], Any]]) -> list[dict[str, Any]]:  # type: ignore[override]
+        model = self.load()
+        self.order.append((model.model_id, len(batch)))
+        if any(text.get("hold") for text, _ in batch):
+            self.inside.setdefault(model.model_id, threading.Event()).set()
+            self.gates.setdefault(model.model_id, threading.Event()).wait(30)
+        return [{"model": model.model_id} for _ in batch]
