@@ -230,8 +230,7 @@ class Batcher:
         items = [(text, data) for text, data, _, _ in batch]
         if not multiplex.IN_USE:
             return await self.run_batch(items)
-        multiplex.current_model.set(model)  # this batch's task has a context of its own
-        with multiplex.holding():  # the models it gets are not torn down under it
+        with multiplex.using(model):  # the models it gets are not torn down under it
             return await self.run_batch(items)
 
     async def _run(self, batch: Sequence[Pending], model: str | None) -> None:

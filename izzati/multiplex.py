@@ -16,7 +16,8 @@ down (`teardown()` or `close()`) the least recently used one to make room. A loa
             return model.predict(text["input"])
 
 `self.load()` is `self.load(izzati.model_id())`; `self.load("other")` gets any model. The web side
-sets the id (`current_model`) around each call; nothing here imports the web stack.
+sets the id (`current_model`) around each call (`izzati.modelcontext`: the per-call context);
+nothing here imports the web stack.
 
 A model evicted while a request or job still uses it is torn down when the last of them ends
 (`holding()` around each call counts the models it got), never under it. A batch holds the calls
@@ -25,26 +26,26 @@ of one model (`izzati.batching`), and the models it gets, until its callback ret
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import functools
 import inspect
 import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar, overload
 
 from ._process import current_pid
 from .exceptions import ModelRequired, UnknownModel
+from .modelcontext import current_model, held_models, holding, model_id, using
 
 __all__ = [
     "multiplexed",
     "model_id",
     "current_model",
     "holding",
+    "using",
     "ModelCache",
     "HEADER",
     "valid_model_id",
@@ -60,36 +61,8 @@ HEADER = "Izzati-Model"
 MAX_ID_LENGTH = 256
 """The longest model id a request may name."""
 
-current_model: contextvars.ContextVar[str | None] = contextvars.ContextVar("izzati_model", default=None)
-"""The model id the current call is for, set around each request and job (None: none named)."""
-
 IN_USE = False
 """Whether any multiplexed loader exists in this process (the web side reads the header only then)."""
-
-
-_held: contextvars.ContextVar[list[tuple[ModelCache[Any], Any]] | None] = contextvars.ContextVar(
-    "izzati_models_held", default=None
-)
-"""The models the current call got from the caches (a plain callback's thread shares the list)."""
-
-
-@contextlib.contextmanager
-def holding() -> Iterator[None]:
-    """Around one request or job: every model it gets from a cache is kept from teardown until it
-    ends; one evicted meanwhile is torn down then."""
-    held: list[tuple[ModelCache[Any], Any]] = []
-    token = _held.set(held)
-    try:
-        yield
-    finally:
-        _held.reset(token)
-        for cache, model in held:
-            cache.put_back(model)
-
-
-def model_id() -> str | None:
-    """The model id the current request or job names (`Izzati-Model`), or None."""
-    return current_model.get()
 
 
 def valid_model_id(value: str) -> str:
@@ -158,7 +131,7 @@ class ModelCache(Generic[M]):
 
     def _hold(self, model: M) -> M:
         """Count `model` as used by the current call until it ends (under the lock)."""
-        held = _held.get()
+        held = held_models.get()
         if held is not None:
             self._uses[id(model)] = self._uses.get(id(model), 0) + 1
             held.append((self, model))

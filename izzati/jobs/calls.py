@@ -13,7 +13,7 @@ from ..batching import split_results
 from ..files import UploadedFile
 from ..invoker import Invoker, describe
 from ..metrics import RECORDER
-from ..multiplex import current_model, holding
+from ..modelcontext import using
 from . import JobContext, current_job
 from .model import JobFailure
 from .outcome import outcome
@@ -26,17 +26,6 @@ Started = tuple[str, dict[str, Any], list[UploadedFile], Invoker, str | None]
 
 Outcome = tuple[JobFailure | None, bool, Any]
 """How a job ended: its failure, whether running it again may help, its result (see `outcome`)."""
-
-
-@contextlib.contextmanager
-def _for_model(model: str | None) -> Any:
-    """`izzati.model_id()` is `model` inside, and the models the call gets are held till it ends."""
-    token = current_model.set(model)
-    try:
-        with holding():
-            yield
-    finally:
-        current_model.reset(token)
 
 
 def _unwrap(result: Any) -> Any:
@@ -55,7 +44,7 @@ def call_each(
         token = current_job.set(JobContext(store, job_id))  # progress() and cancelled() know the job
         began = time.perf_counter()
         try:
-            with span(job_id), _for_model(model):
+            with span(job_id), using(model):
                 outcomes.append(outcome(store, job_id, functools.partial(invoker.call_sync, text, uploads)))
         finally:
             current_job.reset(token)
@@ -69,13 +58,13 @@ def call_batched(store: JobStore, started: list[Started]) -> list[Outcome]:
     groups: dict[str | None, list[int]] = {}
     for index, (*_, model) in enumerate(started):
         groups.setdefault(model, []).append(index)
-    outcomes: list[Outcome | None] = [None] * len(started)
+    outcomes: dict[int, Outcome] = {}
     for model, members in groups.items():
         group = [started[index] for index in members]
-        with _for_model(model):
+        with using(model):
             for index, result in zip(members, _batch(group), strict=True):
                 outcomes[index] = outcome(store, started[index][0], functools.partial(_unwrap, result))
-    return [ended for ended in outcomes if ended is not None]
+    return [outcomes[index] for index in range(len(started))]
 
 
 def _batch(group: list[Started]) -> list[Any]:
