@@ -2,9 +2,7 @@
 
 A batch callback takes a list of `(text, data)` pairs and returns one result per pair, in order.
 A batch goes when it is full (`max_size`) or when its first call has waited `max_wait_ms`,
-whichever comes first, so a lone call is never held longer than `max_wait_ms`. With more calls
-waiting than one batch holds, a batch takes its even share of them when batches cost in proportion
-to their size (`izzati.batchsizes`): 25 calls go as 7, 6, 6, 6 rather than 8, 8, 8, 1.
+whichever comes first, so a lone call is never held longer than `max_wait_ms`.
 
 With multiplexed models (`izzati.multiplexed`), a batch holds the calls of one model: the calls
 that name different models (`Izzati-Model`) wait in separate batches, `izzati.model_id()` in the
@@ -23,7 +21,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from . import defaults, multiplex, threads
-from .batchsizes import BatchSizes
 from .exceptions import BatchFailed, CallbackError, HTTPError
 
 __all__ = ["BatchPolicy", "batched", "batch_policy_of", "resolve_policy", "Batcher", "split_results"]
@@ -33,8 +30,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 _MARK = "__izzati_batch__"
 
 _MAX_LOGGED = 16384  # characters of a failed batch's traceback in the log: its head and its tail
-
-_MODELS_MEASURED = 64  # the models whose batch costs are kept (the first measured is dropped first)
 
 logger = logging.getLogger("izzati")
 
@@ -166,7 +161,6 @@ class Batcher:
         self._timers: dict[str | None, asyncio.TimerHandle] = {}
         self._due: dict[str | None, None] = {}  # the models whose next batch is due, in the order they became so
         self._running: set[asyncio.Task[None]] = set()
-        self._sizes: dict[str | None, BatchSizes] = {}  # per model: what its batches cost, what the next takes
         self.concurrent = policy.max_concurrent or threads.batches_at_once()
         """Batches at once here: the policy's, or as many as keep this process's cores busy."""
 
@@ -202,9 +196,7 @@ class Batcher:
             model = next(iter(self._due))
             del self._due[model]
             live = [pending for pending in self._pending.pop(model, []) if not pending[2].done()]  # hung up: dropped
-            sizes = self._sizes_of(model)
-            take = sizes.take(len(live))
-            batch, rest = live[:take], live[take:]
+            batch, rest = live[: self.policy.max_size], live[self.policy.max_size :]
             if rest:
                 self._pending[model] = rest
                 if len(rest) >= self.policy.max_size:
@@ -213,17 +205,9 @@ class Batcher:
                     self._start_timer(loop, model, rest[0][3] + self.policy.max_wait - loop.time())
             if not batch:
                 continue
-            task = loop.create_task(self._run(batch, model, sizes), context=contextvars.Context())
+            task = loop.create_task(self._run(batch, model), context=contextvars.Context())
             self._running.add(task)  # a task nobody references can be collected mid-way
             task.add_done_callback(self._finished)
-
-    def _sizes_of(self, model: str | None) -> BatchSizes:
-        sizes = self._sizes.get(model)
-        if sizes is None:
-            if len(self._sizes) >= _MODELS_MEASURED:  # model ids come from requests: keep the latest few
-                del self._sizes[next(iter(self._sizes))]
-            sizes = self._sizes[model] = BatchSizes(self.policy.max_size)
-        return sizes
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
@@ -249,12 +233,11 @@ class Batcher:
         with multiplex.using(model):  # the models it gets are not torn down under it
             return await self.run_batch(items)
 
-    async def _run(self, batch: Sequence[Pending], model: str | None, sizes: BatchSizes) -> None:
-        started, cpu = time.perf_counter(), time.process_time()
+    async def _run(self, batch: Sequence[Pending], model: str | None) -> None:
+        started = time.perf_counter()
         try:
             try:
                 returned = await self._call(batch, model)
-                sizes.record(len(batch), time.process_time() - cpu)
             finally:
                 if self.on_batch is not None:
                     self.on_batch(len(batch), time.perf_counter() - started)

@@ -27,13 +27,6 @@ def _note(size: int) -> None:
             os.close(fd)
 
 
-def _work(seconds: float) -> None:
-    """Keep this thread on the CPU for `seconds` of its CPU time."""
-    end = time.thread_time() + seconds
-    while time.thread_time() < end:
-        pass
-
-
 def _answer(batch: Batch, pid: int) -> list[Any]:
     if any(text.get("raise") for text, _ in batch):
         raise RuntimeError("the whole batch fails")
@@ -53,14 +46,10 @@ def _answer(batch: Batch, pid: int) -> list[Any]:
 
 @izzati.batched(max_size=4, max_wait_ms=200)
 def predict(batch: Batch) -> list[Any]:
-    """A plain batch function that takes BATCH_SECONDS (1 s more with an item whose text has `hold`)
-    and works the CPU BATCH_CPU_SECONDS plus BATCH_ITEM_CPU_SECONDS per item; its start and end
-    noted in BATCH_SPANS."""
+    """A plain batch function (that takes BATCH_SECONDS, its start and end noted in BATCH_SPANS)."""
     _note(len(batch))
     started = time.monotonic()
-    time.sleep(float(os.environ.get("BATCH_SECONDS", "0")) + any(text.get("hold") for text, _ in batch))
-    per_item = float(os.environ.get("BATCH_ITEM_CPU_SECONDS", "0"))
-    _work(float(os.environ.get("BATCH_CPU_SECONDS", "0")) + len(batch) * per_item)
+    time.sleep(float(os.environ.get("BATCH_SECONDS", "0")))
     spans = os.environ.get("BATCH_SPANS")
     if spans:
         with open(spans, "a") as out:
