@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.peers import queuesim
 from bench.peers.report import goals
 from bench.peers.workloads import WORKLOADS, check_reply
 from bench.targets import peer_model
@@ -70,6 +71,20 @@ def test_goals_pass_and_fail_on_their_figures() -> None:
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (scripts/test installs it)")
+def test_the_queue_model_gives_the_batch_counts_the_docs_reason_with() -> None:
+    # no jitter: per process, 25 clients in batches of 8 wait 3 batches, one in eight 4
+    batch = queuesim.FIXED + queuesim.PER_IMAGE * queuesim.BATCH
+    rate, p50, p99 = queuesim.simulate(25, 1, False, 300, 0.0, 1)
+    assert rate == pytest.approx(queuesim.BATCH / batch, rel=0.01)
+    assert p50 == pytest.approx(3 * batch, abs=0.01) and p99 == pytest.approx(4 * batch, abs=0.01)
+    # even batches: everyone waits about the mean (clients / rate, Little's law)
+    rate, p50, p99 = queuesim.simulate(25, 1, True, 300, 0.0, 1)
+    assert p99 < 1.05 * 25 / rate and p99 - p50 < 0.05
+    # one queue with two batches at a time: its tail lies between the two
+    _, _, shared = queuesim.simulate(50, 2, False, 300, 0.03, 1)
+    assert 25 / 8 * batch < shared < 4 * batch
+
+
 def test_smoke_run_of_p1_with_izzati_and_fastapi(tmp_path: Path) -> None:
     """A smoke test, not a performance check: the run works end to end and its report is consistent.
     Whether izzati keeps its lead is judged by a real `python -m bench peers` on a quiet machine (a

@@ -6,7 +6,9 @@
 - targets.py: how each tool's server starts (bench/targets/peer_*.py);
 - vision.py: P4, LitServe's parity test; theirload.py: its load generator's method; ceiling.py:
   the same work in a plain loop;
-- report.py: the tables, ratios and goals, the saved report.
+- report.py: the tables, ratios and goals, the saved report;
+- perprocess.py: P4's latencies per server process; queuesim.py: P4's batching schedules as a
+  model (no HTTP), what the queues alone do to the tail.
 """
 
 __all__: list[str] = []
