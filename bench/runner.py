@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import latency
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 ORIG = BENCH / ".orig"
@@ -347,6 +349,7 @@ class WrkRun:
     errors: int
     wrk_cpu: float  # fraction of one core used by wrk
     server_cpu: float  # cores used by the server process tree
+    hist: list[list[float]] = field(default_factory=list)  # [[latency µs, count], ...] (bench/latency.py)
 
 
 def run_wrk(server: Server, body: Body, duration: int, connections: int, pin: bool, path: str = "/") -> WrkRun:
@@ -377,6 +380,7 @@ def run_wrk(server: Server, body: Body, duration: int, connections: int, pin: bo
         errors=errors,
         wrk_cpu=wrk_cpu,
         server_cpu=(cpu1 - cpu0) / wall,
+        hist=data.get("hist", []),
     )
 
 
@@ -438,8 +442,8 @@ def load_test(
         rows[server.label] = Row(
             server.label,
             rps=med(x.rps for x in xs),
-            p50_ms=med(x.p50_ms for x in xs),
-            p99_ms=med(x.p99_ms for x in xs),
+            p50_ms=latency.percentile((x.hist for x in xs), 50) / 1000,  # of all the runs' requests
+            p99_ms=latency.percentile((x.hist for x in xs), 99) / 1000,
             mb_s=med(x.mb_s for x in xs),
             rss_mib=tree_kib(server.pid, "VmHWM") / 1024,
             errors=sum(x.errors for x in xs),
@@ -927,7 +931,10 @@ def main(argv: list[str] | None = None, epilog: str | None = None) -> int:
             " `--no-access-log`, werkzeug's request log off for the original); W1/W2/W4: one server process each,"
             " plain `def` callbacks on a thread pool for izzati and FastAPI, neither W2 callback reads the upload"
         )
-        suite.say(f"- each figure: median of {opts.runs} x {opts.duration} s after {opts.warmup} s warm-up")
+        suite.say(
+            f"- each figure: median of {opts.runs} x {opts.duration} s after {opts.warmup} s warm-up"
+            " (p50/p99: of all their requests together)"
+        )
         for line in LIKE_FOR_LIKE:
             suite.say(f"- {line}")
         steps = {

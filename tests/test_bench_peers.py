@@ -5,17 +5,21 @@ of installs): those targets run only in a real bench run."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from bench import latency
 from bench.peers import queuesim
 from bench.peers.report import goals
 from bench.peers.workloads import WORKLOADS, check_reply
 from bench.targets import peer_model
+from izzati import Backend
 from tests.support.processes import ROOT
 
 JSON = "application/json"
@@ -70,7 +74,6 @@ def test_goals_pass_and_fail_on_their_figures() -> None:
     assert verdicts["P2 x1: izzati p99 <= the best peer's"] == "FAIL"
 
 
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (scripts/test installs it)")
 def test_the_queue_model_gives_the_batch_counts_the_docs_reason_with() -> None:
     # no jitter: per process, 25 clients in batches of 8 wait 3 batches, one in eight 4
     batch = queuesim.FIXED + queuesim.PER_IMAGE * queuesim.BATCH
@@ -85,6 +88,33 @@ def test_the_queue_model_gives_the_batch_counts_the_docs_reason_with() -> None:
     assert 25 / 8 * batch < shared < 4 * batch
 
 
+def test_pooled_percentiles_read_a_histogram_as_wrk_does() -> None:
+    one = [[100, 50], [200, 48], [900, 2]]  # 100 requests: 2 slow
+    assert latency.percentile([one], 50) == 200  # wrk's rank: round(p / 100 * count + 0.5), the 51st
+    assert latency.percentile([one], 99) == 900
+    fast = [[100, 100]]  # pooled with a run of 100 fast ones, 2 slow in 200 is the p99's edge
+    assert latency.percentile([one, fast], 99) == 900 and latency.percentile([one, fast, fast], 99) == 200
+    assert latency.percentile([], 99) == 0.0
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (scripts/test installs it)")
+def test_wrk_prints_its_histogram_and_the_pooled_percentile_of_one_run_is_wrks(
+    serve: Callable[..., str], tmp_path: Path
+) -> None:
+    url = serve(Backend(lambda text, data: text, access_log=False).app) + "/"
+    body = tmp_path / "body"
+    body.write_text("a=1")
+    env = {**os.environ, "BENCH_BODY": str(body), "BENCH_CTYPE": "application/x-www-form-urlencoded"}
+    argv = ["wrk", "-t1", "-c4", "-d2s", "-s", str(ROOT / "bench" / "lua" / "post.lua"), url]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=True)
+    line = next(x for x in done.stdout.splitlines() if x.startswith("BENCH_JSON "))
+    data = json.loads(line.split(" ", 1)[1])
+    assert sum(count for _, count in data["hist"]) >= data["requests"] > 100
+    for p in (50, 99):
+        assert latency.percentile([data["hist"]], p) == pytest.approx(data[f"p{p}_us"], abs=1)
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (scripts/test installs it)")
 def test_smoke_run_of_p1_with_izzati_and_fastapi(tmp_path: Path) -> None:
     """A smoke test, not a performance check: the run works end to end and its report is consistent.
     Whether izzati keeps its lead is judged by a real `python -m bench peers` on a quiet machine (a

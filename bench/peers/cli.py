@@ -143,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in info.items():
         say(f"- {key}: {value}")
     say(
-        f"- each figure: median of {opts.runs} x {opts.duration} s after {opts.warmup} s warm-up, targets interleaved;"
+        f"- each figure: median of {opts.runs} x {opts.duration} s after {opts.warmup} s warm-up (p50/p99: of all"
+        " their requests together), targets interleaved;"
         f" wrk -t1 -c{opts.connections}, one identical JSON body per workload; nothing pinned"
     )
     say(
