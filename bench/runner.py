@@ -343,13 +343,11 @@ def check_file(port: int, body: Body, digest: str) -> str:
 @dataclass
 class WrkRun:
     rps: float
-    p50_ms: float
-    p99_ms: float
     mb_s: float
     errors: int
     wrk_cpu: float  # fraction of one core used by wrk
     server_cpu: float  # cores used by the server process tree
-    hist: list[list[float]] = field(default_factory=list)  # [[latency µs, count], ...] (bench/latency.py)
+    hist: list[list[float]]  # [[latency µs, count], ...]: percentiles over runs (bench/latency.py)
 
 
 def run_wrk(server: Server, body: Body, duration: int, connections: int, pin: bool, path: str = "/") -> WrkRun:
@@ -374,13 +372,11 @@ def run_wrk(server: Server, body: Body, duration: int, connections: int, pin: bo
     wrk_cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) / wall
     return WrkRun(
         rps=data["requests"] / seconds,
-        p50_ms=data["p50_us"] / 1000,
-        p99_ms=data["p99_us"] / 1000,
         mb_s=data["bytes"] / seconds / MiB,
         errors=errors,
         wrk_cpu=wrk_cpu,
         server_cpu=(cpu1 - cpu0) / wall,
-        hist=data.get("hist", []),
+        hist=data["hist"],
     )
 
 
