@@ -196,6 +196,35 @@ def alone(server: Server | None, servers: list[Server]) -> Iterator[None]:
             other.signal_tree(signal.SIGCONT)
 
 
+def cpu_rate(server: Server, seconds: float) -> float:
+    """The cores `server`'s process tree keeps busy over the next `seconds`."""
+    cpu0, t0 = tree_cpu_seconds(server.pid), time.perf_counter()
+    time.sleep(seconds)
+    return (tree_cpu_seconds(server.pid) - cpu0) / (time.perf_counter() - t0)
+
+
+SETTLE_SAMPLE = 0.2
+"""Seconds of each sample of `settle`: the kernel counts CPU time in ticks of 10 ms, so a sample of
+200 ms reads a rate to 0.05 of a core."""
+
+
+def settle(server: Server, idle: float, timeout: float = 30.0) -> float:
+    """Wait until `server` has done the work its last timed run left it, and return the seconds
+    waited. wrk hangs up on the requests still in flight when its time is up, and a server may
+    compute them all the same (LitServe's P4 server did 1.3-1.5 s of work on both cores after each
+    run; izzati drops the calls whose client has gone, but finishes the batch it is running).
+    Timed at once, the next run would pay for them. Settled: two samples in a row within a quarter
+    of a core of `idle`, the rate the server keeps busy when it has nothing to do (LitServe polls)."""
+    t0 = time.perf_counter()
+    calm = 0
+    while calm < 2:
+        if time.perf_counter() - t0 > timeout:
+            log(f"  {server.label}: still busy {timeout:.0f} s after its last run; timed all the same")
+            break
+        calm = calm + 1 if cpu_rate(server, SETTLE_SAMPLE) <= idle + 0.25 else 0
+    return time.perf_counter() - t0
+
+
 def base_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -406,8 +435,9 @@ def load_test(
     path: str = "/",
     between: Callable[[], None] | None = None,
 ) -> list[Row]:
-    """Check every server, warm each up, then interleave --runs timed runs (POSTs to `path`), the
-    others stopped meanwhile (`alone`); medians per server. `between`: run at the end of each round
+    """Check every server, note what it takes of the CPU idle, warm it up, then interleave --runs
+    timed runs (POSTs to `path`), the others stopped meanwhile (`alone`), each run once the server
+    has settled (`settle`); medians per server. `between`: run at the end of each round
     of runs, every server stopped meanwhile."""
     rows: dict[str, Row] = {}
     live: list[Server] = []
@@ -419,13 +449,16 @@ def load_test(
         else:
             log(f"  {server.label}: response checked")
             live.append(server)
+    idle: dict[str, float] = {}
     for server in live:
         with alone(server, live):
+            idle[server.label] = cpu_rate(server, 1.0)
             run_wrk(server, body, opts.warmup, connections, pin, path)
     samples: dict[str, list[WrkRun]] = {s.label: [] for s in live}
     for i in range(opts.runs):
         for server in live:
             with alone(server, live):
+                settle(server, idle[server.label])
                 result = run_wrk(server, body, opts.duration, connections, pin, path)
             samples[server.label].append(result)
             log(f"  run {i + 1}/{opts.runs} {server.label}: {result.rps:,.0f} req/s (wrk CPU {result.wrk_cpu:.0%})")

@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +20,9 @@ from bench import latency
 from bench.peers import queuesim
 from bench.peers.report import goals
 from bench.peers.workloads import WORKLOADS, check_reply
+from bench.runner import Server, base_env, cpu_rate, free_port, settle
 from bench.targets import peer_model
+from bench.targets.vision_ceiling import window
 from izzati import Backend
 from tests.support.processes import ROOT
 
@@ -95,6 +99,49 @@ def test_pooled_percentiles_read_a_histogram_as_wrk_does() -> None:
     fast = [[100, 100]]  # pooled with a run of 100 fast ones, 2 slow in 200 is the p99's edge
     assert latency.percentile([one, fast], 99) == 900 and latency.percentile([one, fast, fast], 99) == 200
     assert latency.percentile([], 99) == 0.0
+
+
+def test_the_ceiling_counts_the_batches_that_finished_within_its_window_as_wrk_counts_replies() -> None:
+    def batch() -> int:
+        time.sleep(0.4)
+        return 8
+
+    images, batches = window(batch, 1.0)
+    # batches end at 0.4 and 0.8 s; the third starts within the second and ends after it: not counted
+    assert images == 16 and len(batches) == 3
+    assert all(ms >= 400 for ms in batches)
+
+
+# a server that, once sent a byte, keeps a core busy for 1.5 s: the work a run's hung-up requests leave
+_BUSY_AFTER = """
+import socket, sys, time
+listener = socket.create_server(("127.0.0.1", int(sys.argv[1])))
+while True:
+    conn, _ = listener.accept()
+    sent = conn.recv(10)
+    conn.close()
+    until = time.perf_counter() + 1.5
+    while sent and time.perf_counter() < until:
+        pass
+"""
+
+
+def test_settle_waits_until_the_server_has_done_what_the_last_run_left(tmp_path: Path) -> None:
+    port = free_port()
+    server = Server("busy after", [sys.executable, "-c", _BUSY_AFTER, str(port)], port, base_env(), pin=False)
+    server.start(tmp_path)
+    try:
+        server.wait_ready()
+        idle = cpu_rate(server, 0.4)
+        assert idle < 0.2
+        with socket.create_connection(("127.0.0.1", port)) as conn:
+            conn.sendall(b"go")
+        time.sleep(0.1)
+        waited = settle(server, idle)
+        assert 1.0 < waited < 5.0
+        assert cpu_rate(server, 0.4) < 0.25  # what the next run would be timed on: an idle server
+    finally:
+        server.stop()
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (scripts/test installs it)")
