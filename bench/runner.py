@@ -130,6 +130,7 @@ class Server:
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     close: bool = False  # wrk sends `Connection: close`: a new connection for every request
+    idle: float | None = None  # the cores it keeps busy with nothing to do (`load_test` measures it)
 
     def start(self, logdir: Path) -> None:
         self.log_path = logdir / f"{self.label.replace(' ', '_').replace('/', '_')}-{self.port}.log"
@@ -208,13 +209,17 @@ SETTLE_SAMPLE = 0.2
 200 ms reads a rate to 0.05 of a core."""
 
 
-def settle(server: Server, idle: float, timeout: float = 30.0) -> float:
+def settle(server: Server, timeout: float = 30.0) -> float:
     """Wait until `server` has done the work its last timed run left it, and return the seconds
     waited. wrk hangs up on the requests still in flight when its time is up, and a server may
     compute them all the same (LitServe's P4 server did 1.3-1.5 s of work on both cores after each
     run; izzati drops the calls whose client has gone, but finishes the batch it is running).
     Timed at once, the next run would pay for them. Settled: two samples in a row within a quarter
-    of a core of `idle`, the rate the server keeps busy when it has nothing to do (LitServe polls)."""
+    of a core of `server.idle`, what it keeps busy when it has nothing to do (LitServe polls; measured
+    here if it was not)."""
+    if server.idle is None:
+        server.idle = cpu_rate(server, 1.0)
+    idle = server.idle
     t0 = time.perf_counter()
     calm = 0
     while calm < 2:
@@ -449,16 +454,15 @@ def load_test(
         else:
             log(f"  {server.label}: response checked")
             live.append(server)
-    idle: dict[str, float] = {}
     for server in live:
         with alone(server, live):
-            idle[server.label] = cpu_rate(server, 1.0)
+            server.idle = cpu_rate(server, 1.0)
             run_wrk(server, body, opts.warmup, connections, pin, path)
     samples: dict[str, list[WrkRun]] = {s.label: [] for s in live}
     for i in range(opts.runs):
         for server in live:
             with alone(server, live):
-                settle(server, idle[server.label])
+                settle(server)
                 result = run_wrk(server, body, opts.duration, connections, pin, path)
             samples[server.label].append(result)
             log(f"  run {i + 1}/{opts.runs} {server.label}: {result.rps:,.0f} req/s (wrk CPU {result.wrk_cpu:.0%})")

@@ -132,12 +132,12 @@ def test_settle_waits_until_the_server_has_done_what_the_last_run_left(tmp_path:
     server.start(tmp_path)
     try:
         server.wait_ready()
-        idle = cpu_rate(server, 0.4)
-        assert idle < 0.2
+        server.idle = cpu_rate(server, 0.4)
+        assert server.idle < 0.2
         with socket.create_connection(("127.0.0.1", port)) as conn:
             conn.sendall(b"go")
         time.sleep(0.1)
-        waited = settle(server, idle)
+        waited = settle(server)
         assert 1.0 < waited < 5.0
         assert cpu_rate(server, 0.4) < 0.25  # what the next run would be timed on: an idle server
     finally:

@@ -9,7 +9,7 @@ import random
 import statistics
 import time
 
-from bench.runner import JSON_TYPE, Row, Server, alone, log, tree_cpu_seconds
+from bench.runner import JSON_TYPE, Row, Server, alone, log, settle, tree_cpu_seconds
 from bench.targets import peer_vision
 
 __all__ = ["CONCURRENCY", "TheirLoad", "their_method"]
@@ -44,7 +44,10 @@ class TheirLoad:
         return time.perf_counter() - began, response.status_code
 
     def samples(self, count: int, timed: bool = True) -> None:
-        """Send `count` samples of 50; `timed=False`: warm-up, not counted."""
+        """Send `count` samples of 50 once the target has settled; `timed=False`: warm-up, not
+        counted. Settled, it has also closed the pool's connections that sat idle past its
+        keep-alive timeout while it was stopped, so that none is reused as it closes (a reset)."""
+        settle(self.server)
         cpu0, t0 = tree_cpu_seconds(self.server.pid), time.perf_counter()
         for _ in range(count):
             began = time.perf_counter()
