@@ -13,7 +13,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-__all__ = ["percentile"]
+__all__ = ["percentile", "of_values"]
 
 Histogram = Sequence[Sequence[float]]
 """[[latency µs, count], ...], as post.lua prints it."""
@@ -35,3 +35,10 @@ def percentile(histograms: Iterable[Histogram], p: float) -> float:
         if seen >= rank:
             return value
     return max(counts)
+
+
+def of_values(values: Iterable[float], p: float) -> float:
+    """The `p`-th percentile of `values` (any unit), read as `percentile` reads a histogram: every
+    bench script that times requests itself gives its p50 and p99 by the same rule as wrk's; 0 with
+    none."""
+    return percentile([[(value, 1) for value in values]], p)

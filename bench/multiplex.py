@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench import latency
 from bench.runner import free_port, log
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,7 +96,7 @@ def _run(max_models: int, pattern: str, opts: argparse.Namespace) -> dict[str, f
     return {
         "rps": len(ids) / elapsed,
         "p50_ms": statistics.median(took) * 1000,
-        "p99_ms": took[int(len(took) * 0.99) - 1] * 1000,
+        "p99_ms": latency.of_values(took, 99) * 1000,
         "loads": loads,
         "evictions": found.get("izzati_model_evictions_total", 0.0),
         "resident": found.get("izzati_models_resident", 0.0),

@@ -21,6 +21,7 @@ import time
 
 import httpx
 
+from bench import latency
 from bench.runner import free_port
 
 SERVER = """
@@ -36,8 +37,7 @@ Backend(slow, threads=4, max_inflight=8, access_log=False).run("127.0.0.1", PORT
 
 
 def _p(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
+    return latency.of_values(values, q * 100) if values else float("nan")
 
 
 async def _run(port: int, rate: float, seconds: float) -> None:

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 
+from bench import latency
 from bench.runner import free_port
 
 TARGETS = ("izzati", "fastapi")
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         label = "async def" if use_async else "def"
         for kind in TARGETS:
             times = sorted(first[kind])
-            p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
+            p99 = latency.of_values(times, 99)
             runs = ", ".join(f"{r:,.0f}" for r in rates[kind])
             rate = statistics.median(rates[kind])
             print(f"| {label} | {kind} | {statistics.median(times):.2f} | {p99:.2f} | {rate:,.0f} | {runs} |")

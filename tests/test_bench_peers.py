@@ -99,6 +99,10 @@ def test_pooled_percentiles_read_a_histogram_as_wrk_does() -> None:
     fast = [[100, 100]]  # pooled with a run of 100 fast ones, 2 slow in 200 is the p99's edge
     assert latency.percentile([one, fast], 99) == 900 and latency.percentile([one, fast, fast], 99) == 200
     assert latency.percentile([], 99) == 0.0
+    # samples a script timed itself, by the same rule: 1..100 ms has its p50 at the 51st, p99 at the 100th
+    samples = [float(ms) for ms in range(100, 0, -1)]
+    assert latency.of_values(samples, 50) == 51 and latency.of_values(samples, 99) == 100
+    assert latency.of_values(samples[1:], 99) == 99 and latency.of_values([], 50) == 0.0
 
 
 def test_the_ceiling_counts_the_batches_that_finished_within_its_window_as_wrk_counts_replies() -> None:

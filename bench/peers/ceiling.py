@@ -4,11 +4,11 @@ time between the servers' rounds (bench/peers/vision.py runs it)."""
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import sys
 from typing import Any
 
+from bench import latency
 from bench.runner import Row, base_env
 from izzati import threads
 
@@ -54,13 +54,13 @@ class Ceiling:
             return Row("ceiling", note=self.failed)
         rows: list[tuple[Row, str]] = []
         for count, data in self.done.items():
-            batches = sorted(data["batch_ms"]) or [0.0]
+            batches = data["batch_ms"]
             named = f"{count} torch threads per process" if count else "torch's own threads"
             row = Row(
                 "ceiling",
                 rps=data["images"] / data["seconds"] if data["seconds"] else 0.0,
-                p50_ms=statistics.median(batches),
-                p99_ms=batches[min(len(batches) - 1, int(len(batches) * 0.99))],
+                p50_ms=latency.of_values(batches, 50),
+                p99_ms=latency.of_values(batches, 99),
                 note=f"{data['images']} images in {data['seconds']:.1f} s with {named}; p50/p99: one batch of 8",
             )
             rows.append((row, named))

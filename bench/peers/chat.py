@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from bench import latency
 from bench.peers import report
 from bench.peers.targets import BATCH, WAIT_MS, idle_cpu
 from bench.peers.tools import venv_python
@@ -105,7 +106,7 @@ async def _streams(port: int, concurrency: int, seconds: float) -> dict[str, Any
     firsts.sort()
     return {
         "ttft_ms": statistics.median(firsts) * 1000 if firsts else 0.0,
-        "ttft_p99_ms": firsts[int(len(firsts) * 0.99) - 1] * 1000 if firsts else 0.0,
+        "ttft_p99_ms": latency.of_values(firsts, 99) * 1000,
         "tokens_s": pieces / wall,
         "answers": len(firsts),
         "errors": errors,

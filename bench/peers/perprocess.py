@@ -24,6 +24,7 @@ import threading
 import time
 from pathlib import Path
 
+from bench import latency
 from bench.peers.targets import wait_checked_by
 from bench.peers.vision import check
 from bench.runner import JSON_TYPE, Server, base_env, free_port, log
@@ -47,7 +48,7 @@ def _figures(latencies: list[float], seconds: float) -> str:
     ordered = sorted(latencies)
     if not ordered:
         return "no replies"
-    p50, p99 = ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    p50, p99 = latency.of_values(ordered, 50), latency.of_values(ordered, 99)
     return (
         f"{len(ordered) / seconds:.1f} images/s, p50 {p50 * 1000:,.0f} ms, p99 {p99 * 1000:,.0f} ms, "
         f"longest {ordered[-1] * 1000:,.0f} ms"

@@ -25,6 +25,8 @@ import heapq
 import math
 import random
 
+from bench import latency
+
 __all__ = ["simulate"]
 
 BATCH = 8
@@ -68,8 +70,8 @@ def simulate(
                     latencies.append(now - came)
                 heapq.heappush(events, (now + rnd.uniform(0.001, 0.004), 0, []))
         start(now)
-    latencies.sort()
-    return len(latencies) / (seconds - WARMUP), latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
+    p50, p99 = latency.of_values(latencies, 50), latency.of_values(latencies, 99)
+    return len(latencies) / (seconds - WARMUP), p50, p99
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ import random
 import statistics
 import time
 
+from bench import latency
 from bench.runner import JSON_TYPE, Row, Server, alone, log, settle, tree_cpu_seconds
 from bench.targets import peer_vision
 
@@ -63,13 +64,11 @@ class TheirLoad:
 
     def row(self) -> Row:
         self.session.close()
-        latencies = self.latencies or [0.0]
-        cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
         return Row(
             self.server.label,
             rps=statistics.mean(self.rates) if self.rates else 0.0,
-            p50_ms=statistics.median(latencies) * 1000,
-            p99_ms=cuts[98] * 1000,
+            p50_ms=latency.of_values(self.latencies, 50) * 1000,
+            p99_ms=latency.of_values(self.latencies, 99) * 1000,
             server_cpu=self.cpu / self.seconds if self.seconds else 0.0,
             runs=[round(x, 1) for x in self.rates],
             errors=self.failed,
