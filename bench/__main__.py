@@ -1,6 +1,6 @@
 """`python -m bench [COMMAND] [OPTIONS]`: the one way to run the benchmarks, from the repository root.
 
-    python -m bench [--quick] [--only W1,W2] ...   the whole suite (bench/runner.py)
+    python -m bench [--quick] [--only W1,W2] ...   the whole suite (bench/suite.py)
     python -m bench latency [--calls 50]           the service's reliability paths (bench/service_latency.py)
     python -m bench queues [-n 20000] [--runs 3]   queue put -> get throughput (bench/queue_throughput.py)
     python -m bench profile [--workload W1] ...    py-spy profile under wrk load (bench/profile.py)
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if args and args[0] in COMMANDS:
         command: Callable[[list[str]], int] = importlib.import_module(COMMANDS[args[0]][0]).main
         return command(args[1:])
-    from bench.runner import main as suite
+    from bench.suite import main as suite
 
     return suite(args, epilog())
 
