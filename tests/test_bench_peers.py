@@ -19,6 +19,7 @@ import pytest
 from bench import latency
 from bench.peers import queuesim
 from bench.peers.report import goals
+from bench.peers.theirload import CONCURRENCY, TheirLoad
 from bench.peers.workloads import WORKLOADS, check_reply
 from bench.runner import Server, base_env, cpu_rate, free_port, settle
 from bench.targets import peer_model
@@ -144,6 +145,33 @@ def test_settle_waits_until_the_server_has_done_what_the_last_run_left(tmp_path:
         waited = settle(server)
         assert 1.0 < waited < 5.0
         assert cpu_rate(server, 0.4) < 0.25  # what the next run would be timed on: an idle server
+    finally:
+        server.stop()
+
+
+# a server that resets every connection once it has read the request's first bytes
+_RESETS = """
+import socket, struct, sys
+listener = socket.create_server(("127.0.0.1", int(sys.argv[1])), backlog=64)
+while True:
+    conn, _ = listener.accept()
+    conn.recv(10)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
+"""
+
+
+def test_their_method_counts_a_reset_connection_as_a_failed_request(tmp_path: Path) -> None:
+    port = free_port()
+    server = Server("resets", [sys.executable, "-c", _RESETS, str(port)], port, base_env(), pin=False)
+    server.start(tmp_path)
+    try:
+        server.wait_ready()
+        load = TheirLoad(server)
+        load.samples(1)  # raised ConnectionError and ended the whole benchmark before
+        row = load.row()
+        assert load.failed == CONCURRENCY and len(load.rates) == 1
+        assert row.errors == CONCURRENCY and "failed" in row.note
     finally:
         server.stop()
 

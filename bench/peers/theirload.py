@@ -40,8 +40,15 @@ class TheirLoad:
         self.cpu = self.seconds = 0.0
 
     def _send(self, body: str) -> tuple[float, int]:
+        """(seconds, status) of one request; status 0 when the connection failed (a reset): a failed
+        request of the sample, not the end of the benchmark."""
+        import requests
+
         began = time.perf_counter()
-        response = self.session.post(self.url, data=body, headers={"Content-Type": JSON_TYPE})
+        try:
+            response = self.session.post(self.url, data=body, headers={"Content-Type": JSON_TYPE})
+        except requests.ConnectionError:
+            return time.perf_counter() - began, 0
         return time.perf_counter() - began, response.status_code
 
     def samples(self, count: int, timed: bool = True) -> None:
@@ -72,7 +79,7 @@ class TheirLoad:
             server_cpu=self.cpu / self.seconds if self.seconds else 0.0,
             runs=[round(x, 1) for x in self.rates],
             errors=self.failed,
-            note=f"{self.failed} not 200" if self.failed else "",
+            note=f"{self.failed} failed (not 200, or the connection failed)" if self.failed else "",
         )
 
 
