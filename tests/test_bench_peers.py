@@ -4,6 +4,7 @@ of installs): those targets run only in a real bench run."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -11,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -131,22 +132,29 @@ while True:
 """
 
 
-def test_settle_waits_until_the_server_has_done_what_the_last_run_left(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _script_server(tmp_path: Path, script: str) -> Iterator[Server]:
+    """`script` (its port as argv[1]) run as a bench target: a real process on a free port."""
     port = free_port()
-    server = Server("busy after", [sys.executable, "-c", _BUSY_AFTER, str(port)], port, base_env(), pin=False)
+    server = Server("script", [sys.executable, "-c", script, str(port)], port, base_env(), pin=False)
     server.start(tmp_path)
     try:
         server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+def test_settle_waits_until_the_server_has_done_what_the_last_run_left(tmp_path: Path) -> None:
+    with _script_server(tmp_path, _BUSY_AFTER) as server:
         server.idle = cpu_rate(server, 0.4)
         assert server.idle < 0.2
-        with socket.create_connection(("127.0.0.1", port)) as conn:
+        with socket.create_connection(("127.0.0.1", server.port)) as conn:
             conn.sendall(b"go")
         time.sleep(0.1)
         waited = settle(server)
         assert 1.0 < waited < 5.0
         assert cpu_rate(server, 0.4) < 0.25  # what the next run would be timed on: an idle server
-    finally:
-        server.stop()
 
 
 # a server that resets every connection once it has read the request's first bytes
@@ -162,18 +170,12 @@ while True:
 
 
 def test_their_method_counts_a_reset_connection_as_a_failed_request(tmp_path: Path) -> None:
-    port = free_port()
-    server = Server("resets", [sys.executable, "-c", _RESETS, str(port)], port, base_env(), pin=False)
-    server.start(tmp_path)
-    try:
-        server.wait_ready()
+    with _script_server(tmp_path, _RESETS) as server:
         load = TheirLoad(server)
         load.samples(1)  # raised ConnectionError and ended the whole benchmark before
         row = load.row()
         assert load.failed == CONCURRENCY and len(load.rates) == 1
         assert row.errors == CONCURRENCY and "failed" in row.note
-    finally:
-        server.stop()
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (scripts/test installs it)")
