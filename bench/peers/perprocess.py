@@ -48,7 +48,7 @@ def _figures(latencies: list[float], seconds: float) -> str:
     ordered = sorted(latencies)
     if not ordered:
         return "no replies"
-    p50, p99 = latency.of_values(ordered, 50), latency.of_values(ordered, 99)
+    p50, p99 = latency.of_values(latencies, 50), latency.of_values(latencies, 99)
     return (
         f"{len(ordered) / seconds:.1f} images/s, p50 {p50 * 1000:,.0f} ms, p99 {p99 * 1000:,.0f} ms, "
         f"longest {ordered[-1] * 1000:,.0f} ms"

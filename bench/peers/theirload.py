@@ -52,9 +52,8 @@ class TheirLoad:
         return time.perf_counter() - began, response.status_code
 
     def samples(self, count: int, timed: bool = True) -> None:
-        """Send `count` samples of 50 once the target has settled; `timed=False`: warm-up, not
-        counted. Settled, it has also closed the pool's connections that sat idle past its
-        keep-alive timeout while it was stopped, so that none is reused as it closes (a reset)."""
+        """Send `count` samples of 50 once the target has settled (`settle`: done with what the
+        last wrk run left it); `timed=False`: warm-up, not counted."""
         settle(self.server)
         cpu0, t0 = tree_cpu_seconds(self.server.pid), time.perf_counter()
         for _ in range(count):
