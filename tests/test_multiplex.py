@@ -28,8 +28,12 @@ Serve = Callable[..., str]
 
 
 def _served(serve: Serve) -> tuple[Classifier, str]:
+    """A `Classifier` served, once its `setup()` has run: setup runs in the background after the
+    server starts, and a test that touches the model's attributes first must wait for it."""
     model = Classifier()
-    return model, serve(Backend(model).app) + "/"
+    url = serve(Backend(model).app) + "/"
+    wait_for_http(url + "ready")
+    return model, url
 
 
 def ask(url: str, model_id: str | None, **headers: str) -> httpx.Response:
