@@ -455,6 +455,8 @@ def test_put_gives_up_with_queue_unavailable() -> None:
     assert "hunter2" not in str(exc.value)
     with pytest.raises(QueueUnavailable):
         q.get_nowait()
+    with pytest.raises(QueueUnavailable):  # what reconcile() lists: the same error, not redis-py's own
+        q.items()
     assert isinstance(exc.value, ConnectionError)
     q.close()
 

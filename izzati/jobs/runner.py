@@ -136,7 +136,9 @@ class JobRunner:
                 if removed:
                     logger.info("removed %d expired jobs", removed)
                 reconcile(self.store, self.queue.queue, queued_after=self.sweep_every, running_after=3 * _HEARTBEAT)
-            except Exception:  # a store or broker that fails now is tried again next time
+            except ConnectionError as exc:  # an outage (QueueUnavailable, JobStoreUnavailable): one line
+                logger.warning("sweeping jobs failed, tried again in %.0f s: %s", self.sweep_every, exc)
+            except Exception:  # anything else is a bug or a broken disk: its traceback
                 logger.exception("sweeping jobs failed")
 
     def run_one(self, job_id: str) -> None:

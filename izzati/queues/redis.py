@@ -262,8 +262,10 @@ class RedisQueue:
         return stream_stats(self._client, self._member.key)
 
     def items(self) -> list[Any]:
-        """Every item in the queue now: waiting, or taken and not yet acknowledged."""
-        return [decoded for _, decoded in self._member.all_items()]
+        """Every item in the queue now: waiting, or taken and not yet acknowledged; `QueueUnavailable`
+        when Redis does not answer within the connect timeout."""
+        found = retry(self.url, self._member.all_items, True, time.monotonic() + self._connect_timeout)
+        return [decoded for _, decoded in found]
 
     def empty(self) -> bool:
         """Return True if no item waits to be taken."""
