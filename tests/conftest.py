@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.http import wait_for_http
 from tests.support.processes import CALLBACKS, ROOT, Proc
 from tests.support.replay import load_profile
 from tests.support.servers import ThreadServer
@@ -25,12 +26,19 @@ pytest_plugins = ["tests.fixtures_redis", "tests.fixtures_s3"]
 
 @pytest.fixture
 def serve() -> Iterator[Callable[..., str]]:
-    """Factory: `serve(app)` runs the app under a real uvicorn and returns its base URL."""
+    """Factory: `serve(app)` runs the app under a real uvicorn and returns its base URL.
+
+    uvicorn starts before the callback's `setup()` has run (it runs in the background, probes say
+    "setting up"): `serve(app, set_up=True)` returns once `/ready` answers 200, for a test that
+    reads what setup makes before its first request.
+    """
     servers: list[ThreadServer] = []
 
-    def start(app: Any, **options: Any) -> str:
+    def start(app: Any, *, set_up: bool = False, **options: Any) -> str:
         server = ThreadServer(app, **options).start()
         servers.append(server)
+        if set_up:
+            wait_for_http(server.url + "/ready")
         return server.url
 
     yield start

@@ -28,12 +28,9 @@ Serve = Callable[..., str]
 
 
 def _served(serve: Serve) -> tuple[Classifier, str]:
-    """A `Classifier` served, once its `setup()` has run: setup runs in the background after the
-    server starts, and a test that touches the model's attributes first must wait for it."""
+    """A `Classifier` served, once its `setup()` has made what the tests read."""
     model = Classifier()
-    url = serve(Backend(model).app) + "/"
-    wait_for_http(url + "ready")
-    return model, url
+    return model, serve(Backend(model).app, set_up=True) + "/"
 
 
 def ask(url: str, model_id: str | None, **headers: str) -> httpx.Response:
@@ -59,7 +56,7 @@ def test_the_least_recently_used_model_is_evicted_and_torn_down(serve: Serve) ->
 
 def test_a_model_evicted_while_a_request_uses_it_is_torn_down_after_that_request(serve: Serve) -> None:
     model = multiplexed.OneAtATime()
-    url = serve(Backend(model).app) + "/"
+    url = serve(Backend(model).app, set_up=True) + "/"
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(lambda: httpx.post(url, data={"hold": "1"}, headers={"Izzati-Model": "m1"}, timeout=30))
         model_inside = time.monotonic() + 20

@@ -40,7 +40,7 @@ def test_calls_for_different_models_go_in_different_batches(serve: Serve) -> Non
 
 def test_a_model_a_batch_uses_is_torn_down_after_that_batch(serve: Serve) -> None:
     model = Batched()
-    url = serve(Backend(model).app) + "/"
+    url = serve(Backend(model).app, set_up=True) + "/"
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(_ask, url, "m1", 0, hold="1")
         inside = time.monotonic() + 20
@@ -57,7 +57,7 @@ def test_a_model_a_batch_uses_is_torn_down_after_that_batch(serve: Serve) -> Non
 
 def test_due_batches_of_different_models_take_turns(serve: Serve) -> None:
     model = Turns()
-    url = serve(Backend(model).app) + "/"
+    url = serve(Backend(model).app, set_up=True) + "/"
     with ThreadPoolExecutor(7) as pool:
         first = pool.submit(_ask, url, "m1", 0, hold="1")  # runs alone and holds the only batch slot
         inside = time.monotonic() + 20
