@@ -19,7 +19,6 @@ Design (Redis streams, the consumer-group pattern):
 
 from __future__ import annotations
 
-import collections
 import functools
 import json
 import os
@@ -32,17 +31,15 @@ from typing import TYPE_CHECKING, Any
 from .. import defaults, tracing
 from .._process import backoff
 from ..exceptions import ConfigError, QueueClosed, QueueError
-from ._stream import MAX_BACKOFF, Consumer, Entry, connect, group_lost, mask_url, retry, unavailable, url_of
-from .deadletters import DeadLetters, decode
+from ._stream import MAX_BACKOFF, Consumer, connect, group_lost, mask_url, retry, unavailable, url_of
+from .deadletters import DeadLetters
+from .reader import NONE, Reader
 from .stats import QueueStats, stream_stats
 
 if TYPE_CHECKING:  # redis-py is imported where it is used: `import izzati.queues` stays light
     import redis
 
 __all__ = ["RedisQueue", "mask_url"]
-
-
-_NONE = object()  # no item (None is one)
 
 
 def _rebuild(url: str, options: dict[str, Any]) -> RedisQueue:
@@ -112,10 +109,7 @@ class RedisQueue:
         self.dead_letters = DeadLetters(self._client, self.name)
         """Entries parked instead of delivered: see `izzati.queues.deadletters`."""
         self.consumer = self._member.consumer
-        self._buffer: collections.deque[Entry] = collections.deque()
-        self._unacked: list[str] = []
-        self._recover = False
-        self._next_reclaim = 0.0
+        self._reader = Reader(self._member, self.dead_letters, self._prefetch, self._max_deliveries, self._rt)
         self._lock = threading.Lock()  # one get()/task_done() at a time per instance
         weakref.finalize(self, self._member.stop_heartbeat)
 
@@ -163,16 +157,9 @@ class RedisQueue:
         delays = backoff(0.05, MAX_BACKOFF)
         while True:
             try:
-                if self._recover:
-                    self._recover_own()
-                self._maybe_reclaim()
-                if self._unacked:
-                    self._buffer.extend(self._ack_read(0 if self._buffer else self._prefetch))
-                if not self._buffer:
-                    self._buffer.extend(self._member.read(self._prefetch, block, deadline, self._socket_timeout))
-                item, parked = self._take()
+                item, parked = self._reader.step(block, deadline, self._socket_timeout)
             except (redis.ConnectionError, redis.TimeoutError) as exc:
-                self._recover = True
+                self._reader.recover = True
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if not block or (remaining is not None and remaining <= 0):
                     raise unavailable(self.url, exc) from exc
@@ -183,40 +170,18 @@ class RedisQueue:
                 if not group_lost(exc):
                     raise QueueError(f"queue {self.name!r}: {exc}") from exc
                 self._member.create_group()  # Redis restarted without persistence, or a DEL
-                self._unacked.clear()
+                self._reader.unacked.clear()
                 continue
-            if item is not _NONE:
+            if item is not NONE:
                 return item
             if not parked and (not block or (deadline is not None and time.monotonic() >= deadline)):
                 raise queue.Empty
-
-    def _take(self) -> tuple[Any, bool]:
-        """The next buffered item that decodes (or `_NONE`), parking those that do not; and
-        whether it parked any. `get()` never raises for someone else's bad data."""
-        parked = False
-        while self._buffer:
-            entry_id, payload = self._buffer[0]
-            if payload is not None:
-                try:
-                    item = decode(payload)
-                except ValueError as exc:
-                    self.dead_letters.park(entry_id, f"undecodable: {exc}", self.consumer)
-                    self._buffer.popleft()
-                    parked = True
-                    continue
-            self._buffer.popleft()
-            self._unacked.append(entry_id)  # a deleted entry is acknowledged with the others
-            self.traceparent: str | None = getattr(payload, "traceparent", None)  # see izzati.tracing
-            if payload is not None:
-                return item, parked
-        return _NONE, parked
 
     def reject(self, reason: str) -> None:
         """Park the items `get()` returned since the last acknowledgement as dead letters, with `reason`."""
         self._check()
         with self._lock:
-            while self._unacked:
-                self.dead_letters.park(self._unacked.pop(), reason, self.consumer)
+            self._reader.reject(reason)
 
     def get_nowait(self) -> Any:
         """Take the next item or raise ``queue.Empty``."""
@@ -226,44 +191,21 @@ class RedisQueue:
         """Acknowledge every item this instance has returned from ``get()``."""
         self._check()
         with self._lock:
-            if self._unacked:
-                retry(self.url, lambda: self._ack_read(0), True, time.monotonic() + self._connect_timeout)
-
-    def _ack_read(self, count: int) -> list[Entry]:
-        taken = self._member.ack_read(self._unacked, count)
-        self._unacked.clear()
-        return taken
-
-    def _recover_own(self) -> None:
-        """After a lost reply, re-take entries delivered to this consumer that it never saw."""
-        known = set(self._unacked) | {entry_id for entry_id, _ in self._buffer}
-        for entry_id, payload in self._member.own_pending():
-            if entry_id not in known and payload is not None:
-                self._buffer.append((entry_id, payload))
-        self._recover = False
-
-    def _maybe_reclaim(self) -> None:
-        """Claim pending entries of consumers whose heartbeat expired; forget idle dead ones."""
-        now = time.monotonic()
-        if now < self._next_reclaim:
-            return
-        self._next_reclaim = now + self._rt / 4
-        limit = self._prefetch - len(self._buffer)
-        self._buffer.extend(self._member.claim_from_dead(self._max_deliveries, self.dead_letters, limit))
+            if self._reader.unacked:
+                retry(self.url, lambda: self._reader.ack_read(0), True, time.monotonic() + self._connect_timeout)
 
     def qsize(self) -> int:
         """Return how many items wait to be taken (not counting items taken but unacknowledged)."""
         self._check()
         waiting: int = retry(self.url, self._member.waiting, True, time.monotonic() + self._connect_timeout)
-        return waiting + len(self._buffer)
+        return waiting + len(self._reader.buffer)
 
     def stats(self) -> QueueStats:
         """Length, lag, pending count and the oldest waiting item's age, now."""
         return stream_stats(self._client, self._member.key)
 
     def items(self) -> list[Any]:
-        """Every item in the queue now: waiting, or taken and not yet acknowledged; `QueueUnavailable`
-        when Redis does not answer within the connect timeout."""
+        """Every item in the queue now: waiting, or taken and not yet acknowledged."""
         found = retry(self.url, self._member.all_items, True, time.monotonic() + self._connect_timeout)
         return [decoded for _, decoded in found]
 
@@ -291,9 +233,14 @@ class RedisQueue:
         self._closed = True
         if os.getpid() != self._pid:
             return
-        self._member.leave(forget=not self._unacked and not self._buffer)
+        self._member.leave(forget=not self._reader.unacked and not self._reader.buffer)
         if self._own_client:
             self._client.close()
+
+    @property
+    def traceparent(self) -> str | None:
+        """The W3C traceparent of the span that put the item `get()` returned last (see izzati.tracing)."""
+        return self._reader.traceparent
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (self.url, self._options))
