@@ -78,6 +78,22 @@ def test_zero_and_one_process_keep_the_libraries_defaults(spawn: Spawn) -> None:
     assert (alone["torch"], alone["blas"], alone["omp"]) == (torch_default, blas_default, None)
 
 
+def test_a_batch_callback_alone_runs_a_batch_per_core_on_one_thread_each(spawn: Spawn) -> None:
+    # one process on every core: the libraries' thread per core for a plain callback (above), but
+    # one thread per batch and a batch per core for a batch callback that leaves it to izzati
+    cores = threads.usable_cores()
+    [alone] = _serve(spawn, 1, IZZATI_CALLBACK="threadcount:batched_report").values()
+    assert (alone["torch"], alone["blas"], alone["omp"], alone["batches_at_once"]) == (1, [1], "1", cores), alone
+    for reply in _serve(spawn, 2, IZZATI_CALLBACK="threadcount:batched_report").values():
+        assert (reply["torch"], reply["omp"], reply["batches_at_once"]) == (1, "1", max(1, cores // 2)), reply
+    # a batch callback that must run alone keeps every core for its one batch
+    torch_default, blas_default = _own_defaults()
+    [single] = _serve(spawn, 1, IZZATI_CALLBACK="threadcount:one_batch_at_a_time").values()
+    assert (single["torch"], single["blas"], single["omp"]) == (torch_default, blas_default, None), single
+    [chosen] = _serve(spawn, 1, IZZATI_CALLBACK="threadcount:batched_report", IZZATI_CPU_THREADS="0").values()
+    assert (chosen["torch"], chosen["omp"], chosen["batches_at_once"]) == (torch_default, None, 1), chosen
+
+
 def test_omp_num_threads_set_by_the_user_wins_over_auto(spawn: Spawn) -> None:
     for reply in _serve(spawn, 2, OMP_NUM_THREADS="2").values():
         assert (reply["torch"], reply["omp"]) == (2, "2"), reply
@@ -123,8 +139,14 @@ def test_per_process_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert threads.per_process("auto", 4 * cores, tmp_path) == threads.Share(4 * cores, 1)
     assert threads.per_process("5", 1, tmp_path) == threads.Share(1, 5)
     assert threads.per_process("0", 8, tmp_path) == threads.Share(8, None)
+    # a service of batch callbacks that leave their concurrency to izzati: one thread a batch
+    assert threads.per_process("auto", 1, tmp_path, batches=True) == threads.Share(1, 1)
+    assert threads.per_process("auto", 2, tmp_path, batches=True) == threads.Share(2, 1)
+    assert threads.per_process("5", 1, tmp_path, batches=True) == threads.Share(1, 5)
+    assert threads.per_process("0", 1, tmp_path, batches=True) == threads.Share(1, None)
     monkeypatch.setenv("OMP_NUM_THREADS", "7")
     assert threads.per_process("auto", 2, tmp_path) == threads.Share(2, None)
+    assert threads.per_process("auto", 1, tmp_path, batches=True) == threads.Share(1, None)
 
 
 def test_batches_at_once_under_each_share(monkeypatch: pytest.MonkeyPatch) -> None:

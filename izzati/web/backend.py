@@ -124,6 +124,15 @@ class Backend(Serving):
             )
             for path, target in callbacks.items()
         }
+        self.batches_only = (
+            not chat
+            and not embeddings
+            and all(
+                invoker.batch is not None and invoker.batch.max_concurrent is None for invoker in self.invokers.values()
+            )
+        )
+        """Every callback takes batches and leaves how many run at once to izzati: on the CPU, under
+        `cpu_threads="auto"`, a batch runs on one thread and a process runs one per core (`izzati.threads`)."""
         self.invoker = self.invokers.get("/") or next(iter(self.invokers.values()))
         """The invoker of `/` (of the first route, when none is at `/`): the one jobs run with."""
         limits = limits or Limits()

@@ -40,6 +40,7 @@ class Serving:
     traces: str
     background: bool
     q: Queue | None
+    batches_only: bool
 
     def _restarting(self, child: Child, pid: int) -> None:
         if child.name.startswith(SERVER) and self.jobs is not None and self.jobs.runs_here:
@@ -97,7 +98,8 @@ class Serving:
         if workers <= 1 and not (self.jobs is not None and self.jobs.runs_here):
             for endpoint in self.routes.values():
                 endpoint.expect_processes(1)
-            threads.enter(threads.per_process(uvicorn_options.pop("cpu_threads", threads.AUTO), 1))
+            spec = uvicorn_options.pop("cpu_threads", threads.AUTO)
+            threads.enter(threads.per_process(spec, 1, batches=self.batches_only))
             serve(server_config(self.app, host, port, self.limits, **uvicorn_options))
             return
         children, sock = self.server_children(host, port, per_device=workers, **uvicorn_options)
@@ -120,7 +122,8 @@ class Serving:
         count = len(devices) * per_device
         for endpoint in self.routes.values():
             endpoint.expect_processes(count)
-        return server_children(config, devices, per_device, threads.per_process(cpu_threads, count))
+        batches = self.batches_only and all(device == CPU for device in devices)
+        return server_children(config, devices, per_device, threads.per_process(cpu_threads, count, batches=batches))
 
     def supervise(
         self, children: Sequence[Child], sock: socket.socket | None = None, *, grace: float | None = None
