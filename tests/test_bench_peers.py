@@ -24,7 +24,7 @@ from bench.peers.theirload import CONCURRENCY, TheirLoad
 from bench.peers.workloads import WORKLOADS, check_reply
 from bench.runner import Server, base_env, cpu_rate, free_port, settle
 from bench.targets import peer_model
-from bench.targets.vision_ceiling import window
+from bench.targets.vision_ceiling import lanes_window, window
 from izzati import Backend
 from tests.support.processes import ROOT
 
@@ -116,6 +116,9 @@ def test_the_ceiling_counts_the_batches_that_finished_within_its_window_as_wrk_c
     # batches end at 0.4 and 0.8 s; the third starts within the second and ends after it: not counted
     assert images == 16 and len(batches) == 3
     assert all(ms >= 400 for ms in batches)
+    # two lanes side by side (izzati's batches at once): each counts its own, and they add up
+    images, batches = lanes_window(batch, 1.0, 2)
+    assert images == 32 and len(batches) == 6
 
 
 # a server that, once sent a byte, keeps a core busy for 1.5 s: the work a run's hung-up requests leave

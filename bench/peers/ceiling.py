@@ -22,29 +22,30 @@ def shared_threads(processes: int) -> int:
 
 class Ceiling:
     """The same work in a plain loop on `processes` processes, no HTTP (bench/targets/vision_ceiling.py):
-    with torch's own threads and, at more than one process, with each process's share of the cores
-    (izzati's default, `izzati.threads`). Timed a slice at a time, between the servers' rounds, so
-    that it meets the machine as they did; its row is the better of the two."""
+    one batch at a time on torch's own threads, and izzati's default for a batch callback
+    (`izzati.threads`): one torch thread per process, as many batches at once as the process's
+    share of the cores. Timed a slice at a time, between the servers' rounds, so that it meets the
+    machine as they did; its row is the better of the two."""
 
     def __init__(self, processes: int) -> None:
         self.processes = processes
-        self.tries = [0] + ([shared_threads(processes)] if processes > 1 else [])
-        self.done: dict[int, dict[str, Any]] = {
-            count: {"images": 0, "seconds": 0.0, "batch_ms": []} for count in self.tries
+        self.tries = [(0, 1), (1, shared_threads(processes))]  # (torch threads, batches at once)
+        self.done: dict[tuple[int, int], dict[str, Any]] = {
+            each: {"images": 0, "seconds": 0.0, "batch_ms": []} for each in self.tries
         }
         self.failed = ""
 
     def slice(self, seconds: float) -> None:
-        """Time each thread setting for `seconds` more."""
-        for count in self.tries:
+        """Time each setting for `seconds` more."""
+        for count, lanes in self.tries:
             argv = [sys.executable, "-m", "bench.targets.vision_ceiling", "--processes", str(self.processes)]
-            argv += ["--seconds", str(seconds), "--threads", str(count)]
+            argv += ["--seconds", str(seconds), "--threads", str(count), "--lanes", str(lanes)]
             run = subprocess.run(argv, env=base_env(), capture_output=True, text=True)
             if run.returncode != 0:
                 self.failed = f"failed: {run.stderr[-300:]}"
                 return
             data = json.loads(run.stdout.strip().splitlines()[-1])
-            total = self.done[count]
+            total = self.done[(count, lanes)]
             total["images"] += data["images"]
             total["seconds"] += data["seconds"]
             total["batch_ms"] += data["batch_ms"]
@@ -53,9 +54,9 @@ class Ceiling:
         if self.failed:
             return Row("ceiling", note=self.failed)
         rows: list[tuple[Row, str]] = []
-        for count, data in self.done.items():
+        for (count, lanes), data in self.done.items():
             batches = data["batch_ms"]
-            named = f"{count} torch threads per process" if count else "torch's own threads"
+            named = f"{lanes} at once per process, 1 torch thread each" if count else "torch's own threads"
             row = Row(
                 "ceiling",
                 rps=data["images"] / data["seconds"] if data["seconds"] else 0.0,

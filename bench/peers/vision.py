@@ -38,17 +38,17 @@ TITLE = "LitServe's parity test: ResNet-18, a base64 JPEG in JSON, batches of 8 
 
 
 def servers(processes: int, tools: list[str], concurrency: list[int]) -> list[Server]:
-    """P4's servers (not started): izzati batched (at more than one process, also with torch's own
-    threads; and with each of `concurrency` batches at once),
+    """P4's servers (not started): izzati batched (its default: one torch thread a batch, a batch
+    per core; also with torch's own threads, one batch at a time; and with each of `concurrency`
+    batches at once),
     LitServe batched (at more than one process, also with izzati's share of the cores per process),
     FastAPI."""
     env = base_env()
     found = []
     if "izzati" in tools:
         base = [sys.executable, "-m", "bench.targets.vision_izzati", "--processes", str(processes)]
-        variants: list[tuple[str, list[str]]] = [("izzati batched", [])]
-        if processes > 1:  # what its default share of the cores brings: torch's own threads instead
-            variants.append(("izzati batched, torch's own threads", ["--cpu-threads", "0"]))
+        # what its default brings: torch's own threads instead
+        variants = [("izzati batched", []), ("izzati batched, torch's own threads", ["--cpu-threads", "0"])]
         variants += [(f"izzati batched, {c} at once", ["--max-concurrent", str(c)]) for c in concurrency]
         for label, extra in variants:
             port = free_port()

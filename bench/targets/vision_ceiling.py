@@ -1,13 +1,14 @@
 """P4's ceiling: the same decode and batched inference as the servers, in a plain loop, no HTTP.
 
-    python -m bench.targets.vision_ceiling --seconds S [--processes N] [--threads T]
+    python -m bench.targets.vision_ceiling --seconds S [--processes N] [--threads T] [--lanes L]
 
 N processes (the servers' process count), each with T torch threads (0, the default: torch's
 own), each: build the model, then for S seconds decode batches of 8 base64 JPEGs (the request
 bodies' images, on a thread pool of `os.cpu_count()` threads, as the servers do) and run the model
-on each batch. Prints one JSON line: the images of the batches that finished within the S seconds,
-S, each batch's milliseconds. What no server can beat on these cores: it is the work of the
-requests without receiving or answering them, counted as wrk counts a server's replies (`window`).
+on each batch, on L threads at once (izzati's batches at once; default 1). Prints one JSON line:
+the images of the batches that finished within the S seconds, S, each batch's milliseconds. What
+no server can beat on these cores: it is the work of the requests without receiving or answering
+them, counted as wrk counts a server's replies (`window`).
 """
 
 from __future__ import annotations
@@ -40,7 +41,17 @@ def window(batch: Callable[[], int], seconds: float) -> tuple[int, list[float]]:
     return done, batches
 
 
-def loop(seconds: float, threads: int, ready: Any, start: Any, out: Any) -> None:
+def lanes_window(batch: Callable[[], int], seconds: float, lanes: int) -> tuple[int, list[float]]:
+    """`window` on `lanes` threads at once (batches running side by side, as a server runs them);
+    their images and batches together."""
+    if lanes <= 1:
+        return window(batch, seconds)
+    with ThreadPoolExecutor(lanes) as pool:
+        results = list(pool.map(lambda _: window(batch, seconds), range(lanes)))
+    return sum(done for done, _ in results), [ms for _, every in results for ms in every]
+
+
+def loop(seconds: float, threads: int, lanes: int, ready: Any, start: Any, out: Any) -> None:
     import torch
 
     from bench.targets import peer_vision
@@ -58,7 +69,7 @@ def loop(seconds: float, threads: int, ready: Any, start: Any, out: Any) -> None
         peer_vision.classify(net, list(pool.map(peer_vision.decode, images)))
         return len(images)
 
-    out.put(window(batch, seconds))
+    out.put(lanes_window(batch, seconds, lanes))
 
 
 def main() -> None:
@@ -66,10 +77,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0, help="torch threads per process (0: torch's default)")
+    parser.add_argument("--lanes", type=int, default=1, help="batches at once per process")
     opts = parser.parse_args()
     context = multiprocessing.get_context("spawn")
     ready, start, out = context.Queue(), context.Event(), context.Queue()
-    args = (opts.seconds, opts.threads, ready, start, out)
+    args = (opts.seconds, opts.threads, opts.lanes, ready, start, out)
     procs = [context.Process(target=loop, args=args) for _ in range(opts.processes)]
     for proc in procs:
         proc.start()
