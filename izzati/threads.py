@@ -11,11 +11,11 @@ and 34 with one thread each (`python -m bench peers --only P4`). `IZZATI_CPU_THR
   `cpu.max`), the libraries counting the machine's cores instead; with one process that may use
   every core of the machine, or with `OMP_NUM_THREADS` set in the environment (the user has
   chosen), the libraries keep their own defaults. A service whose callbacks all take batches and
-  leave how many run at once to izzati (`batches=True`) gets one thread per process instead,
-  whatever the count: each batch runs on one thread and each process runs as many batches at once
-  as it has cores (a batch on every core's thread leaves them idle while it decodes its inputs and
-  at each operation's barrier: ResNet-18 batched on one 2-core process, 32-33 images/s so, 34-35
-  with two batches of one thread);
+  leave how many run at once to izzati (`batches=True`) gets half that instead (`cores // processes
+  // 2`, at least 1), so each process runs two batches at once, each on half its cores (one batch
+  on all of them leaves them idle while it decodes its inputs and at each operation's barrier:
+  ResNet-18 batched on one 2-core process, 32-33 images/s so, 34-35 with two batches of one
+  thread; two, not one per core, keeps a lone request's batch on half the cores, not on one);
 - a number: every server process uses that many;
 - `0`: the libraries' own defaults, always.
 
@@ -121,9 +121,9 @@ def per_process(spec: str | int, processes: int, root: Path = _CGROUP, *, batche
     if spec == AUTO:
         if os.environ.get("OMP_NUM_THREADS"):
             return Share(processes)
-        if batches:
-            return Share(processes, 1)  # a batch per core, on one thread each (`batches_at_once`)
         cores = usable_cores(root)
+        if batches:  # two batches at once (`batches_at_once`), each on half the process's cores
+            return Share(processes, max(1, cores // processes // 2))
         if processes <= 1 and cores >= (os.cpu_count() or 1):
             return Share(processes)  # the libraries' default: a thread per core, which are all its own
         return Share(processes, max(1, cores // processes))

@@ -10,10 +10,11 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from izzati import threads
+from izzati import Backend, threads
 from tests.support.http import one_reply_from_each, wait_for_http
 from tests.support.net import free_tcp_port
 from tests.support.processes import PYTHON, Proc
@@ -78,20 +79,43 @@ def test_zero_and_one_process_keep_the_libraries_defaults(spawn: Spawn) -> None:
     assert (alone["torch"], alone["blas"], alone["omp"]) == (torch_default, blas_default, None)
 
 
-def test_a_batch_callback_alone_runs_a_batch_per_core_on_one_thread_each(spawn: Spawn) -> None:
+def test_a_batch_callback_alone_runs_two_batches_on_half_the_cores_each(spawn: Spawn) -> None:
     # one process on every core: the libraries' thread per core for a plain callback (above), but
-    # one thread per batch and a batch per core for a batch callback that leaves it to izzati
+    # half of them per batch and two batches at once for a batch callback that leaves it to izzati
     cores = threads.usable_cores()
+    half = max(1, cores // 2)
     [alone] = _serve(spawn, 1, IZZATI_CALLBACK="threadcount:batched_report").values()
-    assert (alone["torch"], alone["blas"], alone["omp"], alone["batches_at_once"]) == (1, [1], "1", cores), alone
+    assert (alone["torch"], alone["blas"], alone["omp"]) == (half, [half], str(half)), alone
+    assert alone["batches_at_once"] == cores // half, alone
+    quarter = max(1, cores // 2 // 2)
     for reply in _serve(spawn, 2, IZZATI_CALLBACK="threadcount:batched_report").values():
-        assert (reply["torch"], reply["omp"], reply["batches_at_once"]) == (1, "1", max(1, cores // 2)), reply
+        assert (reply["torch"], reply["omp"]) == (quarter, str(quarter)), reply
+        assert reply["batches_at_once"] == max(1, cores // 2 // quarter), reply
     # a batch callback that must run alone keeps every core for its one batch
     torch_default, blas_default = _own_defaults()
     [single] = _serve(spawn, 1, IZZATI_CALLBACK="threadcount:one_batch_at_a_time").values()
     assert (single["torch"], single["blas"], single["omp"]) == (torch_default, blas_default, None), single
     [chosen] = _serve(spawn, 1, IZZATI_CALLBACK="threadcount:batched_report", IZZATI_CPU_THREADS="0").values()
     assert (chosen["torch"], chosen["omp"], chosen["batches_at_once"]) == (torch_default, None, 1), chosen
+
+
+def test_only_a_service_of_batch_callbacks_on_the_cpu_without_local_jobs_runs_two_batches() -> None:
+    def plain(text: dict[str, Any], data: list[Any]) -> dict[str, Any]:
+        return {}
+
+    def chat(request: Any) -> str:
+        return ""
+
+    from tests.callbacks import threadcount  # torch and numpy: after the importorskips above
+
+    batched = threadcount.batched_report
+    assert Backend(batched).two_batches(["cpu"])
+    assert Backend({"/a": batched, "/b": batched}).two_batches(["cpu", "cpu"])
+    assert not Backend(batched).two_batches(["cuda:0"])  # a GPU's batches: one at a time, as before
+    assert not Backend({"/a": batched, "/b": plain}).two_batches(["cpu"])  # a plain route beside it
+    assert not Backend(threadcount.one_batch_at_a_time).two_batches(["cpu"])  # max_concurrent=1
+    assert not Backend(batched, chat={"m": chat}).two_batches(["cpu"])  # a chat model beside it
+    assert not Backend(batched, jobs=True).two_batches(["cpu"])  # the job runner: one batch at a time
 
 
 def test_omp_num_threads_set_by_the_user_wins_over_auto(spawn: Spawn) -> None:
@@ -139,9 +163,9 @@ def test_per_process_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert threads.per_process("auto", 4 * cores, tmp_path) == threads.Share(4 * cores, 1)
     assert threads.per_process("5", 1, tmp_path) == threads.Share(1, 5)
     assert threads.per_process("0", 8, tmp_path) == threads.Share(8, None)
-    # a service of batch callbacks that leave their concurrency to izzati: one thread a batch
-    assert threads.per_process("auto", 1, tmp_path, batches=True) == threads.Share(1, 1)
-    assert threads.per_process("auto", 2, tmp_path, batches=True) == threads.Share(2, 1)
+    # a service of batch callbacks that leave their concurrency to izzati: half the share a batch
+    assert threads.per_process("auto", 1, tmp_path, batches=True) == threads.Share(1, max(1, cores // 2))
+    assert threads.per_process("auto", 2, tmp_path, batches=True) == threads.Share(2, max(1, cores // 4))
     assert threads.per_process("5", 1, tmp_path, batches=True) == threads.Share(1, 5)
     assert threads.per_process("0", 1, tmp_path, batches=True) == threads.Share(1, None)
     monkeypatch.setenv("OMP_NUM_THREADS", "7")

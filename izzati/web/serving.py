@@ -47,6 +47,14 @@ class Serving:
             # the jobs that process started have no queue entry any more: their next start counts an attempt
             self.jobs.requeue({JobStatus.RUNNING}, retrying=True, runner=pid)
 
+    def two_batches(self, devices: Sequence[str]) -> bool:
+        """Whether, under `cpu_threads="auto"`, each server process runs two batches at once on half
+        its cores each (`izzati.threads.per_process`): when every callback takes batches and leaves
+        that to izzati (`batches_only`), on the CPU, and no job runs in these processes (their job
+        runner takes one batch at a time)."""
+        jobs_here = self.jobs is not None and self.jobs.runs_here
+        return self.batches_only and not jobs_here and all(device == CPU for device in devices)
+
     def _before_children(self) -> None:
         # before any child starts: the processes' figures are summed, and the forked children
         # inherit the tracer provider (the SDK restarts its export thread in each)
@@ -99,7 +107,7 @@ class Serving:
             for endpoint in self.routes.values():
                 endpoint.expect_processes(1)
             spec = uvicorn_options.pop("cpu_threads", threads.AUTO)
-            threads.enter(threads.per_process(spec, 1, batches=self.batches_only))
+            threads.enter(threads.per_process(spec, 1, batches=self.two_batches((CPU,))))
             serve(server_config(self.app, host, port, self.limits, **uvicorn_options))
             return
         children, sock = self.server_children(host, port, per_device=workers, **uvicorn_options)
@@ -122,8 +130,8 @@ class Serving:
         count = len(devices) * per_device
         for endpoint in self.routes.values():
             endpoint.expect_processes(count)
-        batches = self.batches_only and all(device == CPU for device in devices)
-        return server_children(config, devices, per_device, threads.per_process(cpu_threads, count, batches=batches))
+        share = threads.per_process(cpu_threads, count, batches=self.two_batches(devices))
+        return server_children(config, devices, per_device, share)
 
     def supervise(
         self, children: Sequence[Child], sock: socket.socket | None = None, *, grace: float | None = None
