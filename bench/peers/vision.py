@@ -38,9 +38,9 @@ TITLE = "LitServe's parity test: ResNet-18, a base64 JPEG in JSON, batches of 8 
 
 
 def servers(processes: int, tools: list[str], concurrency: list[int]) -> list[Server]:
-    """P4's servers (not started): izzati batched (its default: one torch thread a batch, a batch
-    per core; also with torch's own threads, one batch at a time; and with each of `concurrency`
-    batches at once),
+    """P4's servers (not started): izzati batched (its default: two batches at once per process, on
+    half its cores each; also with torch's own threads, one batch at a time; and with each of
+    `concurrency` batches at once),
     LitServe batched (at more than one process, also with izzati's share of the cores per process),
     FastAPI."""
     env = base_env()

@@ -9,7 +9,8 @@ pool of `os.cpu_count()` threads (as LitServe's test server does in its `batch()
 makes one pass of the model.
 `--max-concurrent C`: batches running at once per process (izzati's default when left out);
 `--cpu-threads T`: `Backend.run(cpu_threads=T)` (izzati's default, `auto`, when left out: each of
-N processes gets its share of the cores; 0 keeps torch's own threads).
+N processes runs two batches at once on half its share of the cores each; 0 keeps torch's own
+threads, one batch at a time).
 No access log (like every target), log level warning.
 """
 
