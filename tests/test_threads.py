@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from izzati import Backend, threads
+from izzati import Backend, multiplex, threads
 from tests.support.http import one_reply_from_each, wait_for_http
 from tests.support.net import free_tcp_port
 from tests.support.processes import PYTHON, Proc
@@ -99,7 +99,13 @@ def test_a_batch_callback_alone_runs_two_batches_on_half_the_cores_each(spawn: S
     assert (chosen["torch"], chosen["omp"], chosen["batches_at_once"]) == (torch_default, None, 1), chosen
 
 
-def test_only_a_service_of_batch_callbacks_on_the_cpu_without_local_jobs_runs_two_batches() -> None:
+def test_only_a_service_of_batch_callbacks_on_the_cpu_without_local_jobs_runs_two_batches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a multiplexed loader anywhere in the process (other tests import some) turns it off: this
+    # process's flag as a fresh one has it, then set
+    monkeypatch.setattr(multiplex, "IN_USE", False)
+
     def plain(text: dict[str, Any], data: list[Any]) -> dict[str, Any]:
         return {}
 
@@ -116,6 +122,8 @@ def test_only_a_service_of_batch_callbacks_on_the_cpu_without_local_jobs_runs_tw
     assert not Backend(threadcount.one_batch_at_a_time).two_batches(["cpu"])  # max_concurrent=1
     assert not Backend(batched, chat={"m": chat}).two_batches(["cpu"])  # a chat model beside it
     assert not Backend(batched, jobs=True).two_batches(["cpu"])  # the job runner: one batch at a time
+    monkeypatch.setattr(multiplex, "IN_USE", True)
+    assert not Backend(batched).two_batches(["cpu"])  # a model per batch at once: more than max_models
 
 
 def test_omp_num_threads_set_by_the_user_wins_over_auto(spawn: Spawn) -> None:
