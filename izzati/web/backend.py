@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .. import defaults, multiplex
+from .. import defaults
 from ..examples import echo
 from ..invoker import Invoker, describe
 from ..jobs.service import JobService
@@ -127,13 +127,12 @@ class Backend(Serving):
         self.batches_only = (
             not chat
             and not embeddings
-            and not multiplex.IN_USE  # a model per batch at once: more than max_models loaded
             and all(
                 invoker.batch is not None and invoker.batch.max_concurrent is None for invoker in self.invokers.values()
             )
         )
         """Every callback takes batches and leaves how many run at once to izzati (and none is a chat
-        or embeddings model, and no loader is multiplexed): see `Serving.two_batches`."""
+        or embeddings model): see `Serving.two_batches`."""
         self.invoker = self.invokers.get("/") or next(iter(self.invokers.values()))
         """The invoker of `/` (of the first route, when none is at `/`): the one jobs run with."""
         limits = limits or Limits()

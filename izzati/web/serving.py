@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from .. import defaults, threads, tracing
+from .. import defaults, multiplex, threads, tracing
 from .._process import mp_context
 from ..devices import CPU
 from ..jobs.model import JobStatus
@@ -42,18 +42,25 @@ class Serving:
     q: Queue | None
     batches_only: bool
 
+    @property
+    def _jobs_here(self) -> JobService | None:
+        """The jobs, when they run in this service's server processes (a `memory://` jobs queue)."""
+        return self.jobs if self.jobs is not None and self.jobs.runs_here else None
+
     def _restarting(self, child: Child, pid: int) -> None:
-        if child.name.startswith(SERVER) and self.jobs is not None and self.jobs.runs_here:
+        jobs = self._jobs_here
+        if child.name.startswith(SERVER) and jobs is not None:
             # the jobs that process started have no queue entry any more: their next start counts an attempt
-            self.jobs.requeue({JobStatus.RUNNING}, retrying=True, runner=pid)
+            jobs.requeue({JobStatus.RUNNING}, retrying=True, runner=pid)
 
     def two_batches(self, devices: Sequence[str]) -> bool:
         """Whether, under `cpu_threads="auto"`, each server process runs two batches at once on half
         its cores each (`izzati.threads.per_process`): when every callback takes batches and leaves
-        that to izzati (`batches_only`), on the CPU, and no job runs in these processes (their job
-        runner takes one batch at a time)."""
-        jobs_here = self.jobs is not None and self.jobs.runs_here
-        return self.batches_only and not jobs_here and all(device == CPU for device in devices)
+        that to izzati (`batches_only`), on the CPU, no job runs in these processes (their job
+        runner takes one batch at a time), and no loader is multiplexed (a model per batch at once
+        would load more than its `max_models`; read now, when the loaders are imported)."""
+        on_cpu = all(device == CPU for device in devices)
+        return self.batches_only and on_cpu and self._jobs_here is None and not multiplex.IN_USE
 
     def _before_children(self) -> None:
         # before any child starts: the processes' figures are summed, and the forked children
@@ -103,7 +110,7 @@ class Serving:
     ) -> None:
         """Run uvicorn until SIGINT/SIGTERM, in-flight requests finishing: in this process, or with
         `workers` > 1 (or jobs to run) as that many supervised server processes on one port."""
-        if workers <= 1 and not (self.jobs is not None and self.jobs.runs_here):
+        if workers <= 1 and self._jobs_here is None:
             for endpoint in self.routes.values():
                 endpoint.expect_processes(1)
             spec = uvicorn_options.pop("cpu_threads", threads.AUTO)
@@ -140,10 +147,10 @@ class Serving:
         backend's supervisor until a signal or a failed setup stops the service, then exit with its
         code; `grace`: seconds they get to stop."""
         self._before_children()
-        if self.jobs is not None and self.jobs.runs_here:
+        if (jobs := self._jobs_here) is not None:
             # any job not finished is one whose queue entry went with an earlier run (a job folder
             # kept in IZZATI_JOB_DIR): queued again before anything takes jobs
-            self.jobs.requeue({JobStatus.QUEUED, JobStatus.RUNNING})
+            jobs.requeue({JobStatus.QUEUED, JobStatus.RUNNING})
         self.supervisor.declare(*children)
         try:
             code = self.supervisor.run(grace)
