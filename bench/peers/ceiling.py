@@ -29,8 +29,9 @@ class Ceiling:
 
     def __init__(self, processes: int) -> None:
         self.processes = processes
-        half = max(1, shared_threads(processes) // 2)
-        self.tries = [(0, 1), (half, shared_threads(processes) // half)]  # (torch threads, batches at once)
+        share = shared_threads(processes)
+        each = threads.per_process(threads.AUTO, processes, batches=True).threads or share  # izzati's rule
+        self.tries = [(0, 1), (each, max(1, share // each))]  # (torch threads, batches at once)
         self.done: dict[tuple[int, int], dict[str, Any]] = {
             each: {"images": 0, "seconds": 0.0, "batch_ms": []} for each in self.tries
         }
